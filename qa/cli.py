@@ -1,0 +1,106 @@
+"""The `qa` command line: one click command per verb (index, ask, eval, serve).
+
+Heavy imports happen inside each command so `qa --help` stays instant.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+import click
+
+from qa.settings import Settings, get_settings
+
+INDEX_DIR_HELP = "Index folder (default: QA_INDEX_DIR or ./embeddings)."
+
+
+def _settings(index_dir: Path | None = None, corpus: Path | None = None) -> Settings:
+    """Settings from the environment with the command-line overrides applied."""
+    updates: dict[str, Path] = {}
+    if index_dir is not None:
+        updates["index_dir"] = index_dir
+    if corpus is not None:
+        updates["corpus_dir"] = corpus
+    return get_settings().model_copy(update=updates)
+
+
+@click.group()
+@click.version_option(package_name="qa")
+def cli() -> None:
+    """Ask questions of a Chinese newspaper archive, offline."""
+
+
+@cli.command()
+@click.option("--corpus", type=click.Path(exists=True, path_type=Path), help="Folder (or file) of pages and JSONL exports (default: QA_CORPUS_DIR or ./seeds).")
+@click.option("--index-dir", type=click.Path(file_okay=False, path_type=Path), help=INDEX_DIR_HELP)
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def index(corpus: Path | None, index_dir: Path | None, quiet: bool) -> None:
+    """Build (or incrementally rebuild) the index from the corpus."""
+    from qa.service import rebuild_index
+
+    settings = _settings(index_dir, corpus)
+    report = rebuild_index(settings, progress=not quiet)
+    for problem in report.problems:
+        click.echo(f"warning: {problem}", err=True)
+    click.echo(report.summary())
+
+
+@cli.command()
+@click.argument("question")
+@click.option("--json", "as_json", is_flag=True, help="Print the same JSON object the API returns.")
+@click.option("--index-dir", type=click.Path(file_okay=False, path_type=Path), help=INDEX_DIR_HELP)
+@click.option("--top-k", type=click.IntRange(1, 50), default=None, help="Passages to return.")
+def ask(question: str, as_json: bool, index_dir: Path | None, top_k: int | None) -> None:
+    """Answer one QUESTION with quotes from the corpus."""
+    from qa.service import QAService, QuestionError, format_answer
+
+    service = QAService.load(_settings(index_dir))
+    try:
+        answer = service.ask(question, top_k=top_k)
+    except QuestionError as error:
+        raise click.UsageError(str(error)) from error
+    if as_json:
+        click.echo(json.dumps(asdict(answer), ensure_ascii=False, indent=2))
+    else:
+        click.echo(format_answer(answer))
+
+
+@cli.command("eval")
+@click.option("--questions", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Questions JSONL (our dev format or RGB's).")
+@click.option("--index-dir", type=click.Path(file_okay=False, path_type=Path), help=INDEX_DIR_HELP)
+@click.option("--limit", type=click.IntRange(1), default=None, help="Only the first N questions.")
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+def eval_(questions: Path, index_dir: Path | None, limit: int | None, as_json: bool) -> None:
+    """Measure retrieval and answers on a questions file."""
+    from qa.evaluation import format_report, run_eval
+    from qa.service import QAService
+
+    service = QAService.load(_settings(index_dir))
+    report = run_eval(service, questions, limit=limit)
+    click.echo(json.dumps(report, ensure_ascii=False, indent=2) if as_json else format_report(report))
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="Port.")
+@click.option("--index-dir", type=click.Path(file_okay=False, path_type=Path), help=INDEX_DIR_HELP)
+def serve(host: str, port: int, index_dir: Path | None) -> None:
+    """Serve the chat page and the API; builds the seeds index first if none exists."""
+    import uvicorn
+
+    from qa.api.app import create_app
+
+    settings = _settings(index_dir)
+    uvicorn.run(create_app(settings), host=host, port=port)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="qa")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,112 @@
+"""The records that travel between the steps: page -> article -> chunk -> hit -> answer.
+
+Frozen dataclasses with no behaviour beyond small derived properties, so every step can
+import them without importing any other step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Page:
+    """One OCR'd newspaper page as read from disk (`source` is the file name)."""
+
+    source: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something in the corpus that could not be used; `line` is 1-based, None for a whole file."""
+
+    path: str
+    line: int | None
+    message: str
+
+    def __str__(self) -> str:
+        where = self.path if self.line is None else f"{self.path}:{self.line}"
+        return f"{where}: {self.message}"
+
+
+@dataclass(frozen=True)
+class Article:
+    """A clean article: the unit a reader opens and a citation points into.
+
+    `id` is stable across rebuilds of the same input; `date` is ISO `YYYY-MM-DD` (or `YYYY-MM`,
+    `YYYY`) when the source prints one, else "" (never invented). `source` names the page file
+    or the JSONL export's source field.
+    """
+
+    id: str
+    title: str
+    text: str
+    date: str = ""
+    source: str = ""
+    byline: str = ""
+    subtitle: str = ""
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A few sentences of one article; `text == article.text[start:end]`."""
+
+    id: str
+    article_id: str
+    start: int
+    end: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A retrieved chunk with its fused score and the ranks each retriever gave it (None = absent)."""
+
+    chunk: Chunk
+    score: float
+    dense_rank: int | None = None
+    lexical_rank: int | None = None
+    dense_score: float | None = None
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A verbatim quote: `quote == article.text[start:end]`, numbered as [n] in the answer."""
+
+    n: int
+    article_id: str
+    title: str
+    date: str
+    source: str
+    quote: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A top passage shown to the reader, in rank order."""
+
+    article_id: str
+    title: str
+    text: str
+    score: float
+    chunk_id: str = ""
+    date: str = ""
+    source: str = ""
+
+
+@dataclass
+class Answer:
+    """What one question gets back: the same object for `qa ask --json` and `POST /ask`."""
+
+    question: str
+    answer: str
+    short_answer: str | None
+    abstained: bool
+    citations: list[Citation] = field(default_factory=list)
+    passages: list[Passage] = field(default_factory=list)
+    session_id: str | None = None
+    resolved_question: str | None = None
+    timings_ms: dict[str, float] = field(default_factory=dict)
