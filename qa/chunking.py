@@ -1,0 +1,109 @@
+"""Article -> Chunk: a few whole Chinese sentences per chunk, with exact character offsets.
+
+Sentences end at 。！？；… (and their ASCII forms) or at a line end; closing quotes and brackets stay
+with the sentence they close. Sentences are packed up to `max_chars`, the last `overlap_sentences`
+of one chunk open the next so an answer that straddles a boundary is still whole in one chunk.
+Every chunk satisfies `chunk.text == article.text[chunk.start:chunk.end]`.
+"""
+
+from __future__ import annotations
+
+import re
+
+from qa.records import Article, Chunk
+
+DEFAULT_MAX_CHARS = 250
+DEFAULT_OVERLAP_SENTENCES = 1
+
+# One sentence: anything up to a run of terminators plus the closing quotes/brackets that follow it,
+# or up to a line end. A line end is its own boundary (headlines, list items, paragraphs).
+_SENTENCE = re.compile(
+    r"[^\n]*?(?:[。！？；!?;…]+[”’」』）)】》〉\"'\]]*|(?=\n)|$)",
+)
+# Where an over-long sentence may be cut, best first: after a comma-like mark.
+_SOFT_BREAK = re.compile(r"[，、,：:]")
+
+
+def _sentence_spans(text: str) -> list[tuple[int, int]]:
+    """Spans of the non-blank sentences of `text`, trimmed of surrounding whitespace."""
+    spans: list[tuple[int, int]] = []
+    position = 0
+    while position < len(text):
+        match = _SENTENCE.match(text, position)
+        end = match.end() if match else len(text)
+        if end == position:  # at a line end: step over it
+            end = position + 1
+        start, stop = position, end
+        while start < stop and text[start].isspace():
+            start += 1
+        while stop > start and text[stop - 1].isspace():
+            stop -= 1
+        if stop > start:
+            spans.append((start, stop))
+        position = end
+    return spans
+
+
+def _split_long(text: str, start: int, end: int, max_chars: int) -> list[tuple[int, int]]:
+    """Cut a sentence longer than `max_chars` into pieces, preferring to cut after a comma."""
+    pieces: list[tuple[int, int]] = []
+    while end - start > max_chars:
+        window = text[start : start + max_chars]
+        cuts = [m.end() for m in _SOFT_BREAK.finditer(window) if m.end() >= max_chars // 2]
+        cut = start + (cuts[-1] if cuts else max_chars)
+        pieces.append((start, cut))
+        start = cut
+        while start < end and text[start].isspace():
+            start += 1
+    if end > start:
+        pieces.append((start, end))
+    return pieces
+
+
+def chunk_article(
+    article: Article,
+    max_chars: int = DEFAULT_MAX_CHARS,
+    overlap_sentences: int = DEFAULT_OVERLAP_SENTENCES,
+) -> list[Chunk]:
+    """Split an article into sentence-aligned chunks of at most about `max_chars` characters."""
+    if max_chars < 20:
+        raise ValueError("max_chars must be at least 20")
+    if overlap_sentences < 0:
+        raise ValueError("overlap_sentences must be >= 0")
+    text = article.text
+    sentences: list[tuple[int, int]] = []
+    for start, end in _sentence_spans(text):
+        sentences.extend(_split_long(text, start, end, max_chars))
+
+    groups: list[list[tuple[int, int]]] = []
+    current: list[tuple[int, int]] = []
+    fresh = 0  # sentences in `current` that are not overlap from the previous chunk
+    for sentence in sentences:
+        if current and sentence[1] - current[0][0] > max_chars and fresh > 0:
+            groups.append(current)
+            carried = current[-overlap_sentences:] if overlap_sentences and len(current) > 1 else []
+            # Overlap only while it leaves room for new text.
+            while carried and sentence[1] - carried[0][0] > max_chars:
+                carried = carried[1:]
+            current, fresh = list(carried), 0
+        current.append(sentence)
+        fresh += 1
+    if current and fresh > 0:
+        groups.append(current)
+
+    return [
+        Chunk(
+            id=f"{article.id}:{i}",
+            article_id=article.id,
+            start=group[0][0],
+            end=group[-1][1],
+            text=text[group[0][0] : group[-1][1]],
+        )
+        for i, group in enumerate(groups)
+    ]
+
+
+def embedding_text(chunk: Chunk, article: Article) -> str:
+    """What gets embedded and BM25-indexed: title and date first, so headline words find the chunk."""
+    header = " ".join(part for part in (article.title.strip(), article.date.strip()) if part)
+    return f"{header}\n{chunk.text}" if header else chunk.text

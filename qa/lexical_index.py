@@ -1,0 +1,104 @@
+"""BM25 over jieba words: build once from chunk texts, save/load as arrays + JSON (no pickle).
+
+Documents are tokenised here (jieba search mode, lower-cased, punctuation and a few function words
+dropped) and handed to bm25s as ids + vocabulary, so bm25s never splits Chinese on spaces. Every
+document keeps its row even when it has no tokens, so row i is always chunk i.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+
+import bm25s
+import jieba
+import numpy as np
+
+jieba.setLogLevel(logging.WARNING)
+
+FORMAT_VERSION = 1
+PARAMS_FILE = "qa_lexical.json"
+TOKENIZER = "jieba.cut_for_search+lower"
+
+# Function words and question words that match almost every passage.
+_STOPWORD_TEXT = """
+的 了 是 在 和 与 及 或 也 都 就 而 并 又 被 把 将 对 从 向 为 以 于 之 其 这 那 此 该 个 着 过 吗 呢 吧 啊
+有 有关 什么 哪些 哪个 哪里 哪 多少 几 怎么 怎样 如何 为什么 是否 谁 请问
+a an the of to in and or is are was what which who how
+"""
+STOPWORDS = frozenset(_STOPWORD_TEXT.split())
+
+
+def _is_word(token: str) -> bool:
+    """True if the token has at least one letter, digit or CJK character (not just punctuation/space)."""
+    return any(unicodedata.category(ch)[0] in "LN" for ch in token)
+
+
+def tokenize(text: str) -> list[str]:
+    """Split text into lower-cased jieba search-mode words, without punctuation, spaces or stopwords."""
+    return [
+        token
+        for token in (t.strip().lower() for t in jieba.cut_for_search(text))
+        if token and token not in STOPWORDS and _is_word(token)
+    ]
+
+
+@dataclass
+class LexicalIndex:
+    """A bm25s index whose row i is document i of the texts it was built from."""
+
+    bm25: bm25s.BM25
+    num_docs: int
+
+    @classmethod
+    def build(cls, texts: list[str]) -> LexicalIndex:
+        """Index the texts (one row each, empty texts included) with BM25."""
+        vocab: dict[str, int] = {}
+        ids = [[vocab.setdefault(token, len(vocab)) for token in tokenize(text)] for text in texts]
+        if not vocab:  # bm25s needs one column; a token no query can produce
+            vocab[""] = 0
+        bm25 = bm25s.BM25()
+        with np.errstate(invalid="ignore", divide="ignore"):  # a corpus of only empty texts
+            bm25.index((ids, vocab), create_empty_token=False, show_progress=False)
+        return cls(bm25=bm25, num_docs=len(texts))
+
+    def save(self, directory: Path) -> None:
+        """Write the bm25s arrays and our own params (tokenizer, row count) into `directory`."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        self.bm25.save(str(directory), show_progress=False)
+        params = {"format_version": FORMAT_VERSION, "tokenizer": TOKENIZER, "num_docs": self.num_docs}
+        (directory / PARAMS_FILE).write_text(json.dumps(params, indent=2), encoding="utf-8")
+
+    @classmethod
+    def load(cls, directory: Path, mmap: bool = True) -> LexicalIndex:
+        """Read an index written by `save`; refuses one written with another tokenizer or format."""
+        directory = Path(directory)
+        params_path = directory / PARAMS_FILE
+        if not params_path.exists():
+            raise FileNotFoundError(f"no lexical index in {directory} ({PARAMS_FILE} missing)")
+        params = json.loads(params_path.read_text(encoding="utf-8"))
+        if params.get("format_version") != FORMAT_VERSION or params.get("tokenizer") != TOKENIZER:
+            raise ValueError(
+                f"lexical index in {directory} was written with format {params.get('format_version')}, "
+                f"tokenizer {params.get('tokenizer')!r}; this code reads {FORMAT_VERSION}, {TOKENIZER!r}"
+            )
+        bm25 = bm25s.BM25.load(str(directory), mmap=mmap, show_progress=False)
+        return cls(bm25=bm25, num_docs=int(params["num_docs"]))
+
+    def search(self, query: str, k: int) -> list[tuple[int, float]]:
+        """The top `k` (row, score) pairs for the query, best first; only rows sharing a word with it."""
+        if k <= 0:
+            raise ValueError("k must be positive")
+        vocab = self.bm25.vocab_dict
+        ids = sorted({vocab[token] for token in tokenize(query) if token in vocab})
+        if not ids or self.num_docs == 0:
+            return []
+        scores = self.bm25.get_scores_from_ids(ids)
+        k = min(k, len(scores))
+        top = np.argpartition(-scores, k - 1)[:k]
+        top = top[np.lexsort((top, -scores[top]))]  # best first, ties by row
+        return [(int(row), float(scores[row])) for row in top if scores[row] > 0]
