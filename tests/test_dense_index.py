@@ -1,0 +1,94 @@
+"""Dense index: FAISS inner product over the real model's normalised vectors; save/load round trip."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from qa.dense_index import DenseIndex
+
+PASSAGES = [
+    "许昌市公安局开展交通秩序整治行动，查处交通违法行为二十多万起。",
+    "市民在曹魏古城游园赏灯，欢度中秋佳节。",
+    "全市高考报名人数再创新高，考点设在各县区高中。",
+    "农业部门指导农民抢收玉米，秋粮丰收在望。",
+]
+QUESTIONS = ["交警查处了多少交通违法行为？", "中秋节市民去哪里赏灯？", "今年高考报名人数是多少？"]
+
+
+@pytest.fixture(scope="module")
+def vectors(embedder) -> np.ndarray:
+    return embedder.embed_passages(PASSAGES)
+
+
+@pytest.fixture(scope="module")
+def queries(embedder) -> np.ndarray:
+    return embedder.embed_queries(QUESTIONS)
+
+
+def test_each_question_finds_its_passage_first(vectors: np.ndarray, queries: np.ndarray) -> None:
+    index = DenseIndex.build(vectors)
+    scores, rows = index.search(queries, 2)
+    assert rows[:, 0].tolist() == [0, 1, 2]
+    assert (scores[:, 0] >= scores[:, 1]).all()
+
+
+def test_scores_are_cosine_similarities(vectors: np.ndarray, queries: np.ndarray) -> None:
+    index = DenseIndex.build(vectors)
+    scores, rows = index.search(queries[:1], len(PASSAGES))
+    expected = vectors[rows[0]] @ queries[0]
+    assert scores[0] == pytest.approx(expected, abs=1e-5)
+    assert (scores <= 1.0001).all()
+
+
+def test_save_load_round_trip_gives_equal_results(
+    vectors: np.ndarray, queries: np.ndarray, tmp_path: Path
+) -> None:
+    index = DenseIndex.build(vectors)
+    index.save(tmp_path / "dense.faiss")
+    loaded = DenseIndex.load(tmp_path / "dense.faiss")
+    assert (len(loaded), loaded.dim, loaded.kind) == (len(index), index.dim, "flat")
+    for got, want in zip(loaded.search(queries, 3), index.search(queries, 3), strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_vectors_gives_back_what_was_added(vectors: np.ndarray) -> None:
+    np.testing.assert_array_equal(DenseIndex.build(vectors).vectors(), vectors)
+
+
+def test_k_larger_than_the_index_is_capped(vectors: np.ndarray, queries: np.ndarray) -> None:
+    scores, rows = DenseIndex.build(vectors).search(queries, 50)
+    assert scores.shape == rows.shape == (len(QUESTIONS), len(PASSAGES))
+    assert (rows >= 0).all()
+
+
+def test_hnsw_kind_finds_the_same_best_passage(
+    vectors: np.ndarray, queries: np.ndarray, tmp_path: Path
+) -> None:
+    index = DenseIndex.build(vectors, kind="hnsw")
+    index.save(tmp_path / "hnsw.faiss")
+    loaded = DenseIndex.load(tmp_path / "hnsw.faiss")
+    assert loaded.kind == "hnsw"
+    assert loaded.search(queries, 1)[1][:, 0].tolist() == [0, 1, 2]
+
+
+def test_search_rejects_queries_of_another_dimension(vectors: np.ndarray) -> None:
+    with pytest.raises(ValueError, match="dimension"):
+        DenseIndex.build(vectors).search(np.ones((1, 7), np.float32), 1)
+
+
+def test_search_rejects_non_positive_k(vectors: np.ndarray, queries: np.ndarray) -> None:
+    with pytest.raises(ValueError, match="k must be positive"):
+        DenseIndex.build(vectors).search(queries, 0)
+
+
+def test_build_rejects_an_unknown_kind(vectors: np.ndarray) -> None:
+    with pytest.raises(ValueError, match="kind"):
+        DenseIndex.build(vectors, kind="ivf-pq-9000")
+
+
+def test_load_of_missing_file_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="no dense index"):
+        DenseIndex.load(tmp_path / "missing.faiss")

@@ -1,0 +1,110 @@
+"""Lexical index: jieba words into bm25s, rows aligned with the texts, save/load without pickle."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from qa.lexical_index import PARAMS_FILE, LexicalIndex, tokenize
+
+TEXTS = [
+    "许昌市公安局开展交通秩序整治行动，查处交通违法行为。",
+    "",
+    "市民在曹魏古城游园赏灯，欢度中秋佳节。",
+    "。，、",
+    "RCEP 成员国包括东盟十国和中国、日本、韩国、澳大利亚、新西兰。",
+    "全市高考报名人数再创新高，考点设在各县区高中。",
+]
+
+
+@pytest.fixture(scope="module")
+def index() -> LexicalIndex:
+    return LexicalIndex.build(TEXTS)
+
+
+def test_tokenize_drops_punctuation_and_spaces() -> None:
+    tokens = tokenize("许昌 市民，欢度中秋！  ")
+    assert "许昌" in tokens and "中秋" in tokens
+    assert all(token.strip() and token not in "，！" for token in tokens)
+
+
+def test_tokenize_lowercases_latin_words() -> None:
+    assert "rcep" in tokenize("RCEP协定")
+
+
+def test_tokenize_search_mode_also_yields_the_shorter_words() -> None:
+    tokens = tokenize("许昌市公安局")
+    assert {"许昌", "公安", "公安局"} <= set(tokens)
+
+
+def test_search_finds_the_document_with_the_word(index: LexicalIndex) -> None:
+    rows = [row for row, _score in index.search("中秋赏灯", 3)]
+    assert rows[0] == 2
+
+
+def test_search_is_case_insensitive(index: LexicalIndex) -> None:
+    assert index.search("rcep", 1)[0][0] == 4
+
+
+def test_results_are_best_first_and_only_matching_rows(index: LexicalIndex) -> None:
+    results = index.search("交通 高考", 10)
+    assert {row for row, _ in results} == {0, 5}
+    scores = [score for _, score in results]
+    assert scores == sorted(scores, reverse=True)
+    assert all(score > 0 for score in scores)
+
+
+@pytest.mark.parametrize("query", ["", "   ", "，。！", "的了吗", "什么是"])
+def test_empty_or_all_stopword_query_returns_nothing(index: LexicalIndex, query: str) -> None:
+    assert index.search(query, 5) == []
+
+
+def test_query_of_unknown_words_returns_nothing(index: LexicalIndex) -> None:
+    assert index.search("量子计算机", 5) == []
+
+
+def test_empty_documents_keep_their_rows(index: LexicalIndex) -> None:
+    assert index.num_docs == len(TEXTS)
+    assert index.search("高考", 1)[0][0] == 5
+
+
+def test_index_of_only_empty_documents_answers_nothing() -> None:
+    index = LexicalIndex.build(["", "，"])
+    assert index.num_docs == 2
+    assert index.search("高考", 3) == []
+
+
+def test_search_rejects_non_positive_k(index: LexicalIndex) -> None:
+    with pytest.raises(ValueError, match="k must be positive"):
+        index.search("高考", 0)
+
+
+def test_save_load_round_trip_gives_the_same_results(index: LexicalIndex, tmp_path: Path) -> None:
+    index.save(tmp_path / "bm25")
+    loaded = LexicalIndex.load(tmp_path / "bm25")
+    assert loaded.num_docs == index.num_docs
+    for query in ["中秋赏灯", "交通 高考", "RCEP 日本", "的"]:
+        assert loaded.search(query, 4) == index.search(query, 4)
+
+
+def test_save_writes_no_pickle(index: LexicalIndex, tmp_path: Path) -> None:
+    index.save(tmp_path / "bm25")
+    suffixes = {path.suffix for path in (tmp_path / "bm25").iterdir()}
+    assert suffixes <= {".json", ".npy"}
+
+
+def test_load_refuses_an_index_written_with_another_tokenizer(index: LexicalIndex, tmp_path: Path) -> None:
+    index.save(tmp_path / "bm25")
+    params_path = tmp_path / "bm25" / PARAMS_FILE
+    params = json.loads(params_path.read_text())
+    params["tokenizer"] = "whitespace"
+    params_path.write_text(json.dumps(params))
+    with pytest.raises(ValueError, match="tokenizer"):
+        LexicalIndex.load(tmp_path / "bm25")
+
+
+def test_load_of_missing_folder_says_what_is_missing(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match=PARAMS_FILE):
+        LexicalIndex.load(tmp_path / "nothing")
