@@ -1,0 +1,151 @@
+"""What every benchmark script shares: paths, timing percentiles, RSS, the machine line, result files.
+
+Each script is run on its own (`python benchmarks/<name>.py`), prints its figures and writes them to
+`benchmarks/results/<name>.json`; `run_all.py` runs them all and renders RESULTS.md from those files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+BENCH_DIR = Path(__file__).resolve().parent
+PROJECT_ROOT = BENCH_DIR.parent
+if str(PROJECT_ROOT) not in sys.path:  # `python benchmarks/x.py` from anywhere imports the local qa
+    sys.path.insert(0, str(PROJECT_ROOT))
+
+RESULTS_DIR = BENCH_DIR / "results"
+CACHE_DIR = Path(os.environ.get("QA_BENCH_CACHE", "/tmp/qa-bench"))
+SEEDS_DIR = PROJECT_ROOT / "seeds"
+DEV_SET = PROJECT_ROOT / "tests" / "data" / "dev.jsonl"
+EXTERNAL = PROJECT_ROOT.parent / "shared" / "eval-external"
+RGB_CORPUS = EXTERNAL / "corpus.jsonl"
+RGB_QUESTIONS = EXTERNAL / "questions.jsonl"
+RGB_INDEX = Path(os.environ.get("QA_BENCH_RGB_INDEX", "/tmp/rgb-index"))
+MODEL = "multilingual-e5-small"
+MODEL_CACHE = Path(os.environ.get("QA_MODEL_CACHE_DIR", Path.home() / ".cache" / "qa-models"))
+THREADS = int(os.environ.get("QA_THREADS", "2"))
+
+
+def set_threads(threads: int = THREADS) -> None:
+    """Pin torch and FAISS to the same thread count the product uses (Settings.threads)."""
+    import faiss
+    import torch
+
+    torch.set_num_threads(threads)
+    faiss.omp_set_num_threads(threads)
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-th percentile (0-100) by linear interpolation; NaN for no values."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    pos = (len(ordered) - 1) * q / 100
+    low = int(pos)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
+
+
+def latency_stats(ms: list[float]) -> dict[str, float]:
+    """p50/p95/mean/n of a list of millisecond timings."""
+    return {
+        "p50_ms": round(percentile(ms, 50), 2),
+        "p95_ms": round(percentile(ms, 95), 2),
+        "mean_ms": round(statistics.fmean(ms), 2) if ms else float("nan"),
+        "n": len(ms),
+    }
+
+
+def time_each(call: Callable[[Any], object], items: Iterable[Any], warmup: int = 3) -> list[float]:
+    """Milliseconds of `call(item)` per item, after `warmup` untimed calls on the first items."""
+    items = list(items)
+    for item in items[:warmup]:
+        call(item)
+    timings = []
+    for item in items:
+        started = time.perf_counter()
+        call(item)
+        timings.append((time.perf_counter() - started) * 1000)
+    return timings
+
+
+def rss_mb() -> float:
+    """Current resident set size of this process in MiB."""
+    with open("/proc/self/status", encoding="ascii") as handle:
+        for line in handle:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def peak_rss_mb(pid: int | None = None) -> float:
+    """Peak resident set size (VmHWM) of a process in MiB; this process by default."""
+    path = f"/proc/{pid}/status" if pid else "/proc/self/status"
+    with open(path, encoding="ascii") as handle:
+        for line in handle:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def load_average() -> tuple[float, float, float]:
+    """The 1/5/15-minute load averages (other agents share this machine)."""
+    return os.getloadavg()
+
+
+def machine() -> dict[str, Any]:
+    """Where and when the figures were taken."""
+    cpu = "unknown"
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return {
+        "date_utc": datetime.now(UTC).isoformat(timespec="seconds"),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "threads": THREADS,
+        "python": platform.python_version(),
+        "load_avg": [round(x, 2) for x in load_average()],
+    }
+
+
+def write_result(name: str, figures: dict[str, Any]) -> Path:
+    """Save one script's figures (plus the machine line) as results/<name>.json and print them."""
+    RESULTS_DIR.mkdir(exist_ok=True)
+    payload = {"benchmark": name, "machine": machine(), **figures}
+    path = RESULTS_DIR / f"{name}.json"
+    path.write_text(json.dumps(payload, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    print(json.dumps(payload, ensure_ascii=False, indent=2))
+    return path
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """Every non-blank line of a JSONL file."""
+    with open(path, encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+def load_embedder():
+    """The product's embedder (multilingual-e5-small from the local model cache)."""
+    from qa.embedding import Embedder
+
+    return Embedder.load(MODEL, cache_dir=MODEL_CACHE)
+
+
+def log(message: str) -> None:
+    """Progress to stderr, so stdout stays the figures."""
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
