@@ -6,13 +6,16 @@ Each script is run on its own (`python benchmarks/<name>.py`), prints its figure
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -149,3 +152,88 @@ def load_embedder():
 def log(message: str) -> None:
     """Progress to stderr, so stdout stays the figures."""
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def seeds_index(embedder) -> Path:
+    """A seeds index built by the product under the bench cache (built once, reused after)."""
+    from qa.indexing import build_index, index_exists
+
+    index_dir = CACHE_DIR / "seeds-index"
+    if not index_exists(index_dir):
+        log("building the seeds index (once)")
+        build_index(SEEDS_DIR, index_dir, embedder, progress=False)
+    return index_dir
+
+
+def open_service(index_dir: Path, embedder):
+    """The product's QAService over `index_dir`, sharing an already loaded embedder."""
+    from qa.service import QAService
+
+    from qa.settings import Settings
+
+    settings = Settings(corpus_dir=SEEDS_DIR, index_dir=index_dir, model_cache_dir=MODEL_CACHE)
+    return QAService.load(settings, embedder=embedder)
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Server:
+    """A running `qa serve`: its base URL, its process, and seconds from launch to first answer."""
+
+    url: str
+    process: subprocess.Popen
+    ready_s: float
+
+
+@contextlib.contextmanager
+def serve(index_dir: Path, timeout_s: float = 300.0) -> Iterator[Server]:
+    """Run the real `qa serve` (uvicorn) on 127.0.0.1 over `index_dir` until it answers /ask."""
+    import httpx
+
+    port = free_port()
+    env = {**os.environ, "QA_MODEL_CACHE_DIR": str(MODEL_CACHE), "QA_THREADS": str(THREADS)}
+    command = [
+        str(PROJECT_ROOT / ".venv" / "bin" / "qa"),
+        "serve",
+        "--index-dir",
+        str(index_dir),
+        "--port",
+        str(port),
+    ]
+    if not Path(command[0]).exists():
+        command = [sys.executable, "-m", "qa", *command[1:]]
+    started = time.perf_counter()
+    CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    log_path = CACHE_DIR / f"serve-{port}.log"
+    log_file = open(log_path, "wb")  # noqa: SIM115 - closed in the finally below
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=log_file)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"qa serve exited: {log_path.read_text(errors='replace')[-2000:]}")
+            try:
+                if httpx.post(f"{base}/ask", json={"question": "许昌"}, timeout=60).status_code < 500:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.perf_counter() - started > timeout_s:
+                raise RuntimeError(f"qa serve did not answer within {timeout_s} s")
+            time.sleep(0.5)
+        yield Server(url=base, process=process, ready_s=time.perf_counter() - started)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log_file.close()

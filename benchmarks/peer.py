@@ -103,8 +103,8 @@ class Peer:
         """The recipe's answer context: doc ids of the fused top-3 (what the LLM would be given)."""
         return [doc.metadata["doc_id"] for doc in self.ensemble.invoke(question)]
 
-    def ranked(self, question: str, depth: int = 10) -> tuple[list[str], list[str]]:
-        """(doc ids of the recipe's top-3 fusion, doc ids of the same fusion over top-`depth` lists).
+    def ranked(self, question: str, depth: int = 10) -> tuple[list, list]:
+        """(Documents of the recipe's top-3 fusion, Documents of the same fusion over top-`depth` lists).
 
         The second list lets hit@5 and MRR@10 be measured; fusion is LangChain's own
         `weighted_reciprocal_rank`, only the per-retriever depth differs.
@@ -119,7 +119,7 @@ class Peer:
             self.vector.search_kwargs["k"] = TOP_K
         top3 = self.ensemble.weighted_reciprocal_rank([lexical[:TOP_K], dense[:TOP_K]])
         deep = self.ensemble.weighted_reciprocal_rank([lexical, dense])
-        return [d.metadata["doc_id"] for d in top3], [d.metadata["doc_id"] for d in deep]
+        return top3, deep
 
 
 def split_documents(documents: list[tuple[str, str]]):

@@ -1,0 +1,134 @@
+"""Query latency side by side, warm, in one run: ours (in-process and over HTTP) vs the peer.
+
+For every question, in turn: our `QAService.ask` in this process, our real `qa serve` (uvicorn on
+127.0.0.1) through `POST /ask`, our retrieval step alone (`qa.retrieval.retrieve`, what the peer's
+output compares to: passages, no answer), and the peer's `EnsembleRetriever.invoke` (top-3).
+The order rotates per question so background load hits all four alike. Two corpora: the seeds with
+the dev questions, and RGB (10,585 passages) with its questions (in-process only).
+Ratios are peer p50 / ours p50 (> 1: ours is faster).
+
+    python benchmarks/latency.py [--rounds 2] [--rgb-questions 150]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+from typing import Any
+
+from _common import (
+    DEV_SET,
+    RGB_INDEX,
+    RGB_QUESTIONS,
+    latency_stats,
+    load_embedder,
+    log,
+    open_service,
+    read_jsonl,
+    seeds_index,
+    serve,
+    set_threads,
+    write_result,
+)
+from peer import build_peer, e5_embeddings, rgb_documents, seeds_documents
+
+
+def interleaved(calls: dict[str, Callable[[str], object]], questions: list[str], rounds: int) -> dict:
+    """Time every call on every question, rotating which goes first; 3 warm-up questions untimed."""
+    names = list(calls)
+    for question in questions[:3]:
+        for call in calls.values():
+            call(question)
+    timings: dict[str, list[float]] = {name: [] for name in names}
+    turn = 0
+    for _ in range(rounds):
+        for question in questions:
+            order = names[turn % len(names) :] + names[: turn % len(names)]
+            turn += 1
+            for name in order:
+                started = time.perf_counter()
+                calls[name](question)
+                timings[name].append((time.perf_counter() - started) * 1000)
+    return {name: latency_stats(ms) for name, ms in timings.items()}
+
+
+def ratios(stats: dict[str, dict[str, float]], ours: list[str]) -> dict[str, float]:
+    """peer p50 / ours p50 and peer p95 / ours p95 for each of our variants."""
+    peer = stats["peer"]
+    return {
+        f"peer_over_{name}_{q}": round(peer[f"{q}_ms"] / stats[name][f"{q}_ms"], 2)
+        for name in ours
+        for q in ("p50", "p95")
+    }
+
+
+def main() -> None:
+    """Measure both corpora; print and save the figures."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=2, help="Passes over the dev questions.")
+    parser.add_argument("--rgb-questions", type=int, default=150, help="RGB questions timed (0: skip RGB).")
+    args = parser.parse_args()
+    set_threads()
+    import httpx
+
+    from qa.indexing import load_index
+    from qa.retrieval import retrieve
+
+    embedder = load_embedder()
+    figures: dict[str, Any] = {"rounds": args.rounds}
+
+    questions = [row["question"] for row in read_jsonl(DEV_SET) if row.get("question")]
+    index_dir = seeds_index(embedder)
+    service = open_service(index_dir, embedder)
+    index = load_index(index_dir)
+    peer = build_peer(seeds_documents(), e5_embeddings(embedder))
+    log(f"seeds: {len(questions)} questions x {args.rounds} rounds, server starting")
+    with serve(index_dir) as server, httpx.Client(base_url=server.url, timeout=60) as client:
+
+        def over_http(question: str) -> None:
+            response = client.post("/ask", json={"question": question})
+            response.raise_for_status()
+
+        stats = interleaved(
+            {
+                "ours_inprocess": service.ask,
+                "ours_http": over_http,
+                "ours_retrieval": lambda q: retrieve(index, embedder, q, k=5),
+                "peer": peer.ensemble.invoke,
+            },
+            questions,
+            args.rounds,
+        )
+    ours = ["ours_inprocess", "ours_http", "ours_retrieval"]
+    figures["seeds"] = {"questions": len(questions), "server_ready_s": round(server.ready_s, 1), **stats}
+    figures["seeds"]["ratios"] = ratios(stats, ours)
+    write_result("latency", figures)
+
+    if args.rgb_questions and (RGB_INDEX / "CURRENT").exists():
+        rgb = [row["question"] for row in read_jsonl(RGB_QUESTIONS)][: args.rgb_questions]
+        log(f"RGB: {len(rgb)} questions, peer build (cached vectors after the first run)")
+        service = open_service(RGB_INDEX, embedder)
+        index = load_index(RGB_INDEX)
+        peer = build_peer(rgb_documents(), e5_embeddings(embedder, cache_name="rgb"))
+        stats = interleaved(
+            {
+                "ours_inprocess": service.ask,
+                "ours_retrieval": lambda q: retrieve(index, embedder, q, k=5),
+                "peer": peer.ensemble.invoke,
+            },
+            rgb,
+            1,
+        )
+        figures["rgb"] = {
+            "questions": len(rgb),
+            "chunks": len(index.chunks),
+            "peer_chunks": peer.chunks,
+            **stats,
+        }
+        figures["rgb"]["ratios"] = ratios(stats, ["ours_inprocess", "ours_retrieval"])
+        write_result("latency", figures)
+
+
+if __name__ == "__main__":
+    main()
