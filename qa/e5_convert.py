@@ -178,7 +178,12 @@ def xlmr_state_dict(header: E5Header, tensors: dict[str, np.ndarray]) -> dict[st
 def _write_model(model_file: Path, out_dir: Path) -> None:
     """Write the complete sentence-transformers folder for `model_file` into the empty folder `out_dir`."""
     import torch
-    from sentence_transformers import SentenceTransformer, models
+    from sentence_transformers import SentenceTransformer
+
+    try:  # sentence-transformers 6 moved the modules; 5 only has sentence_transformers.models
+        from sentence_transformers.sentence_transformer import modules as models
+    except ImportError:
+        from sentence_transformers import models
     from transformers import XLMRobertaConfig, XLMRobertaModel, XLMRobertaTokenizerFast
 
     header, tensors = read_e5_file(model_file)
@@ -239,6 +244,9 @@ def ensure_e5_model(cache_dir: Path) -> Path:
         fcntl.flock(lock, fcntl.LOCK_EX)  # one conversion at a time; the others then find it done
         if (target / "modules.json").is_file():
             return target
+        for leftover in cache_dir.glob(f".{target.name}.*"):
+            if leftover.is_dir():  # a conversion killed midway; we hold the lock, so nobody is using it
+                shutil.rmtree(leftover, ignore_errors=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=cache_dir))
         staging.chmod(0o755)
         try:
