@@ -1,0 +1,170 @@
+"""The FastAPI app: the lifespan loads (or first builds) the index, routers answer, the page is served at /.
+
+Every error reaches the client as `{"detail": "<a sentence>", "errors": [...]}` with a 4xx status; a
+bug inside the server is a 500 with a generic sentence, never a stack trace (that goes to the log).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
+
+from qa.api.jobs import IndexManager
+from qa.api.routes import admin, articles, ask, system, web
+from qa.service import QuestionError
+from qa.settings import Settings, get_settings
+
+log = logging.getLogger("qa.api")
+
+BODY_LIMIT = 64 * 1024  # bytes, every route but /documents; a 2,000-character question is ~8 KB of JSON
+
+# Readable names for what a pattern-checked field must look like.
+_PATTERN_HINTS = {
+    "date_from": "must look like YYYY, YYYY-MM or YYYY-MM-DD",
+    "date_to": "must look like YYYY, YYYY-MM or YYYY-MM-DD",
+    "session_id": "must be 1 to 64 letters, digits, '-' or '_' (use the session_id of an earlier answer)",
+}
+_TYPE_NAMES = {
+    "string_type": "a string",
+    "int_type": "an integer",
+    "int_parsing": "an integer",
+    "int_from_float": "an integer",
+    "bool_type": "true or false",
+    "dict_type": "a JSON object",
+    "model_type": "a JSON object",
+    "model_attributes_type": "a JSON object",
+    "list_type": "a list",
+}
+
+
+# ------------------------------------------------------------------------------------------ errors
+
+
+def _field(loc: tuple[Any, ...]) -> str:
+    """`body.filters.date_from` -> `filters.date_from`; the whole body is `body`."""
+    parts = (
+        [str(p) for p in loc[1:]] if loc and loc[0] in ("body", "query", "path") else [str(p) for p in loc]
+    )
+    return ".".join(parts) or "body"
+
+
+def describe_error(error: dict[str, Any]) -> tuple[str, str]:
+    """(field, sentence) for one pydantic error, worded for a person, never echoing the input."""
+    kind = error.get("type", "")
+    loc = tuple(error.get("loc", ()))
+    field = _field(loc)
+    ctx = error.get("ctx") or {}
+    leaf = str(loc[-1]) if loc else field
+    if kind == "json_invalid":
+        return "body", f"The request body is not valid JSON ({ctx.get('error', 'cannot be parsed')})."
+    if kind == "missing":
+        if field == "body":
+            return field, 'The request body is missing: send a JSON object such as {"question": "…"}.'
+        return field, f"'{field}' is required."
+    if kind == "extra_forbidden":
+        return field, f"'{field}' is not a field this endpoint knows."
+    if kind in _TYPE_NAMES:
+        if field == "body":
+            return field, f"The request body must be {_TYPE_NAMES[kind]}."
+        return field, f"'{field}' must be {_TYPE_NAMES[kind]}."
+    if kind == "string_too_short" and leaf == "question":
+        return field, "The question is empty."
+    if kind == "string_too_long":
+        return field, f"'{field}' is too long: at most {ctx.get('max_length')} characters."
+    if kind == "string_pattern_mismatch":
+        return field, f"'{field}' {_PATTERN_HINTS.get(leaf, 'has the wrong form')}."
+    if kind == "value_error":
+        message = str(ctx.get("error") or error.get("msg", "")).removeprefix("Value error, ")
+        return field, f"'{field}': {message}."
+    return field, f"'{field}': {error.get('msg', 'invalid value')}."
+
+
+def _error_body(detail: str, errors: list[dict[str, str]] | None = None) -> dict[str, Any]:
+    """The one shape of every error response."""
+    return {"detail": detail, "errors": errors or []}
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    """400 for a body that is not JSON, else 422, with each refused field in a sentence."""
+    assert isinstance(exc, RequestValidationError)
+    described = [describe_error(dict(e)) for e in exc.errors()]
+    errors = [{"field": f, "message": m} for f, m in described[:10]]
+    code = 400 if any(e.get("type") == "json_invalid" for e in exc.errors()) else 422
+    detail = " ".join(dict.fromkeys(m for _f, m in described[:5]))
+    return JSONResponse(_error_body(detail, errors), status_code=code)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    """HTTPException -> its status and detail in the common shape."""
+    assert isinstance(exc, StarletteHTTPException)
+    detail = str(exc.detail)
+    if exc.status_code == status.HTTP_413_CONTENT_TOO_LARGE:
+        limit = request.scope.get(MAX_BODY_SIZE_SCOPE_KEY, BODY_LIMIT)
+        detail = f"The request body is too large: at most {limit // 1024} KB is accepted here."
+    return JSONResponse(_error_body(detail), status_code=exc.status_code, headers=exc.headers)
+
+
+async def _question_error(request: Request, exc: Exception) -> JSONResponse:
+    """A question the service refuses (empty, too long) -> 422."""
+    return JSONResponse(_error_body(f"The question cannot be asked: {exc}."), status_code=422)
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    """A bug: log the trace, tell the client only that it happened."""
+    log.exception("Unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+    return JSONResponse(
+        _error_body("Something went wrong on the server; the error has been logged."), status_code=500
+    )
+
+
+# ------------------------------------------------------------------------------------------ app
+
+
+def _configure_logging() -> None:
+    """Show the qa.* info lines (index build at first start, swaps) next to uvicorn's."""
+    logger = logging.getLogger("qa")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s:     %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Start loading the index in the background (building the seeds index first if none exists)."""
+    app.state.index.start_initial_load()
+    yield
+
+
+def create_app(settings: Settings | None = None, *, embedder: Any = None) -> FastAPI:
+    """The app over `settings` (default: the environment's); `embedder` shares an already loaded model."""
+    settings = settings or get_settings()
+    _configure_logging()
+    app = FastAPI(
+        title="qa — questions over a Chinese newspaper archive",
+        version="0.1.0",
+        summary="Extractive answers with verbatim, checkable quotes; no LLM.",
+        lifespan=_lifespan,
+        redoc_url=None,
+        max_body_size=BODY_LIMIT,
+    )
+    app.state.settings = settings
+    app.state.index = IndexManager(settings, app.state, embedder=embedder)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(QuestionError, _question_error)
+    app.add_exception_handler(Exception, _unexpected_error)
+    for module in (ask, articles, system, admin, web):
+        app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=web.WEB_DIR), name="static")
+    return app

@@ -1,0 +1,194 @@
+"""The live service and the one background (re)build at a time, without FastAPI.
+
+Startup and every rebuild run the same job in a thread: build the index (when asked to), load a new
+`QAService` carrying the old one's chat sessions over, then swap the reference on the app's state.
+Requests that already hold the old service finish with it; the next request gets the new one.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from qa.settings import Settings
+
+log = logging.getLogger("qa.api")
+
+State = Literal["idle", "running", "succeeded", "failed"]
+
+
+@dataclass(frozen=True)
+class RebuildStatus:
+    """A snapshot of the latest job, as `GET /index/status` shows it."""
+
+    state: State = "idle"
+    phase: str = ""
+    reason: str = ""
+    started_at: str | None = None
+    finished_at: str | None = None
+    elapsed_s: float | None = None
+    summary: str | None = None
+    articles: int | None = None
+    chunks: int | None = None
+    embedded: int | None = None
+    reused: int | None = None
+    problems: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready dict."""
+        return asdict(self)
+
+
+def _now() -> str:
+    """UTC time as ISO 8601 seconds."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _error_text(error: BaseException) -> str:
+    """One line a person can read: the message, else the exception's name."""
+    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    return text or type(error).__name__
+
+
+class IndexManager:
+    """Owns `state.service` (None until the first load) and runs builds one at a time in a thread."""
+
+    def __init__(self, settings: Settings, state: Any, embedder: Any = None) -> None:
+        self.settings = settings
+        self.state = state
+        self.embedder = embedder
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._started = 0.0
+        self._status = RebuildStatus()
+        self._examples: tuple[Any, list[dict[str, str]]] | None = None
+        state.service = None
+
+    # ------------------------------------------------------------------------------------- status
+    @property
+    def service(self) -> Any:
+        """The live QAService, or None while the first load is still running (or failed)."""
+        return self.state.service
+
+    def status(self) -> RebuildStatus:
+        """The latest job's status, with the elapsed time of a running one."""
+        with self._lock:
+            status = self._status
+            if status.state == "running":
+                status = replace(status, elapsed_s=round(time.monotonic() - self._started, 1))
+            return status
+
+    @property
+    def running(self) -> bool:
+        """True while a job is building or loading."""
+        return self.status().state == "running"
+
+    def _update(self, **changes: Any) -> None:
+        """Change fields of the status under the lock."""
+        with self._lock:
+            self._status = replace(self._status, **changes)
+
+    # ------------------------------------------------------------------------------------- jobs
+    def start(self, reason: str, build: bool = True) -> bool:
+        """Start a job in a thread (build when `build`, then load and swap); False if one is running."""
+        with self._lock:
+            if self._status.state == "running":
+                return False
+            self._started = time.monotonic()
+            self._status = RebuildStatus(state="running", phase="starting", reason=reason, started_at=_now())
+            self._thread = threading.Thread(
+                target=self._run, args=(reason, build), name=f"qa-{reason}", daemon=True
+            )
+            self._thread.start()
+            return True
+
+    def start_initial_load(self) -> None:
+        """At startup: build the index first when none exists (first start), then load it."""
+        from qa.indexing import index_exists
+
+        build = not index_exists(self.settings.index_dir)
+        if build:
+            log.info(
+                "No index in %s: building one from %s first",
+                self.settings.index_dir,
+                self.settings.corpus_dir,
+            )
+        self.start("startup", build=build)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the running job ends; True when none is running any more."""
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+        return not self.running
+
+    def _run(self, reason: str, build: bool) -> None:
+        """The job: build (optional), load a new service with the old sessions, swap, record the outcome."""
+        from qa.service import QAService, _load_embedder, rebuild_index
+
+        try:
+            if build and self.embedder is None:
+                self._update(phase="loading the model")
+                self.embedder = _load_embedder(
+                    self.settings
+                )  # built once, shared by the build and the service
+            if build:
+                self._update(phase="building the index")
+                log.info(
+                    "Building the index of %s into %s", self.settings.corpus_dir, self.settings.index_dir
+                )
+                report = rebuild_index(self.settings, progress=reason == "startup", embedder=self.embedder)
+                log.info("%s", report.summary())
+                for problem in report.problems:
+                    log.warning("corpus problem: %s", problem)
+                self._update(
+                    summary=report.summary(),
+                    articles=report.articles,
+                    chunks=report.chunks,
+                    embedded=report.embedded,
+                    reused=report.reused,
+                    problems=[str(p) for p in report.problems][:200],
+                )
+            self._update(phase="loading the index")
+            old = self.state.service
+            sessions = old.sessions if old is not None else None
+            new = QAService.load(self.settings, embedder=self.embedder, sessions=sessions)
+            self.embedder = new.embedder
+            self.state.service = new  # the swap: requests in flight keep the old object
+            log.info("Index loaded from %s; now answering from it", self.settings.index_dir)
+            stats = new.stats()
+            self._update(
+                state="succeeded",
+                phase="swapped",
+                finished_at=_now(),
+                elapsed_s=round(time.monotonic() - self._started, 1),
+                articles=stats.get("articles", self._status.articles),
+                chunks=stats.get("chunks", self._status.chunks),
+            )
+        except Exception as error:  # any failure is reported on /index/status and /health, never raised
+            log.exception("The %s job failed", reason)
+            self._update(
+                state="failed",
+                finished_at=_now(),
+                elapsed_s=round(time.monotonic() - self._started, 1),
+                error=_error_text(error),
+            )
+
+    # ------------------------------------------------------------------------------------- examples
+    def examples(self, limit: int) -> list[dict[str, str]]:
+        """Example questions for the live service, computed once per loaded service."""
+        from qa.api.examples import example_questions
+
+        service = self.state.service
+        if service is None:
+            return []
+        cached = self._examples
+        if cached is None or cached[0] is not service:
+            cached = (service, example_questions(service, limit=8))
+            self._examples = cached
+        return cached[1][:limit]

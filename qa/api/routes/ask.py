@@ -1,0 +1,106 @@
+"""POST /ask (one JSON answer) and POST /chat/stream (the same answer as Server-Sent Events)."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import AsyncIterator
+from dataclasses import asdict
+
+from fastapi import APIRouter
+from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.concurrency import run_in_threadpool
+
+from qa.api.deps import ServiceDep
+from qa.api.schemas import AnswerOut, AskIn, ErrorOut, FiltersIn
+from qa.records import Answer
+from qa.retrieval import Filters
+from qa.service import QAService, QuestionError
+
+router = APIRouter(tags=["ask"])
+
+ERRORS = {
+    400: {"model": ErrorOut, "description": "The body is not valid JSON."},
+    413: {"model": ErrorOut, "description": "The body is too large."},
+    422: {
+        "model": ErrorOut,
+        "description": "A field is missing, unknown, of the wrong type or out of range.",
+    },
+    503: {"model": ErrorOut, "description": "The index is not loaded yet."},
+}
+# Pieces of the answer text sent as `token` events: citation markers whole, else a few characters.
+_PIECE = re.compile(r"\[\d+\]|[^\[]{1,8}|\[")
+
+
+def _filters(filters: FiltersIn | None) -> Filters | None:
+    """The retrieval filters of a request, None when none is set."""
+    if filters is None:
+        return None
+    return Filters(date_from=filters.date_from, date_to=filters.date_to, source=filters.source)
+
+
+def _ask(service: QAService, body: AskIn) -> Answer:
+    """One call of the service with the request's fields."""
+    return service.ask(
+        body.question, session_id=body.session_id, top_k=body.top_k, filters=_filters(body.filters)
+    )
+
+
+@router.post("/ask", response_model=AnswerOut, responses=ERRORS, summary="Answer one question")
+def ask(body: AskIn, service: ServiceDep) -> AnswerOut:
+    """The answer with its short answer, verbatim quotes (with offsets), passages and timings."""
+    return AnswerOut.model_validate(asdict(_ask(service, body)))
+
+
+def answer_pieces(text: str) -> list[str]:
+    """The answer text cut into the pieces streamed one by one (joined they give the text back)."""
+    return _PIECE.findall(text)
+
+
+async def _events(service: QAService, body: AskIn) -> AsyncIterator[ServerSentEvent]:
+    """status, then the answer text in pieces, then the citations, then `done` with the whole answer."""
+    yield ServerSentEvent(event="status", data=json.dumps({"stage": "searching"}))
+    try:
+        answer = await run_in_threadpool(_ask, service, body)
+    except QuestionError as error:
+        yield ServerSentEvent(event="error", data=json.dumps({"detail": str(error)}, ensure_ascii=False))
+        return
+    payload = AnswerOut.model_validate(asdict(answer))
+    yield ServerSentEvent(
+        event="meta",
+        data=json.dumps(
+            {
+                "session_id": answer.session_id,
+                "resolved_question": answer.resolved_question,
+                "abstained": answer.abstained,
+                "short_answer": answer.short_answer,
+            },
+            ensure_ascii=False,
+        ),
+    )
+    for piece in answer_pieces(answer.answer):
+        yield ServerSentEvent(event="token", data=json.dumps({"text": piece}, ensure_ascii=False))
+    citations = [c.model_dump() for c in payload.citations]
+    yield ServerSentEvent(event="citations", data=json.dumps(citations, ensure_ascii=False))
+    yield ServerSentEvent(event="done", data=payload.model_dump_json())
+
+
+@router.post(
+    "/chat/stream",
+    response_class=EventSourceResponse,
+    responses={
+        200: {
+            "description": (
+                "Server-Sent Events: `status`, `meta` (session id, abstained), `token` (the answer text in "
+                "pieces), `citations`, then `done` with the whole answer object; `error` if the question "
+                "is refused."
+            ),
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        },
+        **ERRORS,
+    },
+    summary="Answer one question as a stream of events",
+)
+async def chat_stream(body: AskIn, service: ServiceDep) -> EventSourceResponse:
+    """The same answer as POST /ask, streamed for the chat page."""
+    return EventSourceResponse(_events(service, body), ping=15)

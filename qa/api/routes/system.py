@@ -1,0 +1,55 @@
+"""GET /health, /stats, /examples: is the server ready, what does it hold, what can one ask it."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
+
+from qa.api.deps import ManagerDep, ServiceDep
+from qa.api.schemas import ErrorOut, ExamplesOut, HealthOut, StatsOut
+
+router = APIRouter(tags=["system"])
+NOT_READY = {503: {"model": ErrorOut, "description": "The index is not loaded yet."}}
+
+
+@router.get(
+    "/health",
+    response_model=HealthOut,
+    responses={
+        503: {"model": HealthOut, "description": "Not ready: the index is loading, or failed to load."}
+    },
+    summary="Readiness",
+)
+def health(manager: ManagerDep) -> JSONResponse:
+    """200 `ready` once an index is loaded; 503 `loading` (first start, building) or `error` before that."""
+    if manager.service is not None:
+        stats = manager.service.stats()
+        body = HealthOut(
+            status="ready", detail=f"{stats['articles']} articles, {stats['chunks']} chunks loaded"
+        )
+        return JSONResponse(body.model_dump(), status_code=200)
+    current = manager.status()
+    if current.state == "failed":
+        body = HealthOut(status="error", detail=f"The index could not be loaded: {current.error}")
+    else:
+        body = HealthOut(status="loading", detail=f"Not ready yet: {current.phase or 'starting'}.")
+    return JSONResponse(body.model_dump(), status_code=503, headers={"Retry-After": "5"})
+
+
+@router.get("/stats", response_model=StatsOut, responses=NOT_READY, summary="What the live index holds")
+def stats(service: ServiceDep) -> StatsOut:
+    """Articles, chunks, model, build time and corpus fingerprint of the live index."""
+    return StatsOut.model_validate(service.stats())
+
+
+@router.get("/examples", response_model=ExamplesOut, responses=NOT_READY, summary="Example questions")
+def examples(
+    service: ServiceDep,
+    manager: ManagerDep,
+    limit: Annotated[int, Query(ge=1, le=8, description="How many questions.")] = 4,
+) -> ExamplesOut:
+    """A few questions derived from the corpus that the live index answers, for the empty chat screen."""
+    del service  # required only so the route answers 503 until an index is loaded
+    return ExamplesOut.model_validate({"examples": manager.examples(limit)})

@@ -1,0 +1,181 @@
+"""Pydantic models at the edge of the API: what a request may carry in, what a response carries out.
+
+Requests forbid unknown fields and are strict about types, so a typo or a wrong type is a clear 4xx
+instead of a silently ignored value. Responses mirror the dataclasses of `qa.records`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+MAX_QUESTION_CHARS = 2000
+ISO_DATE = r"^\d{4}(-\d{2}(-\d{2})?)?$"
+SESSION_ID = r"^[A-Za-z0-9_-]{1,64}$"
+
+
+class _In(BaseModel):
+    """Base of request bodies: unknown fields are refused, types are not coerced."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class FiltersIn(_In):
+    """Optional restrictions on the passages searched."""
+
+    date_from: Annotated[str | None, Field(pattern=ISO_DATE, examples=["2020-09"])] = None
+    date_to: Annotated[str | None, Field(pattern=ISO_DATE, examples=["2020-11-30"])] = None
+    source: Annotated[str | None, Field(max_length=200, description="Substring of the source name.")] = None
+
+
+class AskIn(_In):
+    """One question, optionally inside a conversation (`session_id`) with per-call overrides."""
+
+    question: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=MAX_QUESTION_CHARS,
+            description="The question, 1 to 2,000 characters, not only spaces.",
+            examples=["市公安局创文指挥部的指挥长是谁？"],
+        ),
+    ]
+    session_id: Annotated[
+        str | None,
+        Field(pattern=SESSION_ID, description="Returned by an earlier answer; continues that conversation."),
+    ] = None
+    top_k: Annotated[int | None, Field(ge=1, le=50, description="Passages to return (1 to 50).")] = None
+    filters: FiltersIn | None = None
+
+    @field_validator("question")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        """A question of spaces only is no question."""
+        if not value.strip():
+            raise ValueError("the question is empty (only spaces)")
+        return value
+
+
+class CitationOut(BaseModel):
+    """A verbatim quote, `article.text[start:end] == quote`, shown as [n] in the answer."""
+
+    n: int
+    article_id: str
+    title: str
+    date: str
+    source: str
+    quote: str
+    start: int
+    end: int
+
+
+class PassageOut(BaseModel):
+    """A retrieved passage, in rank order."""
+
+    article_id: str
+    title: str
+    text: str
+    score: float
+    chunk_id: str = ""
+    date: str = ""
+    source: str = ""
+
+
+class AnswerOut(BaseModel):
+    """The answer object: the same JSON as `qa ask --json`."""
+
+    question: str
+    answer: str
+    short_answer: str | None
+    abstained: bool
+    citations: list[CitationOut] = []
+    passages: list[PassageOut] = []
+    session_id: str | None = None
+    resolved_question: str | None = None
+    timings_ms: dict[str, float] = {}
+
+
+class ArticleOut(BaseModel):
+    """A whole article, for the source viewer."""
+
+    id: str
+    title: str
+    text: str
+    date: str = ""
+    source: str = ""
+    byline: str = ""
+    subtitle: str = ""
+
+
+class HealthOut(BaseModel):
+    """Whether the server can answer: `ready` only once an index is loaded."""
+
+    status: Literal["ready", "loading", "error"]
+    detail: str
+
+
+class StatsOut(BaseModel):
+    """What the live index holds and how it was built."""
+
+    model_config = ConfigDict(extra="allow")
+
+    articles: int
+    chunks: int
+    model: str = ""
+    dim: int | None = None
+    built_at: str | None = None
+    corpus_fingerprint: str | None = None
+
+
+class ExampleOut(BaseModel):
+    """A question the corpus can answer, for the empty chat screen."""
+
+    question: str
+    article_id: str
+    title: str
+
+
+class ExamplesOut(BaseModel):
+    """A few example questions derived from the live index."""
+
+    examples: list[ExampleOut]
+
+
+class RebuildStatusOut(BaseModel):
+    """Progress of the latest (re)build: idle, running (with its phase), succeeded or failed."""
+
+    state: Literal["idle", "running", "succeeded", "failed"]
+    phase: str = ""
+    reason: str = ""
+    started_at: str | None = None
+    finished_at: str | None = None
+    elapsed_s: float | None = None
+    summary: str | None = None
+    articles: int | None = None
+    chunks: int | None = None
+    embedded: int | None = None
+    reused: int | None = None
+    problems: list[str] = []
+    error: str | None = None
+
+
+class UploadOut(BaseModel):
+    """Files written into the corpus, and the rebuild they started."""
+
+    saved: list[str]
+    rebuild: RebuildStatusOut
+
+
+class FieldError(BaseModel):
+    """One refused field of a request."""
+
+    field: str
+    message: str
+
+
+class ErrorOut(BaseModel):
+    """Every error response: a sentence for a person, and the refused fields when there are any."""
+
+    detail: str
+    errors: list[FieldError] = []
