@@ -1,4 +1,4 @@
-"""read_corpus: pages and JSONL exports load; every kind of bad input becomes a Problem and the rest still loads."""
+"""read_corpus: pages and JSONL exports load; each bad input becomes a Problem and the rest still loads."""
 
 from __future__ import annotations
 
@@ -14,7 +14,9 @@ SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 
 
 def _jsonl(*rows: object) -> str:
-    return "\n".join(row if isinstance(row, str) else json.dumps(row, ensure_ascii=False) for row in rows) + "\n"
+    return (
+        "\n".join(row if isinstance(row, str) else json.dumps(row, ensure_ascii=False) for row in rows) + "\n"
+    )
 
 
 def _problem_for(problems: list[Problem], path: str) -> Problem:
@@ -74,7 +76,9 @@ def test_id_from_content_is_stable_across_reads(tmp_path: Path):
         ("notes.docx", b"whatever", None),
     ],
 )
-def test_bad_file_becomes_a_problem_and_the_good_files_still_load(tmp_path: Path, name: str, data: bytes, line):
+def test_bad_file_becomes_a_problem_and_the_good_files_still_load(
+    tmp_path: Path, name: str, data: bytes, line
+):
     (tmp_path / "good.txt").write_text("本报讯 好的一页。", encoding="utf-8")
     (tmp_path / "good.jsonl").write_text(_jsonl({"id": "g", "text": "好的文章。"}), encoding="utf-8")
     (tmp_path / name).write_bytes(data)
@@ -97,7 +101,9 @@ def test_bad_file_becomes_a_problem_and_the_good_files_still_load(tmp_path: Path
         (json.dumps({"id": "a", "text": "重复的编号。"}), "duplicate id"),
     ],
 )
-def test_bad_jsonl_line_is_reported_with_file_and_line_and_other_lines_load(tmp_path: Path, bad_line: str, message: str):
+def test_bad_jsonl_line_is_reported_with_file_and_line_and_other_lines_load(
+    tmp_path: Path, bad_line: str, message: str
+):
     (tmp_path / "export.jsonl").write_text(
         _jsonl({"id": "a", "text": "第一篇。"}, bad_line, {"id": "c", "text": "第三篇。"}), encoding="utf-8"
     )
@@ -111,7 +117,9 @@ def test_bad_jsonl_line_is_reported_with_file_and_line_and_other_lines_load(tmp_
 
 def test_duplicate_id_in_a_later_file_is_reported_with_its_line(tmp_path: Path):
     (tmp_path / "a.jsonl").write_text(_jsonl({"id": "same", "text": "一。"}), encoding="utf-8")
-    (tmp_path / "b.jsonl").write_text(_jsonl({"id": "other", "text": "二。"}, {"id": "same", "text": "三。"}), encoding="utf-8")
+    (tmp_path / "b.jsonl").write_text(
+        _jsonl({"id": "other", "text": "二。"}, {"id": "same", "text": "三。"}), encoding="utf-8"
+    )
     contents = read_corpus(tmp_path)
     assert [a.id for a in contents.articles] == ["same", "other"]
     assert _problem_for(contents.problems, "b.jsonl").line == 2
