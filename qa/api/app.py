@@ -15,11 +15,14 @@ from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from qa.api.jobs import IndexManager
 from qa.api.routes import admin, articles, ask, system, web
+from qa.api.routes.admin import UPLOAD_BODY_LIMIT
 from qa.service import QuestionError
 from qa.settings import Settings, get_settings
 
@@ -44,6 +47,39 @@ _TYPE_NAMES = {
     "model_attributes_type": "a JSON object",
     "list_type": "a list",
 }
+
+
+# ------------------------------------------------------------------------------------------ body size
+
+
+def _too_large(limit: int) -> str:
+    """The sentence for a body over the limit."""
+    return f"The request body is too large: at most {limit // 1024} KB is accepted here."
+
+
+class DeclaredSizeLimit:
+    """Answer 413 in JSON when Content-Length already says the body is too large (bodies without one,
+    or that lie, are cut while they arrive by FastAPI's `max_body_size`)."""
+
+    def __init__(self, app: ASGIApp, default: int, limits: dict[str, int]) -> None:
+        self.app = app
+        self.default = default
+        self.limits = limits
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Refuse up front, or pass the request on untouched."""
+        if scope["type"] == "http":
+            limit = self.limits.get(scope["path"], self.default)
+            declared = Headers(scope=scope).get("content-length")
+            code, detail = 0, ""
+            if declared is not None and not declared.strip().isdigit():
+                code, detail = 400, "The Content-Length header is not a number."
+            elif declared is not None and int(declared) > limit:
+                code, detail = 413, _too_large(limit)
+            if code:
+                await JSONResponse(_error_body(detail), status_code=code)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 # ------------------------------------------------------------------------------------------ errors
@@ -84,7 +120,7 @@ def describe_error(error: dict[str, Any]) -> tuple[str, str]:
         return field, f"'{field}' {_PATTERN_HINTS.get(leaf, 'has the wrong form')}."
     if kind == "value_error":
         message = str(ctx.get("error") or error.get("msg", "")).removeprefix("Value error, ")
-        return field, f"'{field}': {message}."
+        return field, f"{message[:1].upper()}{message[1:]}."
     return field, f"'{field}': {error.get('msg', 'invalid value')}."
 
 
@@ -108,8 +144,14 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     detail = str(exc.detail)
     if exc.status_code == status.HTTP_413_CONTENT_TOO_LARGE:
-        limit = request.scope.get(MAX_BODY_SIZE_SCOPE_KEY, BODY_LIMIT)
-        detail = f"The request body is too large: at most {limit // 1024} KB is accepted here."
+        detail = _too_large(request.scope.get(MAX_BODY_SIZE_SCOPE_KEY, BODY_LIMIT))
+    elif exc.status_code == status.HTTP_404_NOT_FOUND and detail == "Not Found":
+        detail = f"There is nothing at {request.url.path}; the API is described at /docs."
+    elif exc.status_code == status.HTTP_405_METHOD_NOT_ALLOWED:
+        allowed = (exc.headers or {}).get("Allow", "")
+        detail = f"{request.method} is not allowed on {request.url.path}" + (
+            f"; use {allowed}." if allowed else "."
+        )
     return JSONResponse(_error_body(detail), status_code=exc.status_code, headers=exc.headers)
 
 
@@ -156,15 +198,15 @@ def create_app(settings: Settings | None = None, *, embedder: Any = None) -> Fas
         summary="Extractive answers with verbatim, checkable quotes; no LLM.",
         lifespan=_lifespan,
         redoc_url=None,
-        max_body_size=BODY_LIMIT,
     )
     app.state.settings = settings
     app.state.index = IndexManager(settings, app.state, embedder=embedder)
+    app.add_middleware(DeclaredSizeLimit, default=BODY_LIMIT, limits={"/documents": UPLOAD_BODY_LIMIT})
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(QuestionError, _question_error)
     app.add_exception_handler(Exception, _unexpected_error)
     for module in (ask, articles, system, admin, web):
-        app.include_router(module.router)
+        app.include_router(module.router, max_body_size=BODY_LIMIT)  # /documents sets its own, larger
     app.mount("/static", StaticFiles(directory=web.WEB_DIR), name="static")
     return app

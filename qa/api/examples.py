@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
+from qa.chat import SessionStore
 from qa.records import Article
 
 _CLAUSE = re.compile(r"[^，。；！？：,;!?\n]+")
@@ -18,8 +20,27 @@ _UNITS = (
     "个百分点|%|％|亿元|万元|元|万平方米|平方米|亩|公里|千米|吨|人次|万人|名|人|个|起|件|条|家|所|座|项|次|场|"
     "辆|户|批|篇|处|台|套|张"
 )
-_AT_END = re.compile(rf"(?:近|约|超过|逾|达|共)?\d+(?:\.\d+)?\s*(?:万|亿)?\s*(?:多|余)?\s*({_UNITS})$")
-_BAD_START = ("其中", "其", "该", "这", "此", "同比", "比", "较", "他", "她", "并", "和", "与", "而", "但", "占", "为", "约")
+_AT_END = re.compile(rf"(?:近|约|超过|逾|达|共)?(\d+(?:\.\d+)?)\s*(?:万|亿)?\s*(?:多|余)?\s*({_UNITS})$")
+_BAD_START = (
+    "其中",
+    "其",
+    "该",
+    "这",
+    "此",
+    "同比",
+    "比",
+    "较",
+    "他",
+    "她",
+    "并",
+    "和",
+    "与",
+    "而",
+    "但",
+    "占",
+    "为",
+    "约",
+)
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 MAX_TRIES = 40
 
@@ -29,23 +50,23 @@ def _clean(clause: str) -> str:
     return clause.strip().strip("“”\"'‘’（）()《》 　").replace(" ", "")
 
 
-def candidate_questions(article: Article) -> Iterator[str]:
-    """Questions asking for a number the article states at the end of a clause."""
+def candidate_questions(article: Article) -> Iterator[tuple[str, str]]:
+    """(question, the number that answers it) for numbers the article states at the end of a clause."""
     for match in _CLAUSE.finditer(article.text):
         clause = _clean(match.group())
         found = _AT_END.search(clause)
         if found is None:
             continue
         head = clause[: found.start()]
-        if not 6 <= len(head) <= 26 or head.startswith(_BAD_START) or re.search(r"\d", head):
+        if not 6 <= len(head) <= 26 or head.startswith(_BAD_START) or re.search(r"\d|该|其|此|这", head):
             continue
         if len(_CJK.findall(head)) < len(head) - 1:
             continue
-        unit = found.group(1)
-        yield f"{head}多少？" if unit in ("%", "％", "个百分点") else f"{head}多少{unit}？"
+        number, unit = found.group(1), found.group(2)
+        yield (f"{head}多少？" if unit in ("%", "％", "个百分点") else f"{head}多少{unit}？"), number
 
 
-def _round_robin(articles: list[Article]) -> Iterator[tuple[Article, str]]:
+def _round_robin(articles: list[Article]) -> Iterator[tuple[Article, tuple[str, str]]]:
     """Candidates taken one article at a time, so the examples span the corpus."""
     generators = [(a, candidate_questions(a)) for a in articles]
     while generators:
@@ -59,17 +80,21 @@ def _round_robin(articles: list[Article]) -> Iterator[tuple[Article, str]]:
 
 
 def example_questions(service: Any, limit: int = 8) -> list[dict[str, str]]:
-    """Up to `limit` questions the service answers from the article they were made from, one per article."""
+    """Up to `limit` questions the service answers right (the stated number, citing the article they were
+    made from), at most one per article."""
     articles = sorted(service.index.articles.values(), key=lambda a: (a.date, a.id))
+    service = replace(service, sessions=SessionStore())  # trial questions stay out of the readers' sessions
     chosen: list[dict[str, str]] = []
     used: set[str] = set()
-    for tries, (article, question) in enumerate(_round_robin(articles)):
+    for tries, (article, (question, number)) in enumerate(_round_robin(articles)):
         if len(chosen) >= limit or tries >= MAX_TRIES:
             break
         if article.id in used:
             continue
         answer = service.ask(question)
-        if answer.abstained or not answer.citations or answer.citations[0].article_id != article.id:
+        if answer.abstained or number not in (answer.short_answer or ""):
+            continue
+        if not answer.citations or answer.citations[0].article_id != article.id:
             continue
         used.add(article.id)
         chosen.append({"question": question, "article_id": article.id, "title": article.title})

@@ -67,6 +67,7 @@ class IndexManager:
         self._started = 0.0
         self._status = RebuildStatus()
         self._examples: tuple[Any, list[dict[str, str]]] | None = None
+        self._examples_lock = threading.Lock()
         state.service = None
 
     # ------------------------------------------------------------------------------------- status
@@ -170,6 +171,7 @@ class IndexManager:
                 articles=stats.get("articles", self._status.articles),
                 chunks=stats.get("chunks", self._status.chunks),
             )
+            self.examples(limit=1)  # computed now, so the page's first visit does not wait for them
         except Exception as error:  # any failure is reported on /index/status and /health, never raised
             log.exception("The %s job failed", reason)
             self._update(
@@ -187,8 +189,13 @@ class IndexManager:
         service = self.state.service
         if service is None:
             return []
-        cached = self._examples
-        if cached is None or cached[0] is not service:
-            cached = (service, example_questions(service, limit=8))
-            self._examples = cached
+        with self._examples_lock:
+            cached = self._examples
+            if cached is None or cached[0] is not service:
+                try:
+                    cached = (service, example_questions(service, limit=8))
+                except Exception:  # examples are a nicety: never let them break a load or a request
+                    log.exception("Could not derive example questions")
+                    cached = (service, [])
+                self._examples = cached
         return cached[1][:limit]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import uuid
@@ -14,6 +13,7 @@ from fastapi.responses import JSONResponse
 
 from qa.api.deps import AdminDep, ManagerDep, SettingsDep
 from qa.api.schemas import ErrorOut, RebuildStatusOut, UploadOut
+from qa.corpus import read_export
 
 router = APIRouter(tags=["admin"])
 
@@ -79,21 +79,15 @@ def _check_upload(name: str, data: bytes) -> str:
     if not text.strip():
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=f"{name!r} is empty.")
     if name.endswith(".jsonl"):
-        for number, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise HTTPException(
-                    status.HTTP_422_UNPROCESSABLE_CONTENT,
-                    detail=f"{name!r} line {number} is not valid JSON ({error.msg}).",
-                ) from error
-            if not isinstance(record, dict):
-                raise HTTPException(
-                    status.HTTP_422_UNPROCESSABLE_CONTENT,
-                    detail=f"{name!r} line {number} is not a JSON object (one article per line).",
-                )
+        articles, problems = read_export(text, name)
+        if problems:
+            listed = "; ".join(str(p) for p in problems[:3])
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT,
+                detail=f"{name!r} has {len(problems)} bad line(s), so nothing was saved: {listed}.",
+            )
+        if not articles:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=f"{name!r} holds no article.")
     return text
 
 
