@@ -54,7 +54,7 @@ _DEK = re.compile(r"^\s*(?:——|—|－－|--)\s*\S")
 _OCR_DEK = re.compile(r"^\s*一\s*(?=\S.*本报记者)")
 _DEK_BYLINE = re.compile(r"\s*(本报记者\s*\S.*)$")
 _HEAD_FORBIDDEN = re.compile(r"[。；;]")
-_HEAD_BAD_END = "，、：；,;:（(《“‘—"
+_HEAD_BAD_END = "，、：；,;:（(《“‘—是的和在与对为把将从向以及并而或"
 _CONTINUATION_START = re.compile(r"^[的地得了着过们，。、；：）》」”,.;:)]")
 _SERIES_LABEL = re.compile(r"系列评论|之[一二三四五六七八九十]+$|专栏|^一周要闻$|^本版")
 _PREFIX_NAME = re.compile(r"(?:区|县|市|镇|乡|村|省|委|局|办|院|厅|所|部|系统|中心|公司|集团)$")
@@ -287,6 +287,9 @@ def _fix_context(units: list[_Unit], width: int) -> list[_Unit]:
     merged: list[_Unit] = []
     for unit in units:
         last = merged[-1] if merged else None
+        if last is not None and last.kind == "list" and unit.kind == "list":
+            last.lines.extend(unit.lines)
+            continue
         if (
             last is not None
             and last.kind == "list"
@@ -612,6 +615,21 @@ def _wrapped(head: str) -> bool:
     return not (len(parts) == 2 and abs(lengths[0] - lengths[1]) <= 1 and max(lengths) <= 8)
 
 
+def _telling_heads(units: list[_Unit], text: str) -> list[_Unit]:
+    """Drop extra headlines that share no words with the article (column labels, a photo's headline)."""
+    heads = [u for u in units if u.kind == "head"]
+    if len(heads) < 2:
+        return units
+    pairs = _bigrams(text)
+    scores = {id(u): len(_bigrams(u.raw) & pairs) / max(1, len(_bigrams(u.raw))) for u in heads}
+    best = max(scores.values())
+    return [
+        u
+        for u in units
+        if u.kind != "head" or scores[id(u)] >= 0.2 or scores[id(u)] == best or visible_length(u.raw) <= 3
+    ]
+
+
 def _fallback_title(text: str) -> str:
     """For an article without a printed headline: its first sentence, clipped."""
     first = re.split(r"[。！？；\n]", text, maxsplit=1)[0].strip()
@@ -645,13 +663,21 @@ def _run_text(run: _Run) -> tuple[str, str]:
 def _list_rows(lines: list[str]) -> list[str]:
     """Rows of a list or table block; a row cut by the column end ("（100" + "分）") is joined back."""
     rows: list[str] = []
+    longest = max((visible_length(line) for line in lines), default=0)
+    previous = ""
     for line in lines:
         text = line.strip()
         cut = rows and (
             rows[-1].endswith("、") or rows[-1].count("（") > rows[-1].count("）") or text[:1] in "分）)"
         )
-        prose = rows and not is_list_line(text) and not is_list_line(rows[-1]) and not rows[-1].endswith("）")
-        if cut or prose:
+        wrapped = (
+            rows
+            and visible_length(previous) >= longest - 2
+            and not rows[-1].endswith("）")
+            and not is_list_line(text)
+        )
+        previous = text
+        if cut or wrapped:
             rows[-1] += text
         else:
             rows.append(text)
@@ -678,7 +704,7 @@ def segment_page(page: Page) -> list[Article]:
             text, lead_byline = _run_text(item)
             if len(text) < 10:
                 continue
-            title, subtitle, head_byline = _title_parts(item.head or [])
+            title, subtitle, head_byline = _title_parts(_telling_heads(item.head or [], text))
             if not title:
                 title = _fallback_title(text)
             end_tag = re.search(r"。（([^（）]{2,6})）$", text)

@@ -63,7 +63,7 @@ def has_cjk(text: str) -> bool:
 def normalize_punctuation(text: str) -> str:
     """ASCII , ; : ? ! ( ) next to Chinese become full-width; paired ASCII quotes become “ ”."""
     text = _ASCII_PUNCT_NEAR_CJK.sub(lambda m: _ASCII_TO_WIDE[m.group()], text)
-    if '"' in text and text.count('"') % 2 == 0 and has_cjk(text):
+    if '"' in text and has_cjk(text):
         parts = text.split('"')
         text = parts[0] + "".join(("“" if i % 2 else "”") + part for i, part in enumerate(parts[1:], start=1))
     return text
@@ -162,7 +162,7 @@ def credit_byline(credit: str) -> str:
 
 
 def normalize_byline(text: str) -> str:
-    """One byline form: "本报记者 胡晨 通讯员 李彦宾" -> "记者 胡晨 通讯员 李彦宾"; "记 者 张 辉" -> "记者 张辉"."""
+    """One byline form: "本报记者 胡晨" -> "记者 胡晨"; "记 者 张 辉 通 讯 员 王" -> "记者 张辉 通讯员 王"."""
     text = re.sub(r"^[□■◇◆\s]*", "", text)
     text = re.sub(r"^本\s*报\s*(?=记\s*者|通\s*讯\s*员)", "", _MANY_SPACES.sub(" ", text).strip())
     if not _ROLE.search(re.sub(r"\s+", "", text)):
