@@ -249,6 +249,10 @@ def ensure_e5_model(cache_dir: Path) -> Path:
                 shutil.rmtree(leftover, ignore_errors=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=cache_dir))
         staging.chmod(0o755)
+        from transformers.utils import logging as hf_logging
+
+        bars_were_on = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()
         try:
             _write_model(model_file, staging)
             if target.exists():
@@ -256,6 +260,8 @@ def ensure_e5_model(cache_dir: Path) -> Path:
             else:
                 os.replace(staging, target)
         finally:
+            if bars_were_on:
+                hf_logging.enable_progress_bar()
             if staging.exists():
                 shutil.rmtree(staging, ignore_errors=True)
     return target

@@ -116,8 +116,14 @@ def _load_sentence_transformer(folder: Path, model: str) -> SentenceTransformer:
     """SentenceTransformer from a local folder only; a folder it cannot read gives a clear ValueError."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as hf_logging
 
+    bars_were_on = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # no "Loading weights" bar on every start of the CLI or server
     try:
         return SentenceTransformer(str(folder), device="cpu", local_files_only=True)
     except (OSError, ValueError, KeyError) as error:
         raise ValueError(f"cannot load embedding model {model!r} from {folder}: {error}") from error
+    finally:
+        if bars_were_on:
+            hf_logging.enable_progress_bar()
