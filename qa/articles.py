@@ -702,7 +702,7 @@ def segment_page(page: Page) -> list[Article]:
             fields = {"title": title, "text": item.text, "byline": item.byline, "subtitle": "图片新闻"}
         elif isinstance(item, _Run):
             text, lead_byline = _run_text(item)
-            if len(text) < 10:
+            if len(text.strip()) < 4:
                 continue
             title, subtitle, head_byline = _title_parts(_telling_heads(item.head or [], text))
             if not title:
