@@ -27,6 +27,8 @@ SENTENCE_END = "。！？!?…"
 _CLOSED_SENTENCE = re.compile(r"(?:[。！？!?…][”’」』\"]?|[。！？!?][）)]|[（(][^（）()]{1,8}[）)])\s*$")
 # OCR reads repeated headline art several times: "豪气扬豪气扬豪气扬".
 _REPEATED = re.compile(f"([{CJK_CHARS}]{{2,8}}?)\\1{{2,}}")
+# ... and a long phrase read twice across a column seam: "行走在许昌的大街小行走在许昌的大街小巷".
+_DOUBLED = re.compile(f"([{CJK_CHARS}]{{6,}}?)\\1")
 _ASCII_TO_WIDE = {",": "，", ";": "；", ":": "：", "?": "？", "!": "！", "(": "（", ")": "）"}
 _ASCII_PUNCT_NEAR_CJK = re.compile(
     f"(?<=[{CJK_CHARS}{CJK_PUNCT}])[,;:?!()]|[,;:?!()](?=[{CJK_CHARS}{CJK_PUNCT}])"
@@ -71,7 +73,7 @@ def normalize_punctuation(text: str) -> str:
 
 def collapse_repeats(text: str) -> str:
     """OCR'd headline art read three or more times in a row is kept once: "豪气扬豪气扬豪气扬" -> "豪气扬"."""
-    return _REPEATED.sub(r"\1", text)
+    return _DOUBLED.sub(r"\1", _REPEATED.sub(r"\1", text))
 
 
 def join_lines(lines: list[str]) -> str:
@@ -243,7 +245,7 @@ def find_masthead(lines: list[str], look: int = 20) -> Masthead:
         seen += 1
         if seen > look:
             break
-        if _MASTHEAD_MARK.search(line) or (_DATE.search(line) and len(line.strip()) < 40):
+        if len(line.strip()) < 40 and (_MASTHEAD_MARK.search(line) or _DATE.search(line)):
             marks.append(index)
     if len(marks) < 2:
         return Masthead(0, "")

@@ -156,3 +156,12 @@ def test_letter_spaced_headline_is_joined_and_phrase_gaps_kept():
     assert tidy_headline("哈 密 市 考 察 团") == "哈密市考察团"
     assert tidy_headline("歌颂祖国 建功岗位") == "歌颂祖国 建功岗位"
     assert tidy_headline("朝气满朝气满朝气满 狠抓任务落实") == "朝气满 狠抓任务落实"
+
+
+def test_phrase_read_twice_across_a_column_seam_is_kept_once():
+    assert collapse_repeats("行走在许昌的大街小行走在许昌的大街小巷，处处") == "行走在许昌的大街小巷，处处"
+
+
+def test_masthead_needs_masthead_lines_not_just_a_date_in_the_body():
+    lines = ["本报讯（记者 李新）2020年11月4日，市里召开会议，会议由市长主持并讲话，与会人员认真学习。"]
+    assert find_masthead(lines).lines == 0
