@@ -116,7 +116,7 @@ def _looks_like_head(lines: list[str], width: int) -> bool:
     text = remove_cjk_spaces(join_lines(lines))
     if not text or len(lines) > 3 or visible_length(text) > 48:
         return False
-    if _HEAD_FORBIDDEN.search(text) or text[-1] in _HEAD_BAD_END:
+    if _HEAD_FORBIDDEN.search(text) or text[-1] in _HEAD_BAD_END or ends_sentence(text):
         return False
     if text.count("（") > text.count("）") or text.count("“") > text.count("”"):
         return False
@@ -458,6 +458,7 @@ def _merge_intertitles(items: list[_Run | _Group | _Photo]) -> list[_Run | _Grou
                 and _is_weak(group)
                 and not after.has_start_signal
                 and not (before.paragraphs and starts_with_lead(before.paragraphs[0].raw))
+                and _overlap(_heads_text(group.units), before) < 0.5
             ):
                 before.paragraphs.append(_Unit("intertitle", group.units[0].lines))
                 before.paragraphs.extend(after.paragraphs)
@@ -632,7 +633,7 @@ def _telling_heads(units: list[_Unit], text: str) -> list[_Unit]:
 
 def _fallback_title(text: str) -> str:
     """For an article without a printed headline: its first sentence, clipped."""
-    first = re.split(r"[。！？；\n]", text, maxsplit=1)[0].strip()
+    first = re.split(r"[。！？；\n]|(?<=[A-Za-z])[.!?](?:\s|$)", text, maxsplit=1)[0].strip()
     return first if len(first) <= 30 else first[:30] + "…"
 
 

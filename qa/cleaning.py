@@ -24,7 +24,9 @@ _SPACES_NEXT_TO_CJK = re.compile(
 _MANY_SPACES = re.compile(r"[ \t\u3000\u00a0]+")
 # Sentence-final marks: a line or block ending in one of these may end a paragraph.
 SENTENCE_END = "。！？!?…"
-_CLOSED_SENTENCE = re.compile(r"(?:[。！？!?…][”’」』\"]?|[。！？!?][）)]|[（(][^（）()]{1,8}[）)])\s*$")
+_CLOSED_SENTENCE = re.compile(
+    r"(?:[。！？!?…][”’」』\"]?|[。！？!?][）)]|。\s*[（(][^（）()]{1,8}[）)]|[A-Za-z]\.[\"']?)\s*$"
+)
 # OCR reads repeated headline art several times: "豪气扬豪气扬豪气扬".
 _REPEATED = re.compile(f"([{CJK_CHARS}]{{2,8}}?)\\1{{2,}}")
 # ... and a long phrase read twice across a column seam: "行走在许昌的大街小行走在许昌的大街小巷".
@@ -50,6 +52,7 @@ _MASTHEAD_MARK = re.compile(
     r"出\s*版|一级报纸|CN\s*\d|邮发代号"
 )
 _ROLE = re.compile(r"(记者|通讯员|实习生)")
+_LATIN_WORD_END = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.,;:!?)\"'")
 
 
 def remove_cjk_spaces(text: str) -> str:
@@ -83,7 +86,13 @@ def join_lines(lines: list[str]) -> str:
         line = line.strip()
         if not line:
             continue
-        if text and text[-1].isascii() and text[-1].isalpha() and line[0].isascii() and line[0].isalpha():
+        if (
+            text
+            and text[-1].isascii()
+            and text[-1] in _LATIN_WORD_END
+            and line[0].isascii()
+            and line[0].isalnum()
+        ):
             text += " "
         text += line
     return text

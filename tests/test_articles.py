@@ -230,3 +230,39 @@ def test_load_articles_on_seeds_is_deterministic():
     second, _ = load_articles(SEEDS)
     assert first == second
     assert len({a.id for a in first}) == len(first)
+
+
+def test_plain_page_with_headlines_on_top_is_segmented_headline_first():
+    text = (
+        "许昌召开全市工作会议\n\n本报讯（记者 王明）3月1日，全市工作会议召开。会议总结了去年工作。\n\n"
+        "会议要求，各单位要抓好落实。\n\n鄢陵花木节开幕\n\n本报讯（记者 李四）3月2日，鄢陵花木节开幕。"
+    )
+    articles = segment_page(Page("p.txt", text))
+    assert [(a.id, a.title, a.byline) for a in articles] == [
+        ("p-01", "许昌召开全市工作会议", "记者 王明"),
+        ("p-02", "鄢陵花木节开幕", "记者 李四"),
+    ]
+    assert articles[0].text == "3月1日，全市工作会议召开。会议总结了去年工作。\n会议要求，各单位要抓好落实。"
+
+
+def test_plain_page_with_headlines_below_is_segmented_headline_last():
+    text = (
+        "3月1日，全市工作会议召开。会议总结了去年工作。\n\n许昌召开全市工作会议\n\n"
+        "3月2日，鄢陵花木节开幕，游客众多。\n\n鄢陵花木节开幕"
+    )
+    assert [a.title for a in segment_page(Page("p.txt", text))] == ["许昌召开全市工作会议", "鄢陵花木节开幕"]
+
+
+def test_page_without_any_headline_gets_its_first_sentence_as_title():
+    [article] = segment_page(Page("p.txt", "只有一段正文，没有标题。这里讲的是许昌的天气。"))
+    assert article.title == "只有一段正文，没有标题"
+    assert article.text == "只有一段正文，没有标题。这里讲的是许昌的天气。"
+
+
+def test_latin_text_keeps_its_spaces():
+    [article] = segment_page(Page("p.txt", "Hello world, an English page.\n\nSecond paragraph\nhere."))
+    assert article.text == "Hello world, an English page.\nSecond paragraph here."
+
+
+def test_page_of_only_headlines_gives_no_article():
+    assert segment_page(Page("p.txt", "文明创建结硕果 提升百姓获得感\n\n▶▶2 版")) == []
