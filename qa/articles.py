@@ -634,7 +634,7 @@ def _telling_heads(units: list[_Unit], text: str) -> list[_Unit]:
 def _fallback_title(text: str) -> str:
     """For an article without a printed headline: its first sentence, clipped."""
     first = re.split(r"[。！？；\n]|(?<=[A-Za-z])[.!?](?:\s|$)", text, maxsplit=1)[0].strip()
-    return first if len(first) <= 30 else first[:30] + "…"
+    return first if len(first) <= 40 else first[:40] + "…"
 
 
 # ---------------------------------------------------------------- articles
