@@ -513,6 +513,30 @@ def _attach(items: list[_Run | _Group | _Photo], direction: int) -> None:
                 after.head = item.units
 
 
+def _join_feature_tail(items: list[_Run | _Group | _Photo]) -> list[_Run | _Group | _Photo]:
+    """A feature whose headline, dek and byline sit mid-page goes on after them to the page end.
+
+    When a run took a headline group that carries a byline or dek (a signed feature), and the text
+    after that group does not open like a report and ends the page with at most a lone section
+    heading, that text is the rest of the same feature, not an article of its own.
+    """
+    for index in range(len(items) - 2):
+        feature, group, tail = items[index], items[index + 1], items[index + 2]
+        if not (isinstance(feature, _Run) and isinstance(group, _Group) and isinstance(tail, _Run)):
+            continue
+        if feature.head != group.units or not any(u.kind in ("byline", "dek") for u in group.units):
+            continue
+        rest = [item for item in items[index + 3 :] if not isinstance(item, _Photo)]
+        trailing_weak = len(rest) == 1 and isinstance(rest[0], _Group) and _is_weak(rest[0])
+        if tail.has_start_signal or not (not rest or trailing_weak):
+            continue
+        if tail.head is not None and not (trailing_weak and tail.head == rest[0].units):
+            continue
+        feature.paragraphs.extend(tail.paragraphs)
+        return [*items[: index + 2], *items[index + 3 :]]
+    return items
+
+
 def _split_points(units: list[_Unit]) -> list[int]:
     """Where a headline group may be cut in two: before a head unit (deks and bylines follow their head)."""
     points = [0, len(units)]
@@ -631,10 +655,14 @@ def _telling_heads(units: list[_Unit], text: str) -> list[_Unit]:
     ]
 
 
-def _fallback_title(text: str) -> str:
-    """For an article without a printed headline: its first sentence, clipped."""
+def _fallback_title(text: str, limit: int = 32) -> str:
+    """For an article or photo without a printed headline: its first clause(s), without a leading date."""
+    text = re.sub(r"^(?:\d{1,2}月\d{1,2}日(?:[上下]午|晚|电)?|近日|日前)[，,]", "", text.strip())
     first = re.split(r"[。！？；\n]|(?<=[A-Za-z])[.!?](?:\s|$)", text, maxsplit=1)[0].strip()
-    return first if len(first) <= 40 else first[:40] + "…"
+    if len(first) <= limit:
+        return first
+    cuts = [m.start() for m in re.finditer("[，,]", first[: limit + 1]) if m.start() >= 12]
+    return first[: cuts[-1]] if cuts else first[:limit] + "…"
 
 
 # ---------------------------------------------------------------- articles
@@ -693,6 +721,7 @@ def segment_page(page: Page) -> list[Article]:
     items = _merge_intertitles(_items(units))
     direction = _page_direction(items)
     _attach(items, direction)
+    items = _join_feature_tail(items)
     stem = Path(page.source).stem
     articles: list[Article] = []
     for item in items:

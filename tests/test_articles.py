@@ -266,3 +266,17 @@ def test_latin_text_keeps_its_spaces():
 
 def test_page_of_only_headlines_gives_no_article():
     assert segment_page(Page("p.txt", "文明创建结硕果 提升百姓获得感\n\n▶▶2 版")) == []
+
+
+def test_signed_feature_goes_on_after_its_mid_page_headline(seed_articles):
+    article = _containing(seed_articles["004"], "战鼓声声催奋进，不待扬鞭自奋蹄。")
+    assert article.title == "底气朝气豪气"
+    assert "魏都区底气十足。" in article.text and "魏都区区长李朝锋表示" in article.text
+    assert article.byline == "记者 许廷合"
+    assert "\n扛稳使命担当\n" in article.text
+
+
+def test_photo_without_headline_is_titled_by_its_first_clause_without_the_date(seed_articles):
+    photo = _containing(seed_articles["001"], "许继电气有限公司员工正在调试")
+    assert photo.title == "许继电气有限公司员工正在调试电力屏柜生产线上的机器人"
+    assert photo.date == "2020-11-04"
