@@ -19,7 +19,23 @@ from dataclasses import dataclass
 import jieba.posseg as posseg
 
 # Words that point back to the previous question.
-_ANAPHORS = ("其中", "它们", "它", "这个", "这些", "这项", "这一", "该项目", "该", "此", "那个", "那些", "他们", "他", "她")
+_ANAPHORS = (
+    "其中",
+    "它们",
+    "它",
+    "这个",
+    "这些",
+    "这项",
+    "这一",
+    "该项目",
+    "该",
+    "此",
+    "那个",
+    "那些",
+    "他们",
+    "他",
+    "她",
+)
 _LEADING = re.compile(r"^(那么|那|还有|另外|再问一下|再问|and|what about|how about)\s*", re.IGNORECASE)
 _TRAILING = re.compile(r"[呢吗呀啊]?\s*[？?。！!]*\s*$")
 _QUESTION_WORDS = re.compile(
@@ -28,8 +44,9 @@ _QUESTION_WORDS = re.compile(
 )
 # POS tags whose words carry the topic of a question.
 _TOPIC_FLAGS = ("n", "nr", "nrt", "ns", "nt", "nz", "vn", "t", "eng", "i", "l", "j")
+_CARRY_FLAGS = ("n", "nr", "nrt", "ns", "nt", "nz", "t", "eng", "j")
 _GROUPS = {"nr": "person", "nrt": "person", "ns": "place", "t": "time", "nt": "org"}
-_STOP = frozenset("的 了 是 在 和 与 有 多少 几 谁 哪 哪个 哪些 哪里 什么 呢 吗".split())
+_STOP = frozenset("的 了 是 在 和 与 有 多少 几 谁 哪 哪个 哪些 哪里 什么 呢 吗".split())  # noqa: SIM905
 
 
 @dataclass(frozen=True)
@@ -116,7 +133,7 @@ def _substitute_by_suffix(previous: str, word: str) -> str | None:
 
 
 def resolve_followup(question: str, history: Sequence[str | Turn]) -> str:
-    """A stand-alone form of `question` given the earlier turns (most recent last); unchanged if it stands alone."""
+    """A stand-alone form of `question` given the earlier turns (most recent last), else `question` itself."""
     question = question.strip()
     if not history or not _is_followup(question):
         return question
@@ -137,7 +154,7 @@ def resolve_followup(question: str, history: Sequence[str | Turn]) -> str:
             core = core[len(anaphor) :]
             break
     core = re.sub(r"(它们|它|这个|这些|这项|该项目)", "", core)
-    carried = [w for w, f in _topic_words(previous) if w not in core and f != "m"]
+    carried = [w for w, f in _topic_words(previous) if w not in core and f in _CARRY_FLAGS]
     context = "".join(dict.fromkeys(carried))
     return f"{context} {core}？".strip() if context else question
 
@@ -181,7 +198,7 @@ class SessionStore:
         with self._lock:
             self._expire(now)
             _seen, turns = self._sessions.pop(session_id, (now, []))
-            turns = (turns + [turn])[-self.max_turns :]
+            turns = [*turns, turn][-self.max_turns :]
             self._sessions[session_id] = (now, turns)
             while len(self._sessions) > self.max_sessions:
                 self._sessions.popitem(last=False)

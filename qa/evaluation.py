@@ -1,0 +1,185 @@
+"""`qa eval`: retrieval (hit@1/3/5, MRR@10 at article level), answer accuracy, abstention, latency.
+
+Reads two formats, row by row:
+- ours (tests/data/dev.jsonl): `question`, `answers` (any-of), optional `answer_groups`, `evidence`
+  (verbatim substrings of the seeds; mapped to article ids by a whitespace- and punctuation-blind
+  substring match, so gold labels never depend on generated ids), `answerable`; or `turns` for a chat.
+- RGB (eval-external/questions.jsonl): `question`, `answers`, `answer_groups` (all groups must match),
+  `doc_ids` (gold article ids).
+Chunks are mapped back to their article ids, duplicates dropped, before ranking metrics.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import unicodedata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from qa.records import Answer
+
+K_VALUES = (1, 3, 5)
+MRR_AT = 10
+
+
+def normalise(text: str) -> str:
+    """Lower-case text without whitespace or punctuation (kept: letters, digits, CJK, '.', '%', '·')."""
+    return "".join(
+        ch
+        for ch in unicodedata.normalize("NFKC", text).lower()
+        if ch in ".%·" or unicodedata.category(ch)[0] in "LN"
+    )
+
+
+def read_questions(path: Path, limit: int | None = None) -> list[dict[str, Any]]:
+    """The rows of a questions JSONL file (blank lines skipped), at most `limit`."""
+    rows = []
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as error:
+                raise ValueError(f"{path}:{number}: not valid JSON ({error.msg})") from error
+            if limit is not None and len(rows) >= limit:
+                break
+    return rows
+
+
+def answer_matches(answer_text: str, answers: list[str], groups: list[list[str]] | None) -> bool:
+    """RGB rule: every group has an alternative in the answer; else any accepted string is in it."""
+    text = normalise(answer_text)
+    if groups:
+        return all(any(normalise(alt) in text for alt in group if normalise(alt)) for group in groups)
+    return any(normalise(a) in text for a in answers if normalise(a))
+
+
+def _gold_articles(service: Any, evidence: list[str], cache: dict[str, str]) -> list[str]:
+    """Ids of the articles whose text (or title) contains any evidence string."""
+    if not cache:
+        for article_id, article in service.index.articles.items():
+            cache[article_id] = normalise(article.title + "\n" + article.text)
+    wanted = [normalise(e) for e in evidence if normalise(e)]
+    return [aid for aid, text in cache.items() if any(e in text for e in wanted)]
+
+
+def _ranked_articles(answer: Answer) -> list[str]:
+    """Article ids of the answer's passages in rank order, each once."""
+    return list(dict.fromkeys(p.article_id for p in answer.passages))
+
+
+def _items(rows: list[dict[str, Any]]) -> list[tuple[str, list[dict[str, Any]]]]:
+    """(id, turns) per row; a single question is a chat of one turn."""
+    return [(str(row.get("id", i)), row.get("turns", [row])) for i, row in enumerate(rows)]
+
+
+def run_eval(service: Any, questions_path: Path, limit: int | None = None) -> dict[str, Any]:
+    """Ask every question (chats in one session each) and compute the figures `format_report` prints."""
+    rows = read_questions(Path(questions_path), limit)
+    cache: dict[str, str] = {}
+    hits = {k: 0 for k in K_VALUES}
+    reciprocal: list[float] = []
+    latencies: list[float] = []
+    answerable = correct = false_abstentions = unanswerable = abstained_right = unmapped = 0
+    failures: list[dict[str, Any]] = []
+    by_kind: dict[str, list[int]] = {}
+    for item_id, turns in _items(rows):
+        session_id = None
+        for t, turn in enumerate(turns):
+            qid = item_id if len(turns) == 1 else f"{item_id}#{t + 1}"
+            started = time.perf_counter()
+            answer = service.ask(turn["question"], session_id=session_id, top_k=MRR_AT)
+            latencies.append((time.perf_counter() - started) * 1000)
+            session_id = answer.session_id
+            is_answerable = turn.get("answerable", True) and bool(
+                turn.get("answers") or turn.get("answer_groups")
+            )
+            if not is_answerable:
+                unanswerable += 1
+                abstained_right += answer.abstained
+                if not answer.abstained:
+                    failures.append(
+                        {"id": qid, "why": "answered an unanswerable question", "answer": answer.answer[:120]}
+                    )
+                continue
+            answerable += 1
+            kind = turn.get("kind") or ("chat" if len(turns) > 1 else "question")
+            ok = not answer.abstained and answer_matches(
+                answer.answer, turn.get("answers", []), turn.get("answer_groups")
+            )
+            correct += ok
+            false_abstentions += answer.abstained
+            by_kind.setdefault(kind, [0, 0])
+            by_kind[kind][0] += ok
+            by_kind[kind][1] += 1
+            gold = set(turn.get("doc_ids") or _gold_articles(service, turn.get("evidence", []), cache))
+            ranked = _ranked_articles(answer)
+            if not gold:
+                unmapped += 1
+            else:
+                first = next((i for i, aid in enumerate(ranked[:MRR_AT]) if aid in gold), None)
+                for k in K_VALUES:
+                    hits[k] += first is not None and first < k
+                reciprocal.append(0.0 if first is None else 1.0 / (first + 1))
+            if not ok:
+                failures.append(
+                    {
+                        "id": qid,
+                        "why": "abstained" if answer.abstained else "answer string missing",
+                        "question": turn["question"],
+                        "resolved": answer.resolved_question,
+                        "short_answer": answer.short_answer,
+                        "expected": turn.get("answers"),
+                    }
+                )
+    ranked_n = len(reciprocal)
+    lat = np.array(latencies) if latencies else np.zeros(1)
+    return {
+        "questions": answerable + unanswerable,
+        "answerable": answerable,
+        "unanswerable": unanswerable,
+        "ranked": ranked_n,
+        "unmapped_gold": unmapped,
+        **{f"hit@{k}": round(hits[k] / ranked_n, 4) if ranked_n else None for k in K_VALUES},
+        f"mrr@{MRR_AT}": round(float(np.mean(reciprocal)), 4) if ranked_n else None,
+        "answer_accuracy": round(correct / answerable, 4) if answerable else None,
+        "abstention_accuracy": round(abstained_right / unanswerable, 4) if unanswerable else None,
+        "false_abstention_rate": round(false_abstentions / answerable, 4) if answerable else None,
+        "latency_p50_ms": round(float(np.percentile(lat, 50)), 1),
+        "latency_p95_ms": round(float(np.percentile(lat, 95)), 1),
+        "accuracy_by_kind": {k: round(v[0] / v[1], 4) for k, v in sorted(by_kind.items())},
+        "failures": failures,
+    }
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """The figures as a short human-readable table, failures listed after."""
+
+    def show(value: Any) -> str:
+        return "n/a" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
+
+    lines = [
+        f"questions {report['questions']} (answerable {report['answerable']}, "
+        f"unanswerable {report['unanswerable']})",
+        f"hit@1 {show(report['hit@1'])}  hit@3 {show(report['hit@3'])}  hit@5 {show(report['hit@5'])}  "
+        f"MRR@{MRR_AT} {show(report[f'mrr@{MRR_AT}'])}",
+        f"answer accuracy {show(report['answer_accuracy'])}",
+        f"abstention accuracy {show(report['abstention_accuracy'])}  "
+        f"false-abstention rate {show(report['false_abstention_rate'])}",
+        f"latency p50 {report['latency_p50_ms']} ms  p95 {report['latency_p95_ms']} ms",
+    ]
+    if report.get("unmapped_gold"):
+        lines.append(f"warning: {report['unmapped_gold']} question(s) whose evidence matched no article")
+    if report.get("accuracy_by_kind"):
+        lines.append(
+            "accuracy by kind: " + ", ".join(f"{k} {v:.2f}" for k, v in report["accuracy_by_kind"].items())
+        )
+    if report.get("failures"):
+        lines.append(f"failures ({len(report['failures'])}):")
+        for failure in report["failures"][:30]:
+            lines.append("  " + json.dumps(failure, ensure_ascii=False))
+    return "\n".join(lines)

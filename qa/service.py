@@ -1,0 +1,150 @@
+"""QAService: the index, the embedder and the chat sessions wired together from `Settings`.
+
+The API and the CLI talk only to this module. A rebuild builds a new index on disk; the caller then
+loads a new service and swaps the reference (handing over `sessions`), so no request ever sees a
+half-built index.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from typing import Any
+
+from qa.answering import answer_question
+from qa.chat import SessionStore, Turn, resolve_followup
+from qa.embedding import Embedder
+from qa.indexing import BuildReport, LoadedIndex, build_index, load_index
+from qa.records import Answer, Article
+from qa.retrieval import Filters, retrieve
+from qa.settings import Settings
+
+__all__ = ["Filters", "QAService", "QuestionError", "format_answer", "rebuild_index"]
+
+
+class QuestionError(ValueError):
+    """The question cannot be asked (empty, or too long)."""
+
+
+def _load_embedder(settings: Settings) -> Embedder:
+    """The embedding model named by the settings."""
+    return Embedder.load(
+        settings.model,
+        cache_dir=settings.model_cache_dir,
+        query_prompt=settings.query_prompt,
+        passage_prompt=settings.passage_prompt,
+        threads=settings.threads,
+    )
+
+
+@dataclass
+class QAService:
+    """Answers questions over one loaded index; `sessions` outlives the service across rebuilds."""
+
+    settings: Settings
+    index: LoadedIndex
+    embedder: Any
+    sessions: SessionStore
+
+    @classmethod
+    def load(
+        cls, settings: Settings, embedder: Any = None, sessions: SessionStore | None = None
+    ) -> QAService:
+        """Load the index from `settings.index_dir` (IndexMissingError if none) and the embedder."""
+        index = load_index(settings.index_dir)
+        if embedder is None:
+            embedder = _load_embedder(settings)
+        if sessions is None:
+            sessions = SessionStore(
+                max_sessions=settings.max_sessions, max_turns=settings.max_turns, ttl_s=settings.session_ttl_s
+            )
+        return cls(settings=settings, index=index, embedder=embedder, sessions=sessions)
+
+    def ask(
+        self,
+        question: str,
+        session_id: str | None = None,
+        top_k: int | None = None,
+        filters: Filters | None = None,
+    ) -> Answer:
+        """Answer a question in a session (new when `session_id` is None), resolving follow-ups first."""
+        started = time.perf_counter()
+        if question is None or not question.strip():
+            raise QuestionError("the question is empty")
+        if len(question) > self.settings.max_question_chars:
+            raise QuestionError(
+                f"the question is {len(question)} characters long; "
+                f"the limit is {self.settings.max_question_chars}"
+            )
+        question = question.strip()
+        k = top_k or self.settings.top_k
+        if not 1 <= k <= 50:
+            raise QuestionError("top_k must be between 1 and 50")
+        session_id = session_id or self.sessions.new_id()
+        resolved = resolve_followup(question, self.sessions.history(session_id))
+        resolved_at = time.perf_counter()
+        hits = retrieve(self.index, self.embedder, resolved, k=max(k, 5), filters=filters)
+        retrieved_at = time.perf_counter()
+        answer = answer_question(resolved, hits, self.index, embedder=self.embedder)
+        answered_at = time.perf_counter()
+        answer = replace(
+            answer,
+            question=question,
+            passages=answer.passages[:k],
+            session_id=session_id,
+            resolved_question=resolved if resolved != question else None,
+            timings_ms={
+                "resolve": round((resolved_at - started) * 1000, 2),
+                "retrieve": round((retrieved_at - resolved_at) * 1000, 2),
+                "answer": round((answered_at - retrieved_at) * 1000, 2),
+                "total": round((answered_at - started) * 1000, 2),
+            },
+        )
+        self.sessions.append(
+            session_id,
+            Turn(
+                question=question, resolved=resolved, answer=answer.answer, short_answer=answer.short_answer
+            ),
+        )
+        return answer
+
+    def article(self, article_id: str) -> Article | None:
+        """The article with this id, or None."""
+        return self.index.articles.get(article_id)
+
+    def stats(self) -> dict[str, Any]:
+        """What is loaded: counts, model, dimension, build time and corpus fingerprint."""
+        manifest = self.index.manifest
+        return {
+            "articles": len(self.index.articles),
+            "chunks": len(self.index.chunks),
+            "model": manifest.get("model", getattr(self.embedder, "name", "")),
+            "dim": manifest.get("dim", getattr(self.embedder, "dim", None)),
+            "built_at": manifest.get("built_at"),
+            "corpus_fingerprint": manifest.get("corpus_fingerprint"),
+        }
+
+
+def rebuild_index(settings: Settings, progress: bool = True, embedder: Any = None) -> BuildReport:
+    """Build (incrementally) the index of `settings.corpus_dir` into `settings.index_dir`."""
+    return build_index(
+        settings.corpus_dir, settings.index_dir, embedder or _load_embedder(settings), progress
+    )
+
+
+def format_answer(answer: Answer) -> str:
+    """The answer as a reader sees it in a terminal: the answer, then numbered sources."""
+    lines = [answer.answer, ""]
+    if answer.resolved_question:
+        lines.insert(0, f"(理解为：{answer.resolved_question})")
+    if answer.citations:
+        lines.append("来源：")
+        for c in answer.citations:
+            when = f" {c.date}" if c.date else ""
+            lines.append(f"[{c.n}] {c.title}{when} ({c.source}, {c.article_id}, 字符 {c.start}-{c.end})")
+    if answer.abstained and answer.passages:
+        lines.append("最接近的段落：")
+        for i, p in enumerate(answer.passages, 1):
+            text = p.text if len(p.text) <= 120 else p.text[:120] + "…"
+            lines.append(f"{i}. {p.title} {p.date}".rstrip() + f"\n   {text}")
+    return "\n".join(lines).rstrip()
