@@ -658,7 +658,8 @@ def _telling_heads(units: list[_Unit], text: str) -> list[_Unit]:
 def _fallback_title(text: str, limit: int = 32) -> str:
     """For an article or photo without a printed headline: its first clause(s), without a leading date."""
     text = re.sub(r"^(?:\d{1,2}月\d{1,2}日(?:[上下]午|晚|电)?|近日|日前)[，,]", "", text.strip())
-    first = re.split(r"[。！？；\n]|(?<=[A-Za-z])[.!?](?:\s|$)", text, maxsplit=1)[0].strip()
+    pieces = re.split(r"[。！？；\n]|(?<=[A-Za-z])[.!?](?:\s|$)", text)
+    first = next((piece.strip() for piece in pieces if piece and piece.strip()), text.strip()[:limit])
     if len(first) <= limit:
         return first
     cuts = [m.start() for m in re.finditer("[，,]", first[: limit + 1]) if m.start() >= 12]

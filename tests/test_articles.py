@@ -280,3 +280,24 @@ def test_photo_without_headline_is_titled_by_its_first_clause_without_the_date(s
     photo = _containing(seed_articles["001"], "许继电气有限公司员工正在调试")
     assert photo.title == "许继电气有限公司员工正在调试电力屏柜生产线上的机器人"
     assert photo.date == "2020-11-04"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        " \n\n\t",
+        "。，、“”（）",
+        "XUCHANG DAILY\n2020年11月 4日星期二\n第9315期",
+        "。许昌市召开会议▲●（下转第七版）摄",
+    ],
+)
+def test_odd_pages_give_no_article_or_articles_with_title_and_text(text: str):
+    for article in segment_page(Page("odd.txt", text)):
+        assert article.title.strip() and article.text.strip()
+
+
+def test_windows_line_ends_read_like_unix_ones(pages):
+    page = pages["000"]
+    crlf = Page(page.source, "\r\n".join(page.text.splitlines()))
+    assert segment_page(crlf) == segment_page(page)
