@@ -7,15 +7,19 @@ How a page is read:
    pieces (short lines without sentence punctuation), dek lines ("——访…"), bylines ("□ 记者陈晨"),
    photo credits ("…摄"), list/table rows; jump markers ("（下转第七版）") are dropped.
 3. Photo captions (the paragraph right before a "…摄" credit, with its own short headline if it
-   has one) become their own small articles: their facts are searchable, but they are never glued
-   into the body of a neighbouring article.
+   has one) become their own small articles (subtitle "图片新闻", byline "记者 X 摄"): their facts
+   stay searchable, but they are never glued into the body of a neighbouring article.
 4. Each headline group is attached to the body before it or after it. Pages differ (most print the
    headline after the body, some before), so the choice is made per group from how many headline
    character pairs reappear in the opening of each neighbour, with the page's overall direction
    (voted by all groups, plus what the page starts and ends with) breaking ties. A lone short
    headline between two runs of text that do not open like a report ("本报讯…") is an intertitle
-   and stays inside the article as a paragraph.
-5. Headline groups with no body (column labels, teasers for other pages) and the masthead are not
+   and stays inside the article as a paragraph; a signed feature (headline with dek or byline)
+   goes on past its mid-page headline to the page end.
+5. The main headline of a group is the longest one that is not a kicker (with a comma) or a series
+   label; the others and the dek make the subtitle. The byline comes from "本报讯（记者 X）" (which
+   is taken out of the text), a byline line, the dek, or an end tag like "（政文）".
+6. Headline groups with no body (column labels, teasers for other pages) and the masthead are not
    articles. Article ids are `<file stem>-<nn>` in page order, so rebuilds give the same ids.
 """
 
@@ -71,6 +75,7 @@ class _Unit:
 
     @property
     def raw(self) -> str:
+        """The lines joined (still with OCR spaces: cleaning happens when text is built)."""
         return join_lines(self.lines)
 
 
@@ -81,14 +86,15 @@ class _Run:
     paragraphs: list[_Unit] = field(default_factory=list)
     byline: str = ""
     head: list[_Unit] | None = None
-    extra: list[str] = field(default_factory=list)
 
     @property
     def opening(self) -> str:
+        """The first characters of the run, where a news lead restates its headline."""
         return clean_text("".join(p.raw for p in self.paragraphs if p.kind != "intertitle"))[:_BIGRAM_SPAN]
 
     @property
     def has_start_signal(self) -> bool:
+        """True when the run opens like a report: "本报讯…" or a byline line above it."""
         return bool(self.byline) or bool(self.paragraphs and starts_with_lead(self.paragraphs[0].raw))
 
 
@@ -436,6 +442,7 @@ def _overlap(head: str, run: _Run) -> float:
 
 
 def _heads_text(units: list[_Unit]) -> str:
+    """The headline words of some units (deks and bylines left out)."""
     return " ".join(unit.raw for unit in units if unit.kind == "head")
 
 
