@@ -62,7 +62,11 @@ def _stable_id(name: str, text: str) -> str:
 
 
 def read_export(text: str, name: str) -> tuple[list[tuple[int, Article]], list[Problem]]:
-    """(line number, article) pairs of one JSONL export; each bad line is a problem, good lines still load."""
+    """(line number, article) pairs of one JSONL export; each bad line is a problem, good lines still load.
+
+    Export text is taken as given (already clean), only stripped; a missing id becomes
+    `<file stem>-<sha1(text)[:12]>`, a missing source the file name.
+    """
     articles: list[tuple[int, Article]] = []
     problems: list[Problem] = []
     seen: set[str] = set()
@@ -111,7 +115,10 @@ def read_export(text: str, name: str) -> tuple[list[tuple[int, Article]], list[P
 
 
 def read_corpus(path: Path) -> CorpusContents:
-    """Pages and exported articles under `path` (a folder, walked recursively and sorted, or one file)."""
+    """Pages and exported articles under `path` (a folder, walked recursively and sorted, or one file).
+
+    Hidden files and folders (a leading ".", e.g. an upload's temporary file) are not read.
+    """
     path = Path(path)
     contents = CorpusContents()
     if not path.exists():
