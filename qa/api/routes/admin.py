@@ -81,7 +81,9 @@ def _check_upload(name: str, data: bytes) -> str:
     if name.endswith(".jsonl"):
         articles, problems = read_export(text, name)
         if problems:
-            listed = "; ".join(str(p) for p in problems[:3])
+            listed = "; ".join(
+                f"line {p.line}: {p.message.removesuffix('; line skipped')}" for p in problems[:3]
+            )
             raise HTTPException(
                 status.HTTP_422_UNPROCESSABLE_CONTENT,
                 detail=f"{name!r} has {len(problems)} bad line(s), so nothing was saved: {listed}.",
@@ -136,7 +138,7 @@ async def upload_documents(
         )
     checked: dict[str, str] = {}
     for upload in files:
-        name = Path(upload.filename or "").name
+        name = upload.filename or ""
         text = _check_upload(name, await upload.read())
         if name in checked:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=f"{name!r} is uploaded twice.")
