@@ -1,0 +1,94 @@
+"""Retrieval: hybrid fusion finds the right article, filters restrict it, English questions work."""
+
+from __future__ import annotations
+
+import pytest
+
+from qa.retrieval import Filters, coverage, retrieve
+
+
+def _titles(service, hits) -> list[str]:
+    return [service.article(h.chunk.article_id).text for h in hits]
+
+
+def test_hits_come_best_first(service):
+    hits = retrieve(service.index, service.embedder, "魏都区把社区划分为多少个网格？", k=5)
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+
+
+def test_top_hit_holds_the_answer(service):
+    hits = retrieve(service.index, service.embedder, "豫浙合作项目签约仪式在哪里举行？", k=3)
+    assert "杭州" in hits[0].chunk.text
+
+
+@pytest.mark.parametrize("fusion", ["weighted", "rrf"])
+def test_both_fusions_find_the_answer_in_the_top_three(service, fusion):
+    hits = retrieve(service.index, service.embedder, "市中心医院院士工作站由谁揭牌？", k=3, fusion=fusion)
+    assert any("揭牌" in h.chunk.text for h in hits)
+
+
+def test_unknown_fusion_is_refused(service):
+    with pytest.raises(ValueError, match="fusion"):
+        retrieve(service.index, service.embedder, "许昌", k=3, fusion="max")
+
+
+def test_k_must_be_positive(service):
+    with pytest.raises(ValueError):
+        retrieve(service.index, service.embedder, "许昌", k=0)
+
+
+def test_hits_record_both_retrievers(service):
+    hits = retrieve(service.index, service.embedder, "魏都区委书记是谁？", k=5)
+    assert any(h.dense_rank is not None for h in hits) and any(h.lexical_rank is not None for h in hits)
+    assert all(h.dense_score is not None for h in hits)
+
+
+def test_english_question_finds_the_chinese_passage(service):
+    hits = retrieve(
+        service.index,
+        service.embedder,
+        "Into how many grids are the communities of Weidu District divided?",
+        k=5,
+    )
+    assert any("620" in h.chunk.text for h in hits)
+
+
+def test_date_filter_keeps_only_articles_in_range(service):
+    dated = sorted({a.date for a in service.index.articles.values() if a.date})
+    year = dated[-1][:4]
+    hits = retrieve(
+        service.index, service.embedder, "会议", k=5, filters=Filters(date_from=year, date_to=year)
+    )
+    assert hits and all(service.article(h.chunk.article_id).date.startswith(year) for h in hits)
+
+
+def test_source_filter_keeps_only_that_page(service):
+    source = sorted({a.source for a in service.index.articles.values()})[0]
+    hits = retrieve(service.index, service.embedder, "许昌", k=5, filters=Filters(source=source))
+    assert hits and all(service.article(h.chunk.article_id).source == source for h in hits)
+
+
+def test_filter_that_matches_nothing_returns_no_hits(service):
+    assert (
+        retrieve(
+            service.index, service.embedder, "许昌", k=5, filters=Filters(date_from="1990", date_to="1990")
+        )
+        == []
+    )
+
+
+def test_filter_refuses_a_date_that_is_not_iso():
+    with pytest.raises(ValueError, match="date_from"):
+        Filters(date_from="19/11/2020")
+
+
+def test_partial_dates_overlap_their_whole_period():
+    from qa.records import Article
+
+    article = Article(id="a", title="", text="", date="2019-11")
+    assert Filters(date_from="2019-11-14", date_to="2019-11-14").allows(article)
+    assert not Filters(date_from="2019-12").allows(article)
+
+
+def test_coverage_counts_the_papers_own_name_for_its_city():
+    assert coverage("我市有2个案例获奖", {"许昌": 1.0, "案例": 1.0}) == 1.0
