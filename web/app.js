@@ -131,9 +131,22 @@ function addBotMessage() {
   return { item, card, resolved, badge, short, body, typing, sources, text: "", citations: [], answer: null };
 }
 
+// The answer text without its lead "<short answer>（date）。" when the short answer is shown above it.
+function bodyText(msg) {
+  const short = msg.shortAnswer || "";
+  const cut = msg.text.indexOf("依据：");
+  if (!short || !msg.text.startsWith(short) || cut < 0 || cut > short.length + 24) return msg.text;
+  const lead = msg.text.slice(short.length, cut).replace(/[。\s]+$/, "");
+  if (lead && !msg.shortNote) {
+    msg.shortNote = el("span", "short-note", lead);
+    msg.short.appendChild(msg.shortNote);
+  }
+  return msg.text.slice(cut);
+}
+
 // Render answer text, turning each [n] marker into a clickable citation chip.
 function renderAnswerText(msg) {
-  const parts = msg.text.split(/(\[\d+\])/);
+  const parts = bodyText(msg).split(/(\[\d+\])/);
   msg.body.replaceChildren();
   for (const part of parts) {
     const marker = /^\[(\d+)\]$/.exec(part);
@@ -218,7 +231,8 @@ function showMeta(msg, meta) {
     msg.badge.textContent = "资料中未找到";
     msg.badge.hidden = false;
   } else if (meta.short_answer) {
-    msg.short.textContent = meta.short_answer;
+    msg.shortAnswer = meta.short_answer;
+    msg.short.replaceChildren(document.createTextNode(meta.short_answer));
     msg.short.hidden = false;
   }
 }
