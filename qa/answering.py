@@ -25,6 +25,7 @@ MIN_COVERAGE = 0.42  # Chinese questions: share of question IDF weight found in 
 MIN_DENSE = 0.76  # questions with no Chinese: cosine of the best sentence of the top chunks
 MIN_TYPED_COVERAGE = 0.75  # typed questions whose type was not found in the evidence need more coverage
 SECOND_QUOTE_RATIO = 0.85
+TYPED_WEIGHT = 0.2  # how much a well-placed answer of the asked type lifts its sentence
 SENTENCES_FROM = 5  # hits whose sentences compete for the quote
 
 ABSTAIN_TEXT = "资料库中没有找到这个问题的答案（现有报道不包含相关内容）。以下是最接近的段落，仅供参考。"
@@ -117,7 +118,7 @@ def _context_score(sentence: str, pos: int, terms: dict[str, float], end: int | 
         before = before[values[-1].end() :]
     near, far = before[-8:], before[:-8]
     after_start = pos if end is None else end
-    after = re.split(r"[，。；、,;]", sentence[after_start : after_start + 8])[0]
+    after = re.split(r"[，。；、,;（）()]", sentence[after_start : after_start + 8])[0]
     values = list(_VALUE.finditer(after))
     if values:
         after = after[: values[0].start()]
@@ -164,6 +165,8 @@ def _numbers(sentence: str, question: str, terms: dict[str, float]) -> list[tupl
             score += 0.3
         if not unit and not m.group(2):
             score -= 0.2
+        if re.match(r"\s*(以上|以下|左右)", sentence[m.end() : m.end() + 3]):
+            score -= 0.4  # a bound, not the value asked for
         found.append((score, text.lstrip("共")))
     return found
 
@@ -210,9 +213,17 @@ def _people(sentence: str, question: str, terms: dict[str, float]) -> list[tuple
             and "副" + m.group() not in question
         ):
             continue
+        asked = m.group() in question
         name = _cut_name(sentence[m.end() : m.end() + 8])
+        if name is None and asked and sentence[m.end() : m.end() + 1] == "、":
+            # "市长、市创文指挥部指挥长史根治": the name follows the last of a chain of roles.
+            chained = list(_ROLE.finditer(sentence[m.end() : m.end() + 16]))
+            if chained:
+                end = m.end() + chained[0].end()
+                name = _cut_name(sentence[end : end + 8])
         if name and name not in question:
-            found[name] = max(found.get(name, -9), 0.5 + _context_score(sentence, m.end(), terms))
+            bonus = 1.5 if asked else 0.5
+            found[name] = max(found.get(name, -9), bonus + _context_score(sentence, m.end(), terms))
     for pair in posseg.cut(sentence):
         if pair.flag in ("nr", "nrt") and len(pair.word) >= 2 and pair.word not in question:
             pos = sentence.find(pair.word)
@@ -232,6 +243,9 @@ def _places(sentence: str, question: str, terms: dict[str, float]) -> list[tuple
     if verb:
         for m in re.finditer(rf"在([\u4e00-\u9fff]{{2,12}}?){verb.group(1)}", sentence):
             found[m.group(1)] = 1.5 + _context_score(sentence, m.start(), terms)
+    if re.search(r"在哪|哪里", question):
+        for m in re.finditer(r"(?:^|，|,)\s*在([\u4e00-\u9fff]{2,14}?)[，,]", sentence):
+            found.setdefault(m.group(1), 1.0 + _context_score(sentence, m.start(), terms))
     suffix = re.search(r"哪(?:个|家|座|所)\s*([\u4e00-\u9fff]{1,3}?)(?:[？?]|$|里|呢)", question)
     if suffix:
         for m in re.finditer(re.escape(suffix.group(1)), sentence):
@@ -384,7 +398,7 @@ def answer_question(
                 score = sentence_dense.get((rank, s), 0.0) + 0.02 / (1 + rank)
             typed = _short_answer(kind, sentence, question, terms)
             if typed is not None:
-                score += 0.1 + 0.1 * min(typed[0], 2.0)
+                score += 0.1 + TYPED_WEIGHT * min(typed[0], 2.0)
             if years and (article.date[:4] in years or any(f"{y}年" in sentence for y in years)):
                 score += 0.15
             start, end = _quote_span(article, hit.chunk.start + s, hit.chunk.start + e)

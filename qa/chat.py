@@ -118,7 +118,15 @@ def _substitute(previous: str, new_words: list[tuple[str, str]]) -> str | None:
     target = max(same_group, key=closeness)
     if _group(flag, word) == "noun" and closeness(target)[0] == 0:
         return _substitute_by_suffix(previous, word)
-    return previous.replace(target[0], word, 1)
+    return _replace_keeping_word(previous, target[0], word)
+
+
+def _replace_keeping_word(text: str, old: str, new: str) -> str:
+    """Replace `old` by `new`, spacing it off when it would otherwise merge with a neighbour (魏都区长)."""
+    replaced = text.replace(old, new, 1)
+    if new in (pair.word for pair in posseg.cut(replaced)):
+        return replaced
+    return text.replace(old, f" {new} ", 1).strip()
 
 
 def _substitute_by_suffix(previous: str, word: str) -> str | None:
@@ -130,6 +138,15 @@ def _substitute_by_suffix(previous: str, word: str) -> str | None:
         if span != word and span[-1] == word[-1] and all("\u4e00" <= ch <= "\u9fff" for ch in span):
             return previous[:start] + word + previous[start + len(word) :]
     return None
+
+
+def _predicate(question: str) -> str:
+    """The word right after the question word ("哪一年荣膺…" -> 荣膺): what a new question replaces."""
+    words = [pair.word for pair in posseg.cut(question)]
+    for i, word in enumerate(words[:-1]):
+        if _QUESTION_WORDS.fullmatch(word) or word in ("哪一年", "哪年", "何时", "哪天"):
+            return words[i + 1]
+    return ""
 
 
 def resolve_followup(question: str, history: Sequence[str | Turn]) -> str:
@@ -154,7 +171,8 @@ def resolve_followup(question: str, history: Sequence[str | Turn]) -> str:
             core = core[len(anaphor) :]
             break
     core = re.sub(r"(它们|它|这个|这些|这项|该项目)", "", core)
-    carried = [w for w, f in _topic_words(previous) if w not in core and f in _CARRY_FLAGS]
+    predicate = _predicate(previous)
+    carried = [w for w, f in _topic_words(previous) if w not in core and f in _CARRY_FLAGS and w != predicate]
     context = "".join(dict.fromkeys(carried))
     return f"{context} {core}？".strip() if context else question
 

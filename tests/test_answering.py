@@ -1,0 +1,150 @@
+"""Answers: typed short answers, verbatim quotes whose offsets are checked, honest abstention, English."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from qa.answering import ABSTAIN_TEXT, answer_question, question_type
+from qa.records import Answer
+from qa.retrieval import retrieve
+
+DEV = Path(__file__).parent / "data" / "dev.jsonl"
+
+
+@pytest.fixture(scope="module")
+def dev_answers(service) -> list[tuple[dict, Answer]]:
+    """Every dev-set question (chats in one session) with the service's answer."""
+    rows = [json.loads(line) for line in DEV.read_text(encoding="utf-8").splitlines() if line.strip()]
+    answered = []
+    for row in rows:
+        session = None
+        for turn in row.get("turns", [row]):
+            answer = service.ask(turn["question"], session_id=session)
+            session = answer.session_id
+            answered.append((turn | {"answerable": turn.get("answerable", True)}, answer))
+    return answered
+
+
+def ask(service, question: str) -> Answer:
+    """One fresh-session answer."""
+    return service.ask(question)
+
+
+@pytest.mark.parametrize(
+    ("question", "kind"),
+    [
+        ("今年前8个月全市规模以上工业增加值累计增长多少？", "number"),
+        ("市委办公室的微党课比赛有几名选手参赛？", "number"),
+        ("魏都区委书记是谁？", "person"),
+        ("豫浙合作项目签约仪式在哪里举行？", "place"),
+        ("振德集团华中区域总部建设项目落户在哪个县？", "place"),
+        ("振德医疗哪一年落地鄢陵？", "date"),
+        ("市委政法工作会议是什么时候召开的？", "date"),
+        ("“出彩河南人”楷模发布厅进校园活动走进了哪些学校？", "list"),
+        ("许继电气的员工在调试什么？", "fact"),
+        ("Who is the mayor of Xuchang?", "person"),
+        ("How many grids are there?", "number"),
+    ],
+)
+def test_question_type_follows_the_question_word(question, kind):
+    assert question_type(question) == kind
+
+
+def test_number_question_gets_the_number_with_its_unit(service):
+    assert ask(service, "今年以来市公安局交管部门在市区共查处交通违法行为多少起？").short_answer == "279869起"
+
+
+def test_number_question_picks_the_number_next_to_its_topic(service):
+    assert ask(service, "查处的醉驾有多少起？").short_answer == "525起"
+
+
+def test_percentage_question_gets_the_percentage(service):
+    assert ask(service, "今年前8个月国有企业工业增加值同比增长多少？").short_answer == "3.3%"
+
+
+def test_person_question_gets_the_name_after_the_role(service):
+    assert ask(service, "魏都区委书记是谁？").short_answer == "张书杰"
+
+
+def test_person_question_skips_the_reporter_byline(service):
+    assert ask(service, "市七届人大常委会第五十二次主任会议由谁主持？").short_answer == "王堃"
+
+
+def test_place_question_gets_the_place(service):
+    assert ask(service, "豫浙合作项目签约仪式在哪里举行？").short_answer == "杭州"
+
+
+def test_which_county_question_gets_the_county(service):
+    assert ask(service, "振德集团华中区域总部建设项目落户在哪个县？").short_answer == "鄢陵县"
+
+
+def test_which_year_question_gets_a_year(service):
+    assert ask(service, "振德医疗哪一年落地鄢陵？").short_answer == "2003年"
+
+
+def test_deadline_question_gets_the_end_date(service):
+    assert ask(service, "魏都区“我与政协”征文活动到什么时候截止？").short_answer == "8月31日"
+
+
+def test_list_question_gets_every_item(service):
+    short = ask(service, "“出彩河南人”楷模发布厅进校园活动走进了哪些学校？").short_answer
+    assert "许昌高中" in short and "许昌二高" in short
+
+
+def test_answer_puts_the_short_answer_first_then_a_cited_quote(service):
+    answer = ask(service, "魏都区把社区划分为多少个网格？")
+    assert answer.answer.startswith("620个")
+    assert "[1]" in answer.answer and answer.citations[0].quote in answer.answer
+
+
+def test_every_dev_citation_is_the_article_text_at_its_offsets(service, dev_answers):
+    cited = 0
+    for _row, answer in dev_answers:
+        for citation in answer.citations:
+            article = service.article(citation.article_id)
+            assert article.text[citation.start : citation.end] == citation.quote
+            cited += 1
+    assert cited >= 60
+
+
+def test_every_unanswerable_dev_question_abstains(dev_answers):
+    answered = [
+        row["question"] for row, answer in dev_answers if not row["answerable"] and not answer.abstained
+    ]
+    assert answered == []
+
+
+def test_abstention_says_so_plainly_and_shows_closest_passages(service):
+    answer = ask(service, "许昌今年的平均气温是多少度？")
+    assert answer.abstained and answer.answer == ABSTAIN_TEXT
+    assert answer.short_answer is None and answer.citations == [] and answer.passages
+
+
+def test_english_question_is_answered_from_the_chinese_text(service):
+    answer = ask(service, "Into how many grids are the communities of Weidu District divided?")
+    assert not answer.abstained and "620" in answer.answer
+
+
+def test_answer_shows_the_article_date_when_the_question_has_no_year(service):
+    answer = ask(service, "豫浙合作项目签约仪式上共有多少个项目现场签约？")
+    date = answer.citations[0].date
+    assert date and f"（{date}）" in answer.answer
+
+
+def test_year_in_the_question_prefers_that_years_article(service):
+    answer = ask(service, "2019年许昌谋划新建多少个规范化社区？")
+    assert answer.short_answer == "44个"
+
+
+def test_no_hits_means_abstention(service):
+    answer = answer_question("许昌今年的平均气温是多少度？", [], service.index)
+    assert answer.abstained and answer.passages == []
+
+
+def test_passages_follow_retrieval_rank(service):
+    hits = retrieve(service.index, service.embedder, "魏都区区长是谁？", k=5)
+    answer = answer_question("魏都区区长是谁？", hits, service.index)
+    assert [p.chunk_id for p in answer.passages] == [h.chunk.id for h in hits]

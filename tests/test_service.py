@@ -1,0 +1,95 @@
+"""QAService: question validation, sessions and follow-ups, stats, article lookup, rebuild, CLI text."""
+
+from __future__ import annotations
+
+import pytest
+
+from qa.service import QAService, QuestionError, format_answer, rebuild_index
+
+
+def test_empty_question_is_refused(service):
+    with pytest.raises(QuestionError, match="empty"):
+        service.ask("")
+
+
+def test_whitespace_question_is_refused(service):
+    with pytest.raises(QuestionError, match="empty"):
+        service.ask("  \n\t ")
+
+
+def test_overlong_question_is_refused_with_the_limit(service):
+    limit = service.settings.max_question_chars
+    with pytest.raises(QuestionError, match=str(limit)):
+        service.ask("许" * (limit + 1))
+
+
+def test_question_error_is_a_value_error():
+    assert issubclass(QuestionError, ValueError)
+
+
+def test_ask_without_session_creates_one(service):
+    answer = service.ask("魏都区委书记是谁？")
+    assert answer.session_id and answer.session_id in service.sessions
+
+
+def test_followup_in_the_same_session_is_resolved(service):
+    first = service.ask("振德集团华中区域总部建设项目总投资多少？")
+    second = service.ask("它落户在哪个县？", session_id=first.session_id)
+    assert second.resolved_question and "振德" in second.resolved_question
+    assert "鄢陵" in second.answer and second.session_id == first.session_id
+
+
+def test_followup_in_a_new_session_is_not_resolved(service):
+    answer = service.ask("那区长呢？")
+    assert answer.resolved_question is None
+
+
+def test_top_k_limits_the_passages(service):
+    assert len(service.ask("魏都区委书记是谁？", top_k=2).passages) == 2
+
+
+def test_timings_are_reported(service):
+    timings = service.ask("魏都区委书记是谁？").timings_ms
+    assert {"retrieve", "answer", "total"} <= set(timings)
+
+
+def test_stats_describe_the_loaded_index(service):
+    stats = service.stats()
+    assert stats["articles"] == len(service.index.articles) and stats["chunks"] == len(service.index.chunks)
+    assert stats["model"] and stats["dim"] == service.embedder.dim
+    assert stats["built_at"] and stats["corpus_fingerprint"]
+
+
+def test_article_lookup(service):
+    article_id = next(iter(service.index.articles))
+    assert service.article(article_id).id == article_id
+    assert service.article("no-such-article") is None
+
+
+def test_sessions_carry_over_to_a_reloaded_service(service, settings, embedder):
+    reloaded = QAService.load(settings, embedder=embedder, sessions=service.sessions)
+    assert reloaded.sessions is service.sessions
+
+
+def test_format_answer_lists_numbered_sources(service):
+    text = format_answer(service.ask("豫浙合作项目签约仪式在哪里举行？"))
+    assert "杭州" in text and "[1]" in text and "来源" in text
+
+
+def test_format_answer_of_an_abstention_shows_closest_passages(service):
+    text = format_answer(service.ask("许昌今年的平均气温是多少度？"))
+    assert "没有找到" in text and "最接近的段落" in text
+
+
+def test_rebuild_index_builds_the_configured_corpus(settings, embedder, tmp_path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "page.txt").write_text(
+        "本报讯（记者 王明）3月5日，许昌市举办春季植树活动，共栽种树苗1200棵。\n\n许昌举办春季植树活动\n",
+        encoding="utf-8",
+    )
+    local = settings.model_copy(update={"corpus_dir": corpus, "index_dir": tmp_path / "index"})
+    report = rebuild_index(local, progress=False, embedder=embedder)
+    assert report.articles >= 1 and report.chunks >= 1
+    answer = QAService.load(local, embedder=embedder).ask("许昌植树活动栽种了多少棵树苗？")
+    assert "1200棵" in answer.answer
