@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa.dense_index import DenseIndex
+from qa.dense_index import AUTO_FLAT_MAX, DenseIndex, auto_kind, ivf_params
 
 PASSAGES = [
     "许昌市公安局开展交通秩序整治行动，查处交通违法行为二十多万起。",
@@ -92,3 +92,43 @@ def test_build_rejects_an_unknown_kind(vectors: np.ndarray) -> None:
 def test_load_of_missing_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="no dense index"):
         DenseIndex.load(tmp_path / "missing.faiss")
+
+
+def test_auto_kind_is_exact_flat_below_the_threshold_and_ivf_from_it() -> None:
+    assert auto_kind(0) == auto_kind(AUTO_FLAT_MAX - 1) == "flat"
+    assert auto_kind(AUTO_FLAT_MAX) == auto_kind(1_000_000) == "ivf"
+
+
+def test_auto_build_of_a_small_corpus_is_flat(vectors: np.ndarray) -> None:
+    assert DenseIndex.build(vectors, kind="auto").kind == "flat"
+
+
+def test_ivf_cells_grow_like_sqrt_n_and_at_least_16_are_probed() -> None:
+    assert ivf_params(100_000) == (256, 16)
+    assert ivf_params(1_000_000) == (1024, 64)
+    nlist, nprobe = ivf_params(500)
+    assert 40 * nlist <= 500 and nprobe <= nlist
+
+
+def _clustered(n: int, dim: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((40, dim))
+    points = centres[rng.integers(0, 40, n)] + 0.3 * rng.standard_normal((n, dim))
+    return (points / np.linalg.norm(points, axis=1, keepdims=True)).astype(np.float32)
+
+
+def test_ivf_kind_finds_the_exact_top_10_and_keeps_nprobe_and_vectors_through_save_load(
+    tmp_path: Path,
+) -> None:
+    data = _clustered(4000, 32, seed=1)
+    queries = _clustered(50, 32, seed=2)
+    index = DenseIndex.build(data, kind="ivf")
+    _, exact = DenseIndex.build(data, kind="flat").search(queries, 10)
+    _, approx = index.search(queries, 10)
+    recall = np.mean([len(set(a) & set(e)) / 10 for a, e in zip(approx, exact, strict=True)])
+    assert recall >= 0.95
+    index.save(tmp_path / "ivf.faiss")
+    loaded = DenseIndex.load(tmp_path / "ivf.faiss")
+    assert loaded.kind == "ivf"
+    assert loaded.index.nprobe == index.index.nprobe == ivf_params(4000)[1]
+    np.testing.assert_array_equal(loaded.vectors(), data)
