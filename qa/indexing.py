@@ -341,7 +341,8 @@ def build_index(
         build_id = f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
         build_dir = index_dir / BUILDS_DIR / build_id
         build_dir.mkdir()
-        DenseIndex.build(vectors, kind="flat").save(build_dir / DENSE_FILE)
+        dense = DenseIndex.build(vectors, kind="auto")  # flat, or IVF at >= 100k chunks
+        dense.save(build_dir / DENSE_FILE)
         LexicalIndex.build(texts).save(build_dir / LEXICAL_DIR)
         _write_jsonl(build_dir / ARTICLES_FILE, articles)
         _write_jsonl(build_dir / CHUNKS_FILE, chunks)
@@ -357,7 +358,7 @@ def build_index(
             "corpus": str(corpus),
             "corpus_fingerprint": corpus_fingerprint(articles),
             "chunking": {"max_chars": max_chars, "overlap_sentences": overlap},
-            "dense": {"file": DENSE_FILE, "kind": "flat", "metric": "inner_product"},
+            "dense": {"file": DENSE_FILE, "kind": dense.kind, "metric": "inner_product"},
             "lexical": {"dir": LEXICAL_DIR, "tokenizer": TOKENIZER},
             "libraries": _library_versions(),
         }
