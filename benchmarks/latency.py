@@ -67,6 +67,7 @@ def main() -> None:
     """Measure both corpora; print and save the figures."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=2, help="Passes over the dev questions.")
+    parser.add_argument("--questions", type=int, default=0, help="Only the first N dev questions (0: all).")
     parser.add_argument("--rgb-questions", type=int, default=150, help="RGB questions timed (0: skip RGB).")
     args = parser.parse_args()
     set_threads()
@@ -79,6 +80,7 @@ def main() -> None:
     figures: dict[str, Any] = {"rounds": args.rounds}
 
     questions = [row["question"] for row in read_jsonl(DEV_SET) if row.get("question")]
+    questions = questions[: args.questions] if args.questions else questions
     index_dir = seeds_index(embedder)
     service = open_service(index_dir, embedder)
     index = load_index(index_dir)

@@ -4,8 +4,8 @@ indexes of 100k and 1M synthetic chunks.
 The big indexes are written in the product's own on-disk layout (qa.indexing: CURRENT, builds/<id>/
 manifest.json, articles.jsonl, chunks.jsonl, vector_keys.txt, dense.faiss, bm25/) from the same
 synthetic corpus as scale.py (real RGB sentences, vectors from real e5 vectors), so the server loads
-and searches them exactly as it would a real archive. The dense index at >= 100k chunks is IVF-flat
-(nlist ~ sqrt(n), nprobe from scale.py's sweep, direct map kept so retrieval can read stored vectors).
+and searches them exactly as it would a real archive; the dense index is built by the product's
+`DenseIndex.build(kind="auto")`, the rule `qa index` applies (IVF-flat from 100k chunks).
 Measured per index: seconds from launch to the first answer, p50/p95 of `POST /ask` (RGB questions,
 warm), and the server's peak RSS (VmHWM) and RSS after the requests.
 
@@ -21,10 +21,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from _common import (
     CACHE_DIR,
-    RESULTS_DIR,
     RGB_QUESTIONS,
     latency_stats,
     load_embedder,
@@ -35,26 +33,14 @@ from _common import (
     set_threads,
     write_result,
 )
-from scale import DIM, base_vectors, ivf_nlist, lexical_from_tokens, sentence_pool, synthetic_corpus
+from scale import DIM, base_vectors, lexical_from_tokens, sentence_pool, synthetic_corpus
 
 CHUNKS_PER_ARTICLE = 4
-DEFAULT_NPROBE = 16
-
-
-def chosen_nprobe(n: int) -> int:
-    """The nprobe scale.py found fastest at >= 0.95 recall for this size (default when not measured)."""
-    path = RESULTS_DIR / "scale.json"
-    if path.exists():
-        for row in json.loads(path.read_text(encoding="utf-8")).get("sizes", []):
-            if row["chunks"] == n and "ivf" in row:
-                return int(row["ivf"]["chosen"]["nprobe"])
-    return DEFAULT_NPROBE
 
 
 def write_synthetic_index(n: int, index_dir: Path) -> Path:
     """A product-format index of n synthetic chunks (4 per article); reused when already there."""
-    import faiss
-
+    from qa.dense_index import DenseIndex
     from qa.indexing import BUILDS_DIR, CURRENT_FILE, FORMAT_VERSION, index_exists
     from qa.lexical_index import TOKENIZER
 
@@ -69,14 +55,9 @@ def write_synthetic_index(n: int, index_dir: Path) -> Path:
     build = index_dir / BUILDS_DIR / build_id
     build.mkdir(parents=True)
 
-    nlist = ivf_nlist(n)
-    quantizer = faiss.IndexFlatIP(DIM)
-    dense = faiss.IndexIVFFlat(quantizer, DIM, nlist, faiss.METRIC_INNER_PRODUCT)
-    dense.train(vectors[np.random.default_rng(3).choice(n, min(n, 40 * nlist), replace=False)])
-    dense.add(vectors)
-    dense.make_direct_map()
-    dense.nprobe = chosen_nprobe(n)
-    faiss.write_index(dense, str(build / "dense.faiss"))
+    dense = DenseIndex.build(vectors, kind="auto")  # the same rule `qa index` applies at this size
+    dense.save(build / "dense.faiss")
+    dense_kind = dense.kind
     del dense, vectors
 
     lexical_from_tokens(main, extra, tokens).save(build / "bm25")
@@ -110,7 +91,7 @@ def write_synthetic_index(n: int, index_dir: Path) -> Path:
         "counts": {"articles": articles, "chunks": n, "problems": 0},
         "corpus": "synthetic (benchmarks/memory.py)",
         "corpus_fingerprint": f"synthetic-{n}",
-        "dense": {"file": "dense.faiss", "kind": "ivf", "metric": "inner_product", "nlist": nlist},
+        "dense": {"file": "dense.faiss", "kind": dense_kind, "metric": "inner_product"},
         "lexical": {"dir": "bm25", "tokenizer": TOKENIZER},
     }
     (build / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")

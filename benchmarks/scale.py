@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import re
 import time
 from typing import Any
@@ -211,8 +210,10 @@ def choose(sweep: list[dict[str, Any]], key: str) -> dict[str, Any]:
 
 
 def ivf_nlist(n: int) -> int:
-    """Cells for IVF: about sqrt(n) (training and assignment stay within the 2-core budget)."""
-    return max(16, int(2 ** round(math.log2(math.sqrt(n)))))
+    """Cells for IVF: the product's rule (qa.dense_index.ivf_params, about sqrt(n))."""
+    from qa.dense_index import ivf_params
+
+    return ivf_params(n)[0]
 
 
 def measure_ivf(vectors: np.ndarray, queries: np.ndarray, truth: np.ndarray) -> dict[str, Any]:
@@ -246,8 +247,12 @@ def measure_ivf(vectors: np.ndarray, queries: np.ndarray, truth: np.ndarray) -> 
         )
     del index
     best = choose(sweep, "nprobe")
+    from qa.dense_index import ivf_params
+
+    product = next((row for row in sweep if row["nprobe"] == ivf_params(n)[1]), None)
     return {
         "nlist": nlist,
+        "product_nprobe": product,
         "train_s": round(train_s, 2),
         "build_s": round(build_s, 2),
         "rss_delta_mb": round(memory, 1),
@@ -329,8 +334,8 @@ def seeds_chunk_count() -> int:
     """How many chunks the seeds make (the smallest point on the curve)."""
     try:
         from _common import SEEDS_DIR
-        from qa.articles import load_articles
 
+        from qa.articles import load_articles
         from qa.chunking import chunk_article
 
         articles, _ = load_articles(SEEDS_DIR)
@@ -363,6 +368,9 @@ def main() -> None:
         row: dict[str, Any] = {"chunks": n}
         log(f"size {n:,}: flat")
         row["flat"], truth = measure_flat(vectors, queries)
+        from qa.dense_index import auto_kind
+
+        row["auto_kind"] = auto_kind(n)
         if n >= 1000:
             log(f"size {n:,}: ivf")
             row["ivf"] = measure_ivf(vectors, queries, truth)
