@@ -116,6 +116,8 @@ def describe_error(error: dict[str, Any]) -> tuple[str, str]:
         return field, "The question is empty."
     if kind == "string_too_long":
         return field, f"'{field}' is too long: at most {ctx.get('max_length')} characters."
+    if kind == "string_pattern_mismatch" and leaf == "question":
+        return field, "The question is empty (only spaces)."
     if kind == "string_pattern_mismatch":
         return field, f"'{field}' {_PATTERN_HINTS.get(leaf, 'has the wrong form')}."
     if kind == "value_error":

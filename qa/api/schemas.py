@@ -37,6 +37,7 @@ class AskIn(_In):
         Field(
             min_length=1,
             max_length=MAX_QUESTION_CHARS,
+            pattern=r"\S",
             description="The question, 1 to 2,000 characters, not only spaces.",
             examples=["市公安局创文指挥部的指挥长是谁？"],
         ),
@@ -47,6 +48,14 @@ class AskIn(_In):
     ] = None
     top_k: Annotated[int | None, Field(ge=1, le=50, description="Passages to return (1 to 50).")] = None
     filters: FiltersIn | None = None
+
+    @field_validator("top_k", mode="before")
+    @classmethod
+    def _integral_float_is_int(cls, value: object) -> object:
+        """JSON has one number type: 5.0 is the integer 5 (5.5, "5" and true stay refused)."""
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        return value
 
     @field_validator("question")
     @classmethod

@@ -106,6 +106,7 @@ def _write_atomically(path: Path, text: str) -> None:
     response_model=UploadOut,
     responses={
         **ADMIN_ERRORS,
+        400: {"model": ErrorOut, "description": "The multipart body cannot be parsed."},
         413: {"model": ErrorOut, "description": "The upload is too large."},
         415: {"model": ErrorOut, "description": "A file is not UTF-8 text."},
         422: {"model": ErrorOut, "description": "A file name, type or JSONL line is refused."},

@@ -95,7 +95,7 @@ async def _events(service: QAService, body: AskIn) -> AsyncIterator[ServerSentEv
                 "pieces), `citations`, then `done` with the whole answer object; `error` if the question "
                 "is refused."
             ),
-            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            "content": {"text/event-stream": {"schema": {}}},
         },
         **ERRORS,
     },

@@ -44,7 +44,12 @@ def stats(service: ServiceDep) -> StatsOut:
     return StatsOut.model_validate(service.stats())
 
 
-@router.get("/examples", response_model=ExamplesOut, responses=NOT_READY, summary="Example questions")
+@router.get(
+    "/examples",
+    response_model=ExamplesOut,
+    responses={**NOT_READY, 422: {"model": ErrorOut, "description": "`limit` is not 1 to 8."}},
+    summary="Example questions",
+)
 def examples(
     service: ServiceDep,
     manager: ManagerDep,
