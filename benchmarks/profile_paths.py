@@ -1,7 +1,8 @@
 """Where the time goes: pyinstrument over the ask path and the build path, biggest costs listed.
 
 - ask: `QAService.ask` on the dev questions (seeds index) and on RGB questions (10k chunks), warm;
-- build: `build_index` from scratch over the first --passages RGB passages.
+- build: `build_index` from scratch over the first --passages RGB passages;
+- the query embedding alone with 1 vs 2 torch threads (the ask path's biggest cost).
 Each profile's text tree is saved as results/profile_<name>.txt; the figures list, per path, the
 functions with the most self time (time spent in the function itself) and the pipeline steps'
 cumulative shares.
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import time
 from collections import defaultdict
 from typing import Any
 
@@ -105,6 +107,23 @@ def profile(name: str, work) -> dict[str, Any]:
     return summarise(session)
 
 
+def query_embedding_by_threads(embedder, questions: list[str]) -> dict[str, Any]:
+    """p50/p95 of embedding one question with 1 and with 2 torch threads (same questions, interleaved)."""
+    import torch
+    from _common import latency_stats
+
+    timings: dict[int, list[float]] = {1: [], 2: []}
+    embedder.embed_queries(questions[:2])
+    for question in questions:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            started = time.perf_counter()
+            embedder.embed_queries([question])
+            timings[threads].append((time.perf_counter() - started) * 1000)
+    set_threads()
+    return {f"{threads}_thread": latency_stats(ms) for threads, ms in timings.items()}
+
+
 def main() -> None:
     """Profile the three runs; print and save the figures."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -119,6 +138,7 @@ def main() -> None:
     figures: dict[str, Any] = {}
 
     dev = [row["question"] for row in read_jsonl(DEV_SET) if row.get("question")]
+    figures["query_embedding_threads"] = query_embedding_by_threads(embedder, dev)
     service = open_service(seeds_index(embedder), embedder)
     for question in dev[:3]:
         service.ask(question)

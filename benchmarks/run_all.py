@@ -210,12 +210,17 @@ def scale_section() -> str:
     rows = []
     for r in f.get("sizes", []):
         ivf = _ann(r, "ivf", "nprobe")
+        product = r.get("ivf", {}).get("product_nprobe")
         rows.append(
             [
                 f"{r['chunks']:,}",
+                r.get("auto_kind"),
                 f"{r['flat']['p50_ms']} / {r['flat']['p95_ms']}",
                 f"{r['flat']['index_mb']}",
                 f"nlist {r['ivf']['nlist']}, {ivf}" if ivf else None,
+                f"nprobe {product['nprobe']}: {product['recall_at_10']} @ {product['p50_ms']}"
+                if product
+                else None,
                 _ann(r, "hnsw", "ef_search") or "not built (build > budget)",
                 f"{r['bm25']['p50_ms']} / {r['bm25']['p95_ms']}",
                 r["bm25"]["arrays_mb"],
@@ -224,9 +229,11 @@ def scale_section() -> str:
         )
     header = [
         "chunks",
+        "`kind=auto` picks",
         "flat p50 / p95 ms",
         "flat MiB",
-        "IVF: recall@10 @ p50 / p95 ms",
+        "IVF fastest >= 0.95: recall@10 @ p50 / p95 ms",
+        "IVF as built by `auto`: recall@10 @ p50 ms",
         "HNSW M=32: recall@10 @ p50 / p95 ms",
         "BM25 p50 / p95 ms",
         "BM25 MiB",
