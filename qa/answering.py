@@ -186,7 +186,7 @@ def _dates(sentence: str, question: str, terms: dict[str, float]) -> list[tuple[
         if wants_year:
             score += 0.5 if "年" in text else -0.5
         if wants_end and re.search(r"(至|到|截至|截止)\s*$", sentence[max(0, m.start() - 3) : m.start()]):
-            score += 0.8
+            score += 1.5
         found.append((score, text))
     return found
 
@@ -347,7 +347,7 @@ def _sentence_similarities(question: str, hits: list[Hit], embedder: Any) -> dic
     Used for questions with no Chinese, where word overlap cannot pick the sentence.
     """
     keys, texts = [], []
-    for rank, hit in enumerate(hits[:3]):
+    for rank, hit in enumerate(hits[:SENTENCES_FROM]):
         for s, e in sentence_spans(hit.chunk.text):
             keys.append((rank, s))
             texts.append(hit.chunk.text[s:e])
@@ -377,7 +377,7 @@ def answer_question(
     candidates: list[_Candidate] = []
     best_chunk_coverage = 0.0
     sentence_dense = _sentence_similarities(question, hits, embedder) if not chinese and embedder else {}
-    for rank, hit in enumerate(hits[:SENTENCES_FROM]):
+    for rank, hit in enumerate(hits[:3]):
         article = index.articles.get(hit.chunk.article_id)
         if article is None:
             continue
