@@ -189,7 +189,7 @@ function renderSources(msg) {
 function renderPassages(msg, passages) {
   if (!passages || !passages.length) return;
   const wrap = el("div", "closest");
-  wrap.appendChild(el("p", "closest-label", "最接近的段落（仅供参考，未必回答了问题）："));
+  wrap.appendChild(el("p", "closest-label", "最接近的段落（点击查看原文）："));
   const list = el("ol", "closest-list");
   for (const passage of passages.slice(0, 3)) {
     const row = el("li");
