@@ -112,7 +112,7 @@ def main() -> None:
         log(f"RGB: {len(rgb)} questions, peer build (cached vectors after the first run)")
         service = open_service(RGB_INDEX, embedder)
         index = load_index(RGB_INDEX)
-        peer = build_peer(rgb_documents(), e5_embeddings(embedder, cache_name="rgb"))
+        peer = build_peer(rgb_documents(), e5_embeddings(embedder, cache_name="rgb", reuse_index=RGB_INDEX))
         stats = interleaved(
             {
                 "ours_inprocess": service.ask,

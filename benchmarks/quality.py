@@ -140,7 +140,7 @@ def main() -> None:
     service = open_service(RGB_INDEX, embedder)
     figures["rgb"] = {"ours": ours_rgb(service, rgb)}
     log("RGB: peer (build, cached vectors after the first run)")
-    peer = build_peer(rgb_documents(), e5_embeddings(embedder, cache_name="rgb"))
+    peer = build_peer(rgb_documents(), e5_embeddings(embedder, cache_name="rgb", reuse_index=RGB_INDEX))
     figures["rgb"]["peer"] = peer_eval(
         peer,
         rgb,
