@@ -103,8 +103,8 @@ def test_auto_build_of_a_small_corpus_is_flat(vectors: np.ndarray) -> None:
     assert DenseIndex.build(vectors, kind="auto").kind == "flat"
 
 
-def test_ivf_cells_grow_like_sqrt_n_and_at_least_16_are_probed() -> None:
-    assert ivf_params(100_000) == (256, 16)
+def test_ivf_cells_grow_like_sqrt_n_and_at_least_32_are_probed() -> None:
+    assert ivf_params(100_000) == (256, 32)
     assert ivf_params(1_000_000) == (1024, 64)
     nlist, nprobe = ivf_params(500)
     assert 40 * nlist <= 500 and nprobe <= nlist
