@@ -204,13 +204,21 @@ def _ann(row: dict[str, Any], kind: str, knob: str) -> str | None:
     return f"{knob} {chosen[knob]}: {chosen['recall_at_10']} @ {timing} (build {row[kind]['build_s']} s)"
 
 
+def _product_ivf(row: dict[str, Any]) -> dict[str, Any] | None:
+    """The sweep row at the nprobe the product's current rule (qa.dense_index.ivf_params) uses."""
+    from qa.dense_index import ivf_params
+
+    nprobe = ivf_params(row["chunks"])[1]
+    return next((s for s in row.get("ivf", {}).get("sweep", []) if s["nprobe"] == nprobe), None)
+
+
 def scale_section() -> str:
     """Per size: flat, IVF and HNSW (chosen settings), BM25."""
     f = load("scale")
     rows = []
     for r in f.get("sizes", []):
         ivf = _ann(r, "ivf", "nprobe")
-        product = r.get("ivf", {}).get("product_nprobe")
+        product = _product_ivf(r)
         rows.append(
             [
                 f"{r['chunks']:,}",
