@@ -34,7 +34,11 @@ def cli() -> None:
 
 
 @cli.command()
-@click.option("--corpus", type=click.Path(exists=True, path_type=Path), help="Folder (or file) of pages and JSONL exports (default: QA_CORPUS_DIR or ./seeds).")
+@click.option(
+    "--corpus",
+    type=click.Path(exists=True, path_type=Path),
+    help="Folder (or file) of pages and JSONL exports (default: QA_CORPUS_DIR or ./seeds).",
+)
 @click.option("--index-dir", type=click.Path(file_okay=False, path_type=Path), help=INDEX_DIR_HELP)
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def index(corpus: Path | None, index_dir: Path | None, quiet: bool) -> None:
@@ -69,7 +73,12 @@ def ask(question: str, as_json: bool, index_dir: Path | None, top_k: int | None)
 
 
 @cli.command("eval")
-@click.option("--questions", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Questions JSONL (our dev format or RGB's).")
+@click.option(
+    "--questions",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Questions JSONL (our dev format or RGB's).",
+)
 @click.option("--index-dir", type=click.Path(file_okay=False, path_type=Path), help=INDEX_DIR_HELP)
 @click.option("--limit", type=click.IntRange(1), default=None, help="Only the first N questions.")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
