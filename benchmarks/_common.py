@@ -168,7 +168,6 @@ def seeds_index(embedder) -> Path:
 def open_service(index_dir: Path, embedder):
     """The product's QAService over `index_dir`, sharing an already loaded embedder."""
     from qa.service import QAService
-
     from qa.settings import Settings
 
     settings = Settings(corpus_dir=SEEDS_DIR, index_dir=index_dir, model_cache_dir=MODEL_CACHE)
