@@ -14,11 +14,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-import jieba.posseg as posseg
-
+from qa.extraction import coverage, question_type, typed_answer
 from qa.indexing import LoadedIndex
 from qa.records import Answer, Article, Citation, Hit, Passage
-from qa.retrieval import coverage, question_terms, sentence_spans
+from qa.retrieval import question_terms, sentence_spans
 
 # Calibrated on tests/data/dev.jsonl: below these the corpus is judged not to hold the answer.
 MIN_COVERAGE = 0.42  # Chinese questions: share of question IDF weight found in the best chunk + headline
@@ -28,35 +27,9 @@ SECOND_QUOTE_RATIO = 0.85
 TYPED_WEIGHT = 0.2  # how much a well-placed answer of the asked type lifts its sentence
 SENTENCES_FROM = 5  # hits whose sentences compete for the quote
 
-ABSTAIN_TEXT = "资料库中没有找到这个问题的答案（现有报道不包含相关内容）。以下是最接近的段落，仅供参考。"
-
 _CJK = re.compile(r"[\u4e00-\u9fff]")
-_UNITS = (
-    "个百分点|%|％|亿元|万元|元|万平方米|平方米|万平|亩|公里|千米|米|吨|人次|万人|名|人|个|起|件|条|家|份|所|座|项|次|场|节|"
-    "期|届|分|天|小时|倍|岁|度|台|辆|户|批|篇|处|只|套|片|张|万|亿"
-)
-_NUMBER = re.compile(rf"(?:近|约|超过|逾|共)?(\d+(?:\.\d+)?)\s*(万|亿)?\s*(多|余)?\s*({_UNITS})?")
-_ORDINAL = re.compile(r"第[\d一二三四五六七八九十百]+[届次期批个名]")
-_DATE = re.compile(
-    r"(?:(?:19|20)\d{2}\s*年\s*(?:\d{1,2}\s*月\s*(?:\d{1,2}\s*日)?)?)|(?:(?:去年|今年|明年)?\d{1,2}\s*月\s*(?:\d{1,2}\s*日)?(?:\s*、\s*\d{1,2}\s*日)?)"
-)
-_ROLE = re.compile(
-    r"(?:书记|市长|区长|县长|镇长|局长|厅长|主任|部长|院长|校长|总经理|董事长|经理|指挥长|检察长|秘书长|主席|委员|院士|教授|"
-    r"常委|负责人|站长|馆长|会长|队长|团长|所长|处长|科长|主持人|代表)"
-)
-_SURNAMES = set(
-    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江"
-    "尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤常温康施文牛樊葛邢安齐易乔伍庞颜倪庄聂章鲁岳翟殷詹申欧耿关兰焦俞左柳甘祝包宁尚符舒阮柯纪梅童凌毕"
-    "单季裴霍涂成苗谷盛曲翁冉骆蓝路游辛靳管柴蒙鲍华喻祁蒲房滕屈饶解牟艾尤阳时穆农司卓古吉缪简车项连芦麦褚娄窦戚岑景党宫费卜冷晏席卫米柏宗瞿桂全佟应臧闵"
-    "苟邬边卞姬师和仇栾隋商刁沙荣巫寇桑郎甄丛仲虞敖巩明佘池查麻苑迟邝寇屠"
-)
-_NAME_STOP = set(
-    "主表说介出就在带任多对等和共为指强陪作同一率参讲致宣到来向要则是也还均以于将把从与及、，。；：（“”）"
-)
-_PLACE_SUFFIX = re.compile(
-    r"[\u4e00-\u9fff]{1,10}?(?:省|市|县|区|镇|乡|村|街道|公园|纪念馆|馆|园区|广场|高中|学校|大学|医院|中心)"
-)
-_BOUNDARY = set("的在到来了是和与为对、将由从向于，。；：“”（）")
+
+ABSTAIN_TEXT = "资料库中没有找到这个问题的答案（现有报道不包含相关内容）。以下是最接近的段落，仅供参考。"
 
 
 @dataclass(frozen=True)
@@ -69,225 +42,6 @@ class _Candidate:
     end: int
     score: float
     short: str | None
-
-
-def question_type(question: str) -> str:
-    """What kind of short answer the question asks for: number, person, place, date, list or fact."""
-    q = question.lower()
-    if re.search(r"哪些|有什么|包括什么|\bwhich (?:\w+ )?(?:are|were)\b|\blist\b", q):
-        return "list"
-    if re.search(
-        r"什么时候|何时|哪一年|哪年|哪天|哪一天|几月|几号|什么时间|截止|\bwhen\b|\bwhat year\b|\bwhat date\b",
-        q,
-    ):
-        return "date"
-    if re.search(r"谁|哪位|哪些人|\bwho\b|\bwhom\b", q):
-        return "person"
-    if re.search(r"哪里|在哪|哪儿|何地|哪(?:个|家|座|所)|\bwhere\b", q):
-        return "place"
-    if re.search(
-        r"多少|几|多大|多高|多长|多远|多快|多重|百分之"
-        r"|\bhow (?:many|much|fast|large|big|long)\b|\bwhat percentage\b|\brate\b",
-        q,
-    ):
-        return "number"
-    return "fact"
-
-
-def _unit_hint(question: str) -> str:
-    """The measure word the question expects after the number (多少起 -> 起), or ""."""
-    match = re.search(rf"(?:多少|几)\s*({_UNITS}|钱)", question)
-    if not match:
-        return ""
-    return "元" if match.group(1) == "钱" else match.group(1)
-
-
-_VALUE = re.compile(
-    rf"\d+(?:\.\d+)?\s*(?:万|亿)?\s*(?:多|余)?\s*(?:{_UNITS})|第[\d一二三四五六七八九十百]+[届次期批个名]"
-)
-
-
-def _context_score(sentence: str, pos: int, terms: dict[str, float], end: int | None = None) -> float:
-    """How much question weight sits just around a candidate at `pos` (answers follow their topic).
-
-    The window before stops at an earlier value ("其中醉驾525起" is about 醉驾, not what preceded it).
-    """
-    before = sentence[max(0, pos - 18) : pos]
-    values = list(_VALUE.finditer(before))
-    if values:
-        before = before[values[-1].end() :]
-    near, far = before[-8:], before[:-8]
-    after_start = pos if end is None else end
-    after = re.split(r"[，。；、,;（）()]", sentence[after_start : after_start + 8])[0]
-    values = list(_VALUE.finditer(after))
-    if values:
-        after = after[: values[0].start()]
-    return coverage(near, terms) + 0.5 * coverage(far, terms) + 0.6 * coverage(after, terms)
-
-
-# What a number question is about -> the unit its answer carries.
-_TOPIC_UNITS = (
-    (r"投资|资金|钱|产值|收入|利税|经费|金额|多少元", "元"),
-    (r"面积", "平方米"),
-    (r"得分|分数|多少分", "分"),
-)
-
-
-def _numbers(sentence: str, question: str, terms: dict[str, float]) -> list[tuple[float, str]]:
-    """Scored number-with-unit candidates of a sentence, numbers already in the question excluded."""
-    found: list[tuple[float, str]] = []
-    if "第几" in question:
-        for m in _ORDINAL.finditer(sentence):
-            found.append((1.0 + _context_score(sentence, m.start(), terms, m.end()), m.group()))
-        return found
-    hint = _unit_hint(question) or next(
-        (u for pattern, u in _TOPIC_UNITS if re.search(pattern, question)), ""
-    )
-    wants_rate = bool(re.search(r"增长|增速|率|比重|占|rate|percent", question))
-    for m in _NUMBER.finditer(sentence):
-        text = re.sub(r"\s+", "", m.group())
-        number = m.group(1)
-        if number in re.sub(r"\s+", "", question) and not m.group(4):
-            continue
-        if re.sub(r"^(近|约|超过|逾|共)", "", text) in question:
-            continue
-        unit = m.group(4) or ""
-        if unit in ("月", "日", "年") or sentence[m.end() : m.end() + 1] in ("月", "日", "年", "号"):
-            continue
-        score = _context_score(sentence, m.start(), terms, m.end())
-        if hint and (
-            unit == hint or unit.endswith(hint) or (m.group(2) or "") + unit == hint or hint in unit
-        ):
-            score += 0.6
-        elif hint and not unit:
-            score -= 0.3
-        if wants_rate and unit in ("%", "％", "个百分点"):
-            score += 0.3
-        if not unit and not m.group(2):
-            score -= 0.2
-        if re.match(r"\s*(以上|以下|左右)", sentence[m.end() : m.end() + 3]):
-            score -= 0.4  # a bound, not the value asked for
-        found.append((score, text.lstrip("共")))
-    return found
-
-
-def _dates(sentence: str, question: str, terms: dict[str, float]) -> list[tuple[float, str]]:
-    """Scored date candidates; 哪一年 prefers dates with a year."""
-    wants_year = bool(re.search(r"哪一年|哪年|what year", question.lower()))
-    wants_end = bool(re.search(r"截止|截至|结束|到什么时候|until", question.lower()))
-    found = []
-    for m in _DATE.finditer(sentence):
-        text = re.sub(r"\s+", "", m.group())
-        if not text or text in re.sub(r"\s+", "", question):
-            continue
-        score = _context_score(sentence, m.start(), terms) + 0.5 * coverage(
-            sentence[m.end() : m.end() + 20], terms
-        )
-        if wants_year:
-            score += 0.5 if "年" in text else -0.5
-        if wants_end and re.search(r"(至|到|截至|截止)\s*$", sentence[max(0, m.start() - 3) : m.start()]):
-            score += 1.5
-        found.append((score, text))
-    return found
-
-
-def _cut_name(text: str) -> str | None:
-    """A person's name at the start of `text` (2-3 characters, or a transliterated name with ·)."""
-    match = re.match(r"[\u4e00-\u9fff]{2,6}·[\u4e00-\u9fff]{2,6}", text)
-    if match:
-        return match.group()
-    if len(text) < 2 or text[0] not in _SURNAMES or not _CJK.match(text[1]):
-        return None
-    if len(text) >= 3 and _CJK.match(text[2]) and text[2] not in _NAME_STOP:
-        return text[:3]
-    return text[:2]
-
-
-def _people(sentence: str, question: str, terms: dict[str, float]) -> list[tuple[float, str]]:
-    """Scored person-name candidates: names right after a role word, and jieba `nr` words."""
-    found: dict[str, float] = {}
-    for m in _ROLE.finditer(sentence):
-        if (
-            sentence[m.start() - 1 : m.start()] == "副"
-            and m.group() in question
-            and "副" + m.group() not in question
-        ):
-            continue
-        asked = m.group() in question
-        name = _cut_name(sentence[m.end() : m.end() + 8])
-        if name is None and asked and sentence[m.end() : m.end() + 1] == "、":
-            # "市长、市创文指挥部指挥长史根治": the name follows the last of a chain of roles.
-            chained = list(_ROLE.finditer(sentence[m.end() : m.end() + 16]))
-            if chained:
-                end = m.end() + chained[0].end()
-                name = _cut_name(sentence[end : end + 8])
-        if name and name not in question:
-            bonus = 1.5 if asked else 0.5
-            found[name] = max(found.get(name, -9), bonus + _context_score(sentence, m.end(), terms))
-    for pair in posseg.cut(sentence):
-        if pair.flag in ("nr", "nrt") and len(pair.word) >= 2 and pair.word not in question:
-            pos = sentence.find(pair.word)
-            if re.search(r"(记者|通讯员|摄)\s*$", sentence[max(0, pos - 4) : pos]) and "记者" not in question:
-                continue  # a byline, not someone the story is about
-            name = _cut_name(sentence[pos : pos + 8])
-            if name is None:
-                continue
-            found[name] = max(found.get(name, -9), _context_score(sentence, pos, terms))
-    return [(score, name) for name, score in found.items()]
-
-
-def _places(sentence: str, question: str, terms: dict[str, float]) -> list[tuple[float, str]]:
-    """Scored place candidates: "在X举行" patterns, spans ending in the asked suffix, jieba `ns` words."""
-    found: dict[str, float] = {}
-    verb = re.search(r"在哪里?(?:儿)?\s*([\u4e00-\u9fff]{2})", question)
-    if verb:
-        for m in re.finditer(rf"在([\u4e00-\u9fff]{{2,12}}?){verb.group(1)}", sentence):
-            found[m.group(1)] = 1.5 + _context_score(sentence, m.start(), terms)
-    if re.search(r"在哪|哪里", question):
-        for m in re.finditer(r"(?:^|，|,)\s*在([\u4e00-\u9fff]{2,14}?)[，,]", sentence):
-            found.setdefault(m.group(1), 1.0 + _context_score(sentence, m.start(), terms))
-    suffix = re.search(r"哪(?:个|家|座|所)\s*([\u4e00-\u9fff]{1,3}?)(?:[？?]|$|里|呢)", question)
-    if suffix:
-        for m in re.finditer(re.escape(suffix.group(1)), sentence):
-            head = sentence[max(0, m.start() - 6) : m.start()]
-            cut = max((i for i, ch in enumerate(head) if ch in _BOUNDARY), default=-1)
-            span = head[cut + 1 :] + suffix.group(1)
-            if len(span) > len(suffix.group(1)) and span not in question:
-                found[span] = max(found.get(span, -9), 1.0 + _context_score(sentence, m.start(), terms))
-    for pair in posseg.cut(sentence):
-        if pair.flag == "ns" and len(pair.word) >= 2 and pair.word not in question:
-            found.setdefault(pair.word, _context_score(sentence, sentence.find(pair.word), terms))
-    for m in _PLACE_SUFFIX.finditer(sentence):
-        span = m.group()
-        cut = max((i for i, ch in enumerate(span[:-1]) if ch in _BOUNDARY), default=-1)
-        span = span[cut + 1 :]
-        if len(span) >= 2 and span not in question:
-            found.setdefault(span, _context_score(sentence, m.start(), terms) - 0.1)
-    return [(score, place) for place, score in found.items()]
-
-
-def _items(sentence: str, terms: dict[str, float]) -> list[tuple[float, str]]:
-    """The enumeration (A、B和C) that follows the question's words in a sentence."""
-    ends = [sentence.find(word) + len(word) for word in terms if word in sentence]
-    start = max(ends) if ends else 0
-    for clause in re.split(r"[，。；：]", sentence[start:]):
-        if re.search(r"、|和|及|与", clause) and len(clause) >= 4:
-            return [(1.0, clause.strip(" “”"))]
-    return []
-
-
-def _short_answer(
-    kind: str, sentence: str, question: str, terms: dict[str, float]
-) -> tuple[float, str] | None:
-    """The best typed candidate in a sentence with its score, or None."""
-    finders = {"number": _numbers, "date": _dates, "person": _people, "place": _places}
-    if kind == "list":
-        found = _items(sentence, terms)
-    elif kind in finders:
-        found = finders[kind](sentence, question, terms)
-    else:
-        return None
-    return max(found) if found else None
 
 
 def _quote_span(article: Article, start: int, end: int) -> tuple[int, int]:
@@ -396,7 +150,7 @@ def answer_question(
                 )
             else:
                 score = sentence_dense.get((rank, s), 0.0) + 0.02 / (1 + rank)
-            typed = _short_answer(kind, sentence, question, terms)
+            typed = typed_answer(kind, sentence, question, terms)
             if typed is not None:
                 score += 0.1 + TYPED_WEIGHT * min(typed[0], 2.0)
             if years and (article.date[:4] in years or any(f"{y}年" in sentence for y in years)):

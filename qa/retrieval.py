@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from qa.extraction import coverage
 from qa.indexing import LoadedIndex
 from qa.lexical_index import tokenize
 from qa.records import Article, Chunk, Hit
@@ -120,24 +121,6 @@ def question_terms(index: LoadedIndex, question: str) -> dict[str, float]:
     for word in tokenize(question):
         terms[word] = stats.idf.get(word, stats.max_idf)
     return terms
-
-
-# A local paper says 我市/本市 for its own city.
-ALIASES = {"许昌": ("我市", "本市"), "许昌市": ("我市", "本市"), "xuchang": ("许昌", "我市")}
-
-
-def coverage(text: str, terms: dict[str, float]) -> float:
-    """Share of the terms' total weight whose words (or aliases) occur in `text` (lower-cased substrings)."""
-    total = sum(terms.values())
-    if total <= 0:
-        return 0.0
-    lowered = text.lower()
-    found = sum(
-        weight
-        for word, weight in terms.items()
-        if word in lowered or any(alias in lowered for alias in ALIASES.get(word, ()))
-    )
-    return found / total
 
 
 def sentence_spans(text: str) -> list[tuple[int, int]]:
