@@ -66,7 +66,8 @@ def question_type(question: str) -> str:
     if re.search(r"哪些|有什么|包括什么|\bwhich (?:\w+ )?(?:are|were)\b|\blist\b", q):
         return "list"
     if re.search(
-        r"什么时候|何时|哪一年|哪年|哪天|哪一天|几月|几号|什么时间|截止|\bwhen\b|\bwhat year\b|\bwhat date\b",
+        r"什么时候|何时|哪一年|哪年|哪天|哪一天|几月|几号|什么时间|截止|日期|(?<!多长)(?<!多少)时间[？?]?\s*$"
+        r"|\bwhen\b|\bwhat year\b|\bwhat date\b",
         q,
     ):
         return "date"

@@ -92,3 +92,26 @@ def test_partial_dates_overlap_their_whole_period():
 
 def test_coverage_counts_the_papers_own_name_for_its_city():
     assert coverage("我市有2个案例获奖", {"许昌": 1.0, "案例": 1.0}) == 1.0
+
+
+def test_chunk_stating_the_asked_number_outranks_same_topic_chunks(service, monkeypatch):
+    """Stage 2 looks for an answer of the asked type: without it a chunk that only shares words wins."""
+    from qa import retrieval
+
+    question = "许昌有几个案例获得全国城市基层党建创新案例奖？"
+    evidence = "其中我市有2个案例获奖"
+    with monkeypatch.context() as patch:
+        patch.setattr(retrieval, "TYPED_POOL", 0)
+        plain = retrieve(service.index, service.embedder, question, k=1)
+    assert evidence not in plain[0].chunk.text.replace(" ", "")
+    hits = retrieve(service.index, service.embedder, question, k=1)
+    assert evidence in hits[0].chunk.text.replace(" ", "")
+
+
+def test_typed_evidence_is_none_when_no_sentence_holds_the_asked_type(service):
+    from qa.retrieval import question_terms, typed_evidence
+
+    question = "新能源汽车推广了多少辆？"
+    terms = question_terms(service.index, question)
+    assert typed_evidence("我市高度重视新能源汽车推广工作，推广成效明显。", "number", question, terms) is None
+    assert typed_evidence("截至10月底，全市累计推广新能源汽车3200辆。", "number", question, terms) is not None
