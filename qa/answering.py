@@ -21,10 +21,12 @@ from qa.retrieval import question_terms, sentence_spans
 
 # Calibrated on tests/data/dev.jsonl: below these the corpus is judged not to hold the answer.
 MIN_COVERAGE = 0.42  # Chinese questions: share of question IDF weight found in the best chunk + headline
-MIN_DENSE = 0.76  # questions with no Chinese: cosine of the best sentence of the top chunks
+MIN_DENSE = 0.77  # questions with no Chinese: cosine of the best sentence of the top chunks
 MIN_TYPED_COVERAGE = 0.75  # typed questions whose type was not found in the evidence need more coverage
 SECOND_QUOTE_RATIO = 0.85
 TYPED_WEIGHT = 0.2  # how much a well-placed answer of the asked type lifts its sentence
+WEAK_TYPED, STRONG_TYPED = 0.5, 1.0  # a short answer's own score: barely placed / right beside its topic
+STRONG_RATIO = 0.65  # ... and how close the sentence of a strong one must score to prefer it
 SENTENCES_FROM = 5  # hits whose sentences compete for the quote
 
 _CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -42,6 +44,7 @@ class _Candidate:
     end: int
     score: float
     short: str | None
+    typed: float = 0.0  # how well the short answer sits among the question's words
 
 
 def _quote_span(article: Article, start: int, end: int) -> tuple[int, int]:
@@ -156,7 +159,11 @@ def answer_question(
             if years and (article.date[:4] in years or any(f"{y}年" in sentence for y in years)):
                 score += 0.15
             start, end = _quote_span(article, hit.chunk.start + s, hit.chunk.start + e)
-            candidates.append(_Candidate(rank, article, start, end, score, typed[1] if typed else None))
+            candidates.append(
+                _Candidate(
+                    rank, article, start, end, score, typed[1] if typed else None, typed[0] if typed else 0
+                )
+            )
 
     top_dense = (
         max(sentence_dense.values(), default=0.0)
@@ -173,6 +180,12 @@ def answer_question(
             best = max(typed, key=lambda c: c.score)
         elif best_chunk_coverage < MIN_TYPED_COVERAGE:
             confident = False
+    if best is not None and best.short is not None and best.typed < WEAK_TYPED:
+        # A well-placed answer in a nearly as good sentence beats a stray one in the best sentence.
+        floor = STRONG_RATIO * best.score
+        strong = [c for c in candidates if c.short and c.typed >= STRONG_TYPED and c.score >= floor]
+        if strong:
+            best = max(strong, key=lambda c: c.score)
 
     if best is None or not confident:
         return Answer(

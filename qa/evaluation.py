@@ -85,6 +85,7 @@ def run_eval(service: Any, questions_path: Path, limit: int | None = None) -> di
     reciprocal: list[float] = []
     latencies: list[float] = []
     answerable = correct = false_abstentions = unanswerable = abstained_right = unmapped = 0
+    short_asked = short_right = 0  # stricter: the short answer alone holds the accepted string
     failures: list[dict[str, Any]] = []
     by_kind: dict[str, list[int]] = {}
     for item_id, turns in _items(rows):
@@ -112,6 +113,11 @@ def run_eval(service: Any, questions_path: Path, limit: int | None = None) -> di
                 answer.answer, turn.get("answers", []), turn.get("answer_groups")
             )
             correct += ok
+            if not answer.abstained and answer.short_answer is not None:
+                short_asked += 1
+                short_right += answer_matches(
+                    answer.short_answer, turn.get("answers", []), turn.get("answer_groups")
+                )
             false_abstentions += answer.abstained
             by_kind.setdefault(kind, [0, 0])
             by_kind[kind][0] += ok
@@ -147,6 +153,8 @@ def run_eval(service: Any, questions_path: Path, limit: int | None = None) -> di
         **{f"hit@{k}": round(hits[k] / ranked_n, 4) if ranked_n else None for k in K_VALUES},
         f"mrr@{MRR_AT}": round(float(np.mean(reciprocal)), 4) if ranked_n else None,
         "answer_accuracy": round(correct / answerable, 4) if answerable else None,
+        "short_answer_accuracy": round(short_right / short_asked, 4) if short_asked else None,
+        "short_answers": short_asked,
         "abstention_accuracy": round(abstained_right / unanswerable, 4) if unanswerable else None,
         "false_abstention_rate": round(false_abstentions / answerable, 4) if answerable else None,
         "latency_p50_ms": round(float(np.percentile(lat, 50)), 1),
@@ -167,7 +175,8 @@ def format_report(report: dict[str, Any]) -> str:
         f"unanswerable {report['unanswerable']})",
         f"hit@1 {show(report['hit@1'])}  hit@3 {show(report['hit@3'])}  hit@5 {show(report['hit@5'])}  "
         f"MRR@{MRR_AT} {show(report[f'mrr@{MRR_AT}'])}",
-        f"answer accuracy {show(report['answer_accuracy'])}",
+        f"answer accuracy {show(report['answer_accuracy'])}  (short answer alone right: "
+        f"{show(report.get('short_answer_accuracy'))} of {report.get('short_answers', 0)} given)",
         f"abstention accuracy {show(report['abstention_accuracy'])}  "
         f"false-abstention rate {show(report['false_abstention_rate'])}",
         f"latency p50 {report['latency_p50_ms']} ms  p95 {report['latency_p95_ms']} ms",

@@ -26,9 +26,15 @@ def coverage(text: str, terms: dict[str, float]) -> float:
     found = sum(
         weight
         for word, weight in terms.items()
-        if word in lowered or any(alias in lowered for alias in ALIASES.get(word, ()))
+        if word in lowered
+        or any(alias in lowered for alias in ALIASES.get(word, ()))
+        or (len(word) >= 2 and word[-1] in _ANAPHOR_NOUNS and "该" + word[-1] in lowered)
     )
     return found / total
+
+
+# "该局/该区/该县…" point back to the organisation or place the article is about: "该局" covers "公安局".
+_ANAPHOR_NOUNS = set("局区县市镇乡村校院厂委所部司行")
 
 
 _CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -123,6 +129,25 @@ _TOPIC_UNITS = (
 )
 
 
+def _measured(question: str) -> str:
+    """The words just before 多少/几 that say what is counted ("查处的醉驾有多少起" -> "醉驾"), or ""."""
+    match = re.search(r"多少|几", question)
+    if not match:
+        return ""
+    head = _COUNT_VERBS.sub("", question[: match.start()])
+    return re.split(r"[的在中，、,\s]", head)[-1][-4:]
+
+
+# Verbs and particles between what is counted and 多少: "禹州市得了多少分" counts 禹州市's score.
+_COUNT_VERBS = re.compile(r"(?:是|为|有|达到|达|约|一共|总共|共有|共|累计|得了|得|了)+$")
+
+
+def _names(window: str, measured: str) -> bool:
+    """True when `window` holds the measured words (or their last two characters, or a local alias)."""
+    tails = {measured, measured[-2:], *ALIASES.get(measured, ())}
+    return any(tail in window for tail in tails if len(tail) >= 2)
+
+
 def _numbers(sentence: str, question: str, terms: dict[str, float]) -> list[tuple[float, str]]:
     """Scored number-with-unit candidates of a sentence, numbers already in the question excluded."""
     found: list[tuple[float, str]] = []
@@ -134,6 +159,7 @@ def _numbers(sentence: str, question: str, terms: dict[str, float]) -> list[tupl
         (u for pattern, u in _TOPIC_UNITS if re.search(pattern, question)), ""
     )
     wants_rate = bool(re.search(r"增长|增速|率|比重|占|rate|percent", question))
+    measured = _measured(question)
     for m in _NUMBER.finditer(sentence):
         text = re.sub(r"\s+", "", m.group())
         number = m.group(1)
@@ -155,6 +181,8 @@ def _numbers(sentence: str, question: str, terms: dict[str, float]) -> list[tupl
             score += 0.3
         if not unit and not m.group(2):
             score -= 0.2
+        if measured:  # "总投资76.8亿元" answers "总投资多少", "年产值达200亿元" does not
+            score += 0.5 if _names(sentence[max(0, m.start() - 8) : m.start()], measured) else -0.3
         if re.match(r"\s*(以上|以下|左右)", sentence[m.end() : m.end() + 3]):
             score -= 0.4  # a bound, not the value asked for
         found.append((score, text.lstrip("共")))
@@ -193,6 +221,20 @@ def _cut_name(text: str) -> str | None:
     return text[:2]
 
 
+def _name_before(sentence: str, end: int) -> str | None:
+    """The 2- or 3-character name that ends at `end` (right after a role word or a boundary), or None."""
+    for size in (3, 2):
+        start = end - size
+        if start < 0:
+            continue
+        name = _cut_name(sentence[start:end])
+        opener = sentence[max(0, start - 8) : start]
+        after_role = not opener or _ROLE.search(opener[-4:]) or opener[-1] in _BOUNDARY
+        if name == sentence[start:end] and after_role:
+            return name
+    return None
+
+
 def _people(sentence: str, question: str, terms: dict[str, float]) -> list[tuple[float, str]]:
     """Scored person-name candidates: names right after a role word, and jieba `nr` words."""
     found: dict[str, float] = {}
@@ -205,6 +247,9 @@ def _people(sentence: str, question: str, terms: dict[str, float]) -> list[tuple
             continue
         asked = m.group() in question
         name = _cut_name(sentence[m.end() : m.end() + 8])
+        if asked and sentence[m.start() - 1 : m.start()] == "任":
+            # "由副市长柏启传任指挥长": the name stands before 任 + the asked role.
+            name = _name_before(sentence, m.start() - 1) or name
         if name is None and asked and sentence[m.end() : m.end() + 1] == "、":
             # "市长、市创文指挥部指挥长史根治": the name follows the last of a chain of roles.
             chained = list(_ROLE.finditer(sentence[m.end() : m.end() + 16]))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import pytest
@@ -70,6 +69,22 @@ def test_person_question_gets_the_name_after_the_role(service):
     assert ask(service, "魏都区委书记是谁？").short_answer == "张书杰"
 
 
+def test_person_named_before_ren_and_the_asked_role_is_the_answer(service):
+    # "该局成立了由副市长柏启传任指挥长的创文指挥部": 该局 is the 公安局, 柏启传 the one who 任指挥长,
+    # not the city's 指挥长 史根治 of another article.
+    assert ask(service, "市公安局创文指挥部的指挥长是谁？").short_answer == "柏启传"
+
+
+def test_number_question_takes_the_value_right_after_what_is_counted(service):
+    # "总投资76.8亿元" answers 总投资, "预计年产值达200亿元" in the better-matching sentence does not.
+    assert ask(service, "振德集团华中区域总部建设项目总投资多少？").short_answer == "76.8亿元"
+
+
+def test_number_question_takes_the_value_beside_the_asked_place(service):
+    # "禹州市（97.95分）", not "长葛市得分99.42分" in the sentence that merely names 禹州市.
+    assert ask(service, "10月份数字化城市管理考评中禹州市得了多少分？").short_answer == "97.95分"
+
+
 def test_person_question_skips_the_reporter_byline(service):
     assert ask(service, "市七届人大常委会第五十二次主任会议由谁主持？").short_answer == "王堃"
 
@@ -111,13 +126,11 @@ def test_every_dev_citation_is_the_article_text_at_its_offsets(service, dev_answ
     assert cited >= 60
 
 
-def test_every_unanswerable_chinese_dev_question_abstains(dev_answers):
-    # Known gap: for English questions only the dense cosine is available, and it does not separate
-    # answerable from unanswerable ones (both ~0.77-0.80 with e5-small), so they are left out here.
+def test_every_unanswerable_dev_question_abstains(dev_answers):
+    # English ones rest on the best sentence's cosine alone (MIN_DENSE): 0.762 for the unanswerable
+    # one against >= 0.778 for the answerable ones, a thin margin with e5-small.
     answered = [
-        row["question"]
-        for row, answer in dev_answers
-        if not row["answerable"] and not answer.abstained and re.search(r"[\u4e00-\u9fff]", row["question"])
+        row["question"] for row, answer in dev_answers if not row["answerable"] and not answer.abstained
     ]
     assert answered == []
 

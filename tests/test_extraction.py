@@ -1,0 +1,44 @@
+"""Extraction: what a question asks for, and the typed answers a sentence offers (strings only)."""
+
+from __future__ import annotations
+
+import pytest
+
+from qa.extraction import coverage, question_type, typed_answer
+
+
+def test_coverage_counts_the_local_alias_of_the_city():
+    assert coverage("我市签约1个项目", {"许昌": 1.0, "项目": 1.0}) == 1.0
+
+
+def test_coverage_counts_gai_ju_as_the_bureau_the_article_is_about():
+    assert coverage("该局成立了创文指挥部", {"公安局": 2.0, "创文": 2.0}) == 1.0
+    assert coverage("市里成立了创文指挥部", {"公安局": 2.0, "创文": 2.0}) == 0.5
+
+
+@pytest.mark.parametrize(
+    ("question", "kind"),
+    [
+        ("布林肯访华时间", "date"),
+        ("北京冬奥会开幕日期是什么", "date"),
+        ("用了多长时间完成？", "number"),
+    ],
+)
+def test_time_and_date_questions_ask_for_a_date(question, kind):
+    assert question_type(question) == kind
+
+
+def test_name_before_ren_and_the_asked_role_is_found():
+    sentence = "该局成立了由副市长柏启传任指挥长的创文指挥部。"
+    found = typed_answer("person", sentence, "创文指挥部的指挥长是谁？", {"指挥部": 1.0})
+    assert found is not None and found[1] == "柏启传"
+
+
+def test_number_right_after_the_counted_word_beats_an_earlier_one():
+    sentence = "预计年产值达200亿元，项目总投资76.8亿元。"
+    found = typed_answer("number", sentence, "项目总投资多少？", {"项目": 1.0, "投资": 1.0})
+    assert found is not None and found[1] == "76.8亿元"
+
+
+def test_fact_questions_have_no_typed_answer():
+    assert typed_answer("fact", "许继电气的员工在调试设备。", "员工在调试什么？", {"员工": 1.0}) is None
