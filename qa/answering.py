@@ -27,7 +27,7 @@ SECOND_QUOTE_RATIO = 0.85
 TYPED_WEIGHT = 0.2  # how much a well-placed answer of the asked type lifts its sentence
 WEAK_TYPED, STRONG_TYPED = 0.5, 1.0  # a short answer's own score: barely placed / right beside its topic
 STRONG_RATIO = 0.65  # ... and how close the sentence of a strong one must score to prefer it
-SENTENCES_FROM = 5  # hits whose sentences compete for the quote
+SENTENCES_FROM = 3  # hits whose sentences compete for the quote (the candidates come from the top 3)
 
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 
@@ -134,7 +134,7 @@ def answer_question(
     candidates: list[_Candidate] = []
     best_chunk_coverage = 0.0
     sentence_dense = _sentence_similarities(question, hits, embedder) if not chinese and embedder else {}
-    for rank, hit in enumerate(hits[:3]):
+    for rank, hit in enumerate(hits[:SENTENCES_FROM]):
         article = index.articles.get(hit.chunk.article_id)
         if article is None:
             continue
@@ -168,7 +168,7 @@ def answer_question(
     top_dense = (
         max(sentence_dense.values(), default=0.0)
         if sentence_dense
-        else max((h.dense_score or 0.0 for h in hits[:3]), default=0.0)
+        else max((h.dense_score or 0.0 for h in hits[:SENTENCES_FROM]), default=0.0)
     )
     confident = bool(candidates) and (
         best_chunk_coverage >= min_coverage if chinese else top_dense >= min_dense
