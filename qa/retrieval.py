@@ -33,7 +33,7 @@ DENSE_WEIGHT = 0.8
 LEXICAL_WEIGHT = 0.2
 SENTENCE_WEIGHT = 0.35
 YEAR_BONUS = 0.1
-TYPED_POOL = 20  # best fused candidates whose sentences are searched for an answer of the asked type
+TYPED_POOL = 10  # best fused candidates whose sentences are searched for an answer of the asked type
 TYPED_BONUS = 0.2  # a candidate holding an answer of the asked type (number, date, person, place, list)
 TYPED_CONTEXT_WEIGHT = 0.1  # ... plus this times how well that answer sits among the question's words (<= 2)
 
