@@ -66,28 +66,28 @@ _PLACE_SUFFIX = re.compile(
 _BOUNDARY = set("的在到来了是和与为对、将由从向于，。；：“”（）")
 
 
+# The question words of each kind, tried in this order (哪些人 is a list before it is a person).
+_QUESTION_KINDS = (
+    ("list", r"哪些|有什么|包括什么|\bwhich (?:\w+ )?(?:are|were)\b|\blist\b"),
+    (
+        "date",
+        r"什么时候|何时|哪一年|哪年|哪天|哪一天|几月|几号|什么时间|截止|日期|(?<!多长)(?<!多少)时间[？?]?\s*$"
+        r"|\bwhen\b|\bwhat year\b|\bwhat date\b",
+    ),
+    ("person", r"谁|哪位|哪些人|\bwho\b|\bwhom\b"),
+    ("place", r"哪里|在哪|哪儿|何地|哪(?:个|家|座|所)|\bwhere\b"),
+    (
+        "number",
+        r"多少|几|多大|多高|多长|多远|多快|多重|百分之"
+        r"|\bhow (?:many|much|fast|large|big|long)\b|\bwhat percentage\b|\brate\b",
+    ),
+)
+
+
 def question_type(question: str) -> str:
     """What kind of short answer the question asks for: number, person, place, date, list or fact."""
     q = question.lower()
-    if re.search(r"哪些|有什么|包括什么|\bwhich (?:\w+ )?(?:are|were)\b|\blist\b", q):
-        return "list"
-    if re.search(
-        r"什么时候|何时|哪一年|哪年|哪天|哪一天|几月|几号|什么时间|截止|日期|(?<!多长)(?<!多少)时间[？?]?\s*$"
-        r"|\bwhen\b|\bwhat year\b|\bwhat date\b",
-        q,
-    ):
-        return "date"
-    if re.search(r"谁|哪位|哪些人|\bwho\b|\bwhom\b", q):
-        return "person"
-    if re.search(r"哪里|在哪|哪儿|何地|哪(?:个|家|座|所)|\bwhere\b", q):
-        return "place"
-    if re.search(
-        r"多少|几|多大|多高|多长|多远|多快|多重|百分之"
-        r"|\bhow (?:many|much|fast|large|big|long)\b|\bwhat percentage\b|\brate\b",
-        q,
-    ):
-        return "number"
-    return "fact"
+    return next((kind for kind, pattern in _QUESTION_KINDS if re.search(pattern, q)), "fact")
 
 
 def _unit_hint(question: str) -> str:
