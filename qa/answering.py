@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from qa.cleaning import has_cjk
 from qa.extraction import coverage, question_type, typed_answer
 from qa.indexing import LoadedIndex
 from qa.records import Answer, Article, Citation, Hit, Passage
@@ -28,8 +29,6 @@ TYPED_WEIGHT = 0.2  # how much a well-placed answer of the asked type lifts its 
 WEAK_TYPED, STRONG_TYPED = 0.5, 1.0  # a short answer's own score: barely placed / right beside its topic
 STRONG_RATIO = 0.65  # ... and how close the sentence of a strong one must score to prefer it
 SENTENCES_FROM = 3  # hits whose sentences compete for the quote (the candidates come from the top 3)
-
-_CJK = re.compile(r"[\u4e00-\u9fff]")
 
 ABSTAIN_TEXT = "资料库中没有找到这个问题的答案（现有报道不包含相关内容）。以下是最接近的段落，仅供参考。"
 
@@ -129,7 +128,7 @@ def answer_question(
     terms = question_terms(index, question)
     kind = question_type(question)
     years = set(re.findall(r"((?:19|20)\d{2})\s*年", question))
-    chinese = bool(_CJK.search(question))
+    chinese = has_cjk(question)
 
     candidates: list[_Candidate] = []
     best_chunk_coverage = 0.0
