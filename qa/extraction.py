@@ -10,6 +10,7 @@ so retrieval can use them to prefer passages that hold an answer, and answering 
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 import jieba.posseg as posseg
 
@@ -228,8 +229,8 @@ def _name_before(sentence: str, end: int) -> str | None:
         if start < 0:
             continue
         name = _cut_name(sentence[start:end])
-        opener = sentence[max(0, start - 8) : start]
-        after_role = not opener or _ROLE.search(opener[-4:]) or opener[-1] in _BOUNDARY
+        opener = sentence[max(0, start - 4) : start]
+        after_role = not opener or _ROLE.search(opener) or opener[-1] in _BOUNDARY
         if name == sentence[start:end] and after_role:
             return name
     return None
@@ -314,7 +315,20 @@ def _items(sentence: str, terms: dict[str, float]) -> list[tuple[float, str]]:
 def typed_answer(
     kind: str, sentence: str, question: str, terms: dict[str, float]
 ) -> tuple[float, str] | None:
-    """The best candidate of type `kind` in a sentence, with its score, or None (always None for "fact")."""
+    """The best candidate of type `kind` in a sentence, with its score, or None (always None for "fact").
+
+    Cached: retrieval and then answering ask it about the same sentences of one question, and the
+    person and place finders run jieba's POS tagger.
+    """
+    return _typed_answer(kind, sentence, question, tuple(terms.items()))
+
+
+@lru_cache(maxsize=4096)
+def _typed_answer(
+    kind: str, sentence: str, question: str, term_items: tuple[tuple[str, float], ...]
+) -> tuple[float, str] | None:
+    """typed_answer with hashable terms."""
+    terms = dict(term_items)
     finders = {"number": _numbers, "date": _dates, "person": _people, "place": _places}
     if kind == "list":
         found = _items(sentence, terms)
