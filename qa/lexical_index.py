@@ -2,7 +2,9 @@
 
 Documents are tokenised here (jieba search mode, lower-cased, punctuation and a few function words
 dropped) and handed to bm25s as ids + vocabulary, so bm25s never splits Chinese on spaces. Every
-document keeps its row even when it has no tokens, so row i is always chunk i.
+document keeps its row even when it has no tokens, so row i is always chunk i. Each document's set
+of word ids is kept too (two flat arrays, memory-mapped on load), so retrieval can compare the words
+of its candidates without running jieba again.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ jieba.setLogLevel(logging.WARNING)
 
 FORMAT_VERSION = 1
 PARAMS_FILE = "qa_lexical.json"
+DOC_WORDS_FILE = "qa_doc_words.npy"  # the word ids of every document, documents one after another
+DOC_STARTS_FILE = "qa_doc_starts.npy"  # where document i's ids start in DOC_WORDS_FILE (n + 1 offsets)
 TOKENIZER = "jieba.cut_for_search+lower"
 
 # Function words and question words that match almost every passage.
@@ -52,6 +56,8 @@ class LexicalIndex:
 
     bm25: bm25s.BM25
     num_docs: int
+    doc_words: np.ndarray | None = None
+    doc_starts: np.ndarray | None = None
 
     @classmethod
     def build(cls, texts: list[str]) -> LexicalIndex:
@@ -63,13 +69,20 @@ class LexicalIndex:
         bm25 = bm25s.BM25()
         with np.errstate(invalid="ignore", divide="ignore"):  # a corpus of only empty texts
             bm25.index((ids, vocab), create_empty_token=False, show_progress=False)
-        return cls(bm25=bm25, num_docs=len(texts))
+        unique = [sorted(set(doc)) for doc in ids]
+        starts = np.zeros(len(unique) + 1, dtype=np.int64)
+        starts[1:] = np.cumsum([len(doc) for doc in unique])
+        words = np.fromiter((i for doc in unique for i in doc), dtype=np.int32, count=int(starts[-1]))
+        return cls(bm25=bm25, num_docs=len(texts), doc_words=words, doc_starts=starts)
 
     def save(self, directory: Path) -> None:
         """Write the bm25s arrays and our own params (tokenizer, row count) into `directory`."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         self.bm25.save(str(directory), show_progress=False)
+        if self.doc_words is not None and self.doc_starts is not None:
+            np.save(directory / DOC_WORDS_FILE, self.doc_words)
+            np.save(directory / DOC_STARTS_FILE, self.doc_starts)
         params = {"format_version": FORMAT_VERSION, "tokenizer": TOKENIZER, "num_docs": self.num_docs}
         (directory / PARAMS_FILE).write_text(json.dumps(params, indent=2), encoding="utf-8")
 
@@ -87,7 +100,18 @@ class LexicalIndex:
                 f"tokenizer {params.get('tokenizer')!r}; this code reads {FORMAT_VERSION}, {TOKENIZER!r}"
             )
         bm25 = bm25s.BM25.load(str(directory), mmap=mmap, show_progress=False)
-        return cls(bm25=bm25, num_docs=int(params["num_docs"]))
+        words = starts = None
+        if (directory / DOC_WORDS_FILE).exists() and (directory / DOC_STARTS_FILE).exists():
+            # Indexes built before these files existed still load; retrieval then tokenises instead.
+            words = np.load(directory / DOC_WORDS_FILE, mmap_mode="r" if mmap else None)
+            starts = np.load(directory / DOC_STARTS_FILE, mmap_mode="r" if mmap else None)
+        return cls(bm25=bm25, num_docs=int(params["num_docs"]), doc_words=words, doc_starts=starts)
+
+    def words_of(self, row: int) -> np.ndarray | None:
+        """The distinct word ids of document `row` (vocabulary ids), or None for an index without them."""
+        if self.doc_words is None or self.doc_starts is None:
+            return None
+        return np.asarray(self.doc_words[int(self.doc_starts[row]) : int(self.doc_starts[row + 1])])
 
     def search(self, query: str, k: int) -> list[tuple[int, float]]:
         """The top `k` (row, score) pairs for the query, best first; only rows sharing a word with it."""

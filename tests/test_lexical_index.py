@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from qa.lexical_index import PARAMS_FILE, LexicalIndex, tokenize
+from qa.lexical_index import DOC_STARTS_FILE, DOC_WORDS_FILE, PARAMS_FILE, LexicalIndex, tokenize
 
 TEXTS = [
     "许昌市公安局开展交通秩序整治行动，查处交通违法行为。",
@@ -108,3 +108,25 @@ def test_load_refuses_an_index_written_with_another_tokenizer(index: LexicalInde
 def test_load_of_missing_folder_says_what_is_missing(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match=PARAMS_FILE):
         LexicalIndex.load(tmp_path / "nothing")
+
+
+def test_each_document_keeps_its_distinct_words_through_save_and_load(
+    index: LexicalIndex, tmp_path: Path
+) -> None:
+    index.save(tmp_path / "bm25")
+    loaded = LexicalIndex.load(tmp_path / "bm25")
+    words = {i: word for word, i in loaded.bm25.vocab_dict.items()}
+    for row, text in enumerate(TEXTS):
+        assert sorted(words[int(i)] for i in loaded.words_of(row)) == sorted(set(tokenize(text)))
+    assert len(loaded.words_of(1)) == 0
+
+
+def test_index_saved_before_word_ids_were_stored_still_loads_and_searches(
+    index: LexicalIndex, tmp_path: Path
+) -> None:
+    index.save(tmp_path / "bm25")
+    (tmp_path / "bm25" / DOC_WORDS_FILE).unlink()
+    (tmp_path / "bm25" / DOC_STARTS_FILE).unlink()
+    loaded = LexicalIndex.load(tmp_path / "bm25")
+    assert loaded.words_of(0) is None
+    assert loaded.search("中秋赏灯", 1)[0][0] == 2
