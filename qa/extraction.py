@@ -10,6 +10,7 @@ so retrieval can use them to prefer passages that hold an answer, and answering 
 from __future__ import annotations
 
 import re
+import unicodedata
 from functools import lru_cache
 
 import jieba.posseg as posseg
@@ -85,10 +86,35 @@ _QUESTION_KINDS = (
 )
 
 
+def answer_key(answer: str) -> str:
+    """An answer reduced for comparison: NFKC, lower-cased, only letters, digits, CJK, '.', '%' kept."""
+    return "".join(
+        ch
+        for ch in unicodedata.normalize("NFKC", answer).lower()
+        if ch in ".%" or unicodedata.category(ch)[0] in "LN"
+    )
+
+
+# A question typed as a bare noun phrase ("2022年高考人数") names the kind by its last word.
+_NOUN_KINDS = (
+    ("date", r"(?:时间|日期)(?:是|为)?[？?]?\s*$|(?:开幕|闭幕|发布|上映|举办|举行|开始|结束)(?:时间|日期)"),
+    ("place", r"(?:举办地|举办城市|地点|所在地|发生地)(?:是|在)?[？?]?\s*$"),
+    (
+        "number",
+        r"(?:人数|数量|票房|增长率|增速|营收|收入|产量|销量|多久|价格|金额|比分|点数|病例数|总额|市值|规模|伤亡|出生率|死亡率|gdp)"
+        r"(?:是|为)?[？?]?\s*$",
+    ),
+)
+
+
 def question_type(question: str) -> str:
     """What kind of short answer the question asks for: number, person, place, date, list or fact."""
     q = question.lower()
-    return next((kind for kind, pattern in _QUESTION_KINDS if re.search(pattern, q)), "fact")
+    for table in (_QUESTION_KINDS, _NOUN_KINDS):
+        kind = next((kind for kind, pattern in table if re.search(pattern, q)), None)
+        if kind:
+            return kind
+    return "fact"
 
 
 def _unit_hint(question: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from qa.extraction import coverage, question_type, typed_answer
+from qa.extraction import answer_key, coverage, question_type, typed_answer
 
 
 def test_coverage_counts_the_local_alias_of_the_city():
@@ -42,3 +42,24 @@ def test_number_right_after_the_counted_word_beats_an_earlier_one():
 
 def test_fact_questions_have_no_typed_answer():
     assert typed_answer("fact", "许继电气的员工在调试设备。", "员工在调试什么？", {"员工": 1.0}) is None
+
+
+@pytest.mark.parametrize(
+    ("question", "kind"),
+    [
+        ("2022年和2023年高考人数", "number"),
+        ("2022年重庆的GDP增长率", "number"),
+        ("EMNLP2022的举办地", "place"),
+        ("小米13系列手机的发布时间和处理器？", "date"),
+        ("成都大运会吉祥物是什么", "fact"),
+        ("许昌全市工业用电量增长了多少？", "number"),
+    ],
+)
+def test_a_question_typed_as_a_bare_noun_phrase_asks_for_what_its_last_word_names(question, kind):
+    assert question_type(question) == kind
+
+
+def test_answer_key_ignores_width_case_spaces_and_punctuation():
+    assert answer_key("７３４０.９万 人次") == answer_key("7340.9万人次")
+    assert answer_key("《满江红》") == answer_key("满江红")
+    assert answer_key("Gen2") == answer_key("gen 2")
