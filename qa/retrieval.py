@@ -21,7 +21,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from qa.extraction import coverage, question_type, typed_answer
+from qa.chunking import embedding_text
+from qa.extraction import answer_key, coverage, question_type, typed_answer
 from qa.indexing import LoadedIndex
 from qa.lexical_index import tokenize
 from qa.records import Article, Chunk, Hit
@@ -36,6 +37,11 @@ YEAR_BONUS = 0.1
 TYPED_POOL = 10  # best fused candidates whose sentences are searched for an answer of the asked type
 TYPED_BONUS = 0.2  # a candidate holding an answer of the asked type (number, date, person, place, list)
 TYPED_CONTEXT_WEIGHT = 0.1  # ... plus this times how well that answer sits among the question's words (<= 2)
+AGREEMENT_POOL = 20  # best candidates whose words are compared with one another
+AGREEMENT_WEIGHT = 2.5  # times how much more than the pool's average a candidate's words recur
+VOTE_POOL = 10  # best candidates whose typed answers vote
+VOTE_WEIGHT = 0.4  # times the share of the vote the candidate's own answer got
+KEEP_DENSE_WITHIN = 5  # the dense retriever's first choice is never pushed below this rank
 
 _SENTENCE = re.compile(r"[^。！？；!?;\n]+[。！？；!?;]*[”’」』）)】》]*")
 _YEAR = re.compile(r"((?:19|20)\d{2})\s*年")
@@ -92,10 +98,12 @@ def _pad(date: str, filler: str) -> str:
 
 @dataclass
 class _Stats:
-    """Per-index numbers retrieval needs often: document frequencies for IDF."""
+    """Per-index numbers retrieval needs often: IDF by word and by word id, and which ids are long words."""
 
     idf: dict[str, float]
     max_idf: float
+    idf_by_id: np.ndarray
+    long_word: np.ndarray  # True for words of two or more characters (single characters say little)
 
 
 _STATS: dict[int, tuple[Any, _Stats]] = {}
@@ -109,12 +117,13 @@ def _stats(index: LoadedIndex) -> _Stats:
     bm25 = index.lexical.bm25
     n = max(index.lexical.num_docs, 1)
     df = np.diff(np.asarray(bm25.scores["indptr"]))
-    idf = {
-        word: math.log(1 + (n - df[i] + 0.5) / (df[i] + 0.5))
-        for word, i in bm25.vocab_dict.items()
-        if i < len(df)
-    }
-    stats = _Stats(idf=idf, max_idf=math.log(1 + (n + 0.5) / 0.5))
+    idf_by_id = np.log(1 + (n - df + 0.5) / (df + 0.5))
+    long_word = np.zeros(len(df), dtype=bool)
+    for word, i in bm25.vocab_dict.items():
+        if i < len(df):
+            long_word[i] = len(word) >= 2
+    idf = {word: float(idf_by_id[i]) for word, i in bm25.vocab_dict.items() if i < len(df)}
+    stats = _Stats(idf=idf, max_idf=math.log(1 + (n + 0.5) / 0.5), idf_by_id=idf_by_id, long_word=long_word)
     _STATS[id(index)] = (weakref.ref(index), stats)
     weakref.finalize(index, _STATS.pop, id(index), None)
     return stats
@@ -144,17 +153,69 @@ def best_sentence(chunk: Chunk, terms: dict[str, float]) -> tuple[float, int, in
     return best
 
 
-def typed_evidence(text: str, kind: str, question: str, terms: dict[str, float]) -> float | None:
-    """Score of the best answer of type `kind` in any sentence of `text`, or None when it holds none.
+def typed_evidence(text: str, kind: str, question: str, terms: dict[str, float]) -> tuple[float, str] | None:
+    """(score, answer) of the best answer of type `kind` in any sentence of `text`, or None when none.
 
     Same-topic passages that never state the number, date or name asked for lose to the one that does.
     """
-    scores = [
-        found[0]
+    found = [
+        answer
         for start, end in sentence_spans(text)
-        if (found := typed_answer(kind, text[start:end], question, terms)) is not None
+        if (answer := typed_answer(kind, text[start:end], question, terms)) is not None
     ]
-    return max(scores, default=None)
+    return max(found, key=lambda answer: answer[0], default=None)
+
+
+def agreement(index: LoadedIndex, rows: list[int], question: str) -> np.ndarray:
+    """How much each candidate's words recur among the other candidates, relative to the pool's average.
+
+    Words of the question are left out (every candidate shares them), as are one-character words; each
+    candidate is an IDF-weighted, length-normalised bag of words, and its score is the mean cosine with
+    the others. Passages that state the answer tend to say the same things (the answer and the words
+    around it) while same-topic passages that miss it each wander off in their own direction.
+    """
+    if len(rows) < 3:
+        return np.zeros(len(rows), dtype=np.float32)
+    stats = _stats(index)
+    vocab = index.lexical.bm25.vocab_dict
+    asked = np.array(sorted({vocab[w] for w in tokenize(question) if w in vocab}), dtype=np.int64)
+    bags = []
+    for row in rows:
+        ids = index.lexical.words_of(row)
+        if ids is None:  # an index built before word ids were stored: tokenise what BM25 indexed
+            chunk = index.chunks[row]
+            text = embedding_text(chunk, index.articles[chunk.article_id])
+            ids = np.array(sorted({vocab[w] for w in tokenize(text) if w in vocab}))
+        ids = np.asarray(ids, dtype=np.int64)
+        ids = ids[(ids < len(stats.long_word))]
+        ids = ids[stats.long_word[ids] & ~np.isin(ids, asked)]
+        bags.append(ids)
+    words, where = np.unique(np.concatenate(bags), return_inverse=True)
+    matrix = np.zeros((len(rows), len(words)), dtype=np.float32)
+    offset = 0
+    for i, ids in enumerate(bags):
+        matrix[i, where[offset : offset + len(ids)]] = stats.idf_by_id[ids]
+        offset += len(ids)
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    matrix /= np.where(norms > 0, norms, 1.0)
+    similarity = matrix @ matrix.T
+    np.fill_diagonal(similarity, 0.0)
+    mean = similarity.sum(axis=1) / (len(rows) - 1)
+    return mean - mean.mean()
+
+
+def answer_votes(answers: dict[int, str], weights: dict[int, float]) -> dict[int, float]:
+    """Each candidate's share of the vote for its own answer, votes weighted by candidate score.
+
+    An answer several good passages state is more likely the one asked for than one a single passage has.
+    """
+    totals: dict[str, float] = {}
+    for i, answer in answers.items():
+        totals[answer] = totals.get(answer, 0.0) + max(weights[i], 0.0)
+    whole = sum(totals.values())
+    if whole <= 0:
+        return {i: 0.0 for i in answers}
+    return {i: totals[answer] / whole for i, answer in answers.items()}
 
 
 def _minmax(values: np.ndarray) -> np.ndarray:
@@ -237,7 +298,24 @@ def retrieve(
             for i in np.argsort(-fused, kind="stable")[:TYPED_POOL]:
                 typed = typed_evidence(index.chunks[rows[i]].text, kind, question, terms)
                 if typed is not None:
-                    fused[i] += TYPED_BONUS + TYPED_CONTEXT_WEIGHT * min(max(typed, 0.0), 2.0)
+                    fused[i] += TYPED_BONUS + TYPED_CONTEXT_WEIGHT * min(max(typed[0], 0.0), 2.0)
+        pool_rows = np.argsort(-fused, kind="stable")[:AGREEMENT_POOL]
+        fused[pool_rows] += AGREEMENT_WEIGHT * agreement(index, [rows[i] for i in pool_rows], question)
+        if kind != "fact":
+            answers = {}
+            for i in np.argsort(-fused, kind="stable")[:VOTE_POOL]:
+                typed = typed_evidence(index.chunks[rows[i]].text, kind, question, terms)
+                if typed is not None:
+                    answers[int(i)] = answer_key(typed[1])
+            shares = answer_votes(answers, {i: float(fused[i]) for i in answers})
+            for i, share in shares.items():
+                fused[i] += VOTE_WEIGHT * share
+
+        first_dense = next((i for i, r in enumerate(rows) if dense_rank.get(r) == 0), None)
+        if first_dense is not None and len(rows) > KEEP_DENSE_WITHIN:
+            # Hedge: however stage 2 re-scores, the embedding's own best match stays in the top five.
+            floor = float(np.sort(fused)[::-1][KEEP_DENSE_WITHIN - 1])
+            fused[first_dense] = max(float(fused[first_dense]), floor + 1e-6)
 
     order = np.argsort(-fused, kind="stable")[:k]
     return [

@@ -100,8 +100,10 @@ def test_chunk_stating_the_asked_number_outranks_same_topic_chunks(service, monk
 
     question = "许昌有几个案例获得全国城市基层党建创新案例奖？"
     evidence = "其中我市有2个案例获奖"
+    monkeypatch.setattr(retrieval, "AGREEMENT_WEIGHT", 0.0)  # the agreement stage alone also lifts it
     with monkeypatch.context() as patch:
         patch.setattr(retrieval, "TYPED_POOL", 0)
+        patch.setattr(retrieval, "VOTE_POOL", 0)
         plain = retrieve(service.index, service.embedder, question, k=1)
     assert evidence not in plain[0].chunk.text.replace(" ", "")
     hits = retrieve(service.index, service.embedder, question, k=1)
@@ -115,3 +117,76 @@ def test_typed_evidence_is_none_when_no_sentence_holds_the_asked_type(service):
     terms = question_terms(service.index, question)
     assert typed_evidence("我市高度重视新能源汽车推广工作，推广成效明显。", "number", question, terms) is None
     assert typed_evidence("截至10月底，全市累计推广新能源汽车3200辆。", "number", question, terms) is not None
+
+
+def test_answer_votes_go_to_the_answer_most_good_passages_state():
+    from qa.retrieval import answer_votes
+
+    shares = answer_votes({0: "525起", 1: "525起", 2: "300起"}, {0: 1.0, 1: 0.8, 2: 1.2})
+    assert shares[0] == shares[1] == pytest.approx(1.8 / 3.0)
+    assert shares[2] == pytest.approx(1.2 / 3.0)
+
+
+def test_answer_votes_of_candidates_with_no_positive_score_are_all_zero():
+    from qa.retrieval import answer_votes
+
+    assert answer_votes({0: "1", 1: "2"}, {0: -0.5, 1: 0.0}) == {0: 0.0, 1: 0.0}
+
+
+def _rows_of_article(service, article_id: str) -> list[int]:
+    return [row for row, chunk in enumerate(service.index.chunks) if chunk.article_id == article_id]
+
+
+def test_agreement_scores_the_odd_passage_out_lowest(service):
+    """Three chunks of one article share their words; a chunk of another article shares few of them."""
+    from qa.retrieval import agreement
+
+    by_article: dict[str, list[int]] = {}
+    for row, chunk in enumerate(service.index.chunks):
+        by_article.setdefault(chunk.article_id, []).append(row)
+    long_article = next(rows for rows in by_article.values() if len(rows) >= 3)
+    other = next(rows[0] for aid, rows in by_article.items() if rows is not long_article)
+    rows = [*long_article[:3], other]
+    scores = agreement(service.index, rows, "问题")
+    assert scores.argmin() == 3
+    assert float(scores.sum()) == pytest.approx(0.0, abs=1e-5)  # relative to the pool's average
+
+
+def test_agreement_reads_the_same_with_or_without_stored_word_ids(service, monkeypatch):
+    """An index built before word ids were stored falls back to tokenising the chunk text."""
+    import numpy as np
+
+    from qa.retrieval import agreement
+
+    rows = list(range(min(20, len(service.index.chunks))))
+    question = "魏都区把社区划分为多少个网格？"
+    stored = agreement(service.index, rows, question)
+    monkeypatch.setattr(service.index.lexical, "doc_words", None)
+    assert np.allclose(stored, agreement(service.index, rows, question), atol=1e-6)
+
+
+def test_passage_the_other_candidates_agree_with_comes_first(service, monkeypatch):
+    """Without the agreement stage this English question's first passage is another article's."""
+    from qa import retrieval
+
+    question = "Into how many grids are the communities of Weidu District divided?"
+    with monkeypatch.context() as patch:
+        patch.setattr(retrieval, "AGREEMENT_WEIGHT", 0.0)
+        plain = retrieve(service.index, service.embedder, question, k=1)
+    assert "620个网格" not in plain[0].chunk.text.replace(" ", "")
+    hits = retrieve(service.index, service.embedder, question, k=1)
+    assert "620个网格" in hits[0].chunk.text.replace(" ", "")
+
+
+def test_dense_first_choice_stays_in_the_top_five_whatever_stage_two_does(service, monkeypatch):
+    from qa import retrieval
+
+    question = "豫浙合作项目签约仪式在哪里举行？"
+    monkeypatch.setattr(retrieval, "AGREEMENT_WEIGHT", -50.0)  # a stage 2 gone wrong
+    with monkeypatch.context() as patch:
+        patch.setattr(retrieval, "KEEP_DENSE_WITHIN", 10**6)
+        unhedged = retrieve(service.index, service.embedder, question, k=10)
+    assert all(h.dense_rank != 0 for h in unhedged[:5])
+    hits = retrieve(service.index, service.embedder, question, k=10)
+    assert any(h.dense_rank == 0 for h in hits[:5])
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
