@@ -3,7 +3,8 @@
 `question_type` tells the short answer a question wants (多少/几 -> number, 谁 -> person, 哪里 -> place,
 什么时候 -> date, 哪些 -> list, else fact); `typed_answer` finds the best candidate of that type in one
 sentence, scored by how much of the question's weight sits right around it (answers follow their
-topic). `coverage` is the share of the question's IDF weight a text holds. Plain strings in and out,
+topic). `coverage` is the share of the question's IDF weight a text holds. `question_parts` splits a
+question that asks two things ("A和B分别…") into one question per part. Plain strings in and out,
 so retrieval can use them to prefer passages that hold an answer, and answering to pick it.
 """
 
@@ -13,6 +14,7 @@ import re
 import unicodedata
 from functools import lru_cache
 
+import jieba
 import jieba.posseg as posseg
 
 # A local paper says 我市/本市 for its own city.
@@ -105,6 +107,75 @@ _NOUN_KINDS = (
         r"(?:是|为)?[？?]?\s*$",
     ),
 )
+
+
+# Two things asked at once: "A和B分别…", "男女单打冠军", "主演有谁，导演是谁？" (quoted titles set aside).
+_QUOTED = re.compile(r"“[^”]*”|《[^》]*》|「[^」]*」|\"[^\"]*\"")
+_CONJOINED = re.compile(r"分别|男女|[\u4e00-\u9fff\w](?:和|与|及|以及|跟)[\u4e00-\u9fff\w]|\band\b|\bboth\b")
+_ASKING = re.compile(r"谁|哪|什么|多少|几|何|\b(?:who|what|when|where|which|how)\b")
+
+
+def is_compound(question: str) -> bool:
+    """Whether the question asks for two or more things at once, so the answer needs a quote for each."""
+    q = _QUOTED.sub("", question.lower())
+    return bool(_CONJOINED.search(q)) or len(_ASKING.findall(q)) >= 2
+
+
+_CONJUNCTIONS = ("和", "与", "及", "以及", "跟")
+_CLAUSE = re.compile(r"[，,？?；;]")
+
+
+def question_parts(question: str) -> list[str]:
+    """One question per thing asked: "网易和腾讯的营收" -> ["网易的营收", "腾讯的营收"]; [] for a single ask.
+
+    Handles "A和B…" (the items on both sides of the last conjunction, a year with its 年 and a repeated
+    lead word such as 最佳 kept together), "男女…" and two clauses each with a question word
+    ("主演有谁，导演是谁" -> the second clause gets the first's 《title》 or first word).
+    """
+    if not is_compound(question):
+        return []
+    if "男女" in question:
+        return [question.replace("男女", "男子", 1), question.replace("男女", "女子", 1)]
+    clauses = [c for c in _CLAUSE.split(question) if c.strip()]
+    asking = [c for c in clauses if _ASKING.search(c.lower())]
+    if len(asking) >= 2:
+        title = re.search(r"《[^》]*》|“[^”]*”", clauses[0])
+        topic = title.group() if title else (jieba.lcut(clauses[0]) or [""])[0]
+        first, second = asking[0], asking[1]
+        return [first, second if topic in second else topic + second]
+    tokens = jieba.lcut(question)
+    quoted = _QUOTED.sub(lambda m: "\0" * len(m.group()), question)  # masks conjunctions inside titles
+    offsets, at = [], 0
+    for token in tokens:
+        offsets.append(at)
+        at += len(token)
+    joins = [
+        i
+        for i, token in enumerate(tokens)
+        if token in _CONJUNCTIONS
+        and 0 < i < len(tokens) - 1
+        and "\0" not in quoted[offsets[i] : offsets[i] + len(token)]
+        and tokens[i - 1].strip()
+        and tokens[i + 1].strip()
+    ]
+    if not joins:
+        return []
+    i = joins[-1]
+    lo, hi = i - 1, i + 2  # left item tokens[lo:i], right item tokens[i + 1:hi]
+    if tokens[lo] in ("年", "月") and lo > 0 and tokens[lo - 1].isdigit():
+        lo -= 1
+    while len("".join(tokens[lo:i])) < 2 and lo > 0:
+        lo -= 1
+    if tokens[i + 1] in tokens[:lo] and hi < len(tokens):  # 最佳影片奖和最佳导演奖
+        lo = max(0, lo - 1) if tokens[lo - 1] == tokens[i + 1] else lo
+        hi += 1
+    while hi < len(tokens) and (
+        len("".join(tokens[i + 1 : hi])) < 2 or (tokens[hi] == "年" and tokens[hi - 1].isdigit())
+    ):
+        hi += 1
+    left = "".join(tokens[:i] + tokens[hi:])
+    right = "".join(tokens[:lo] + tokens[i + 1 :])
+    return [left, right] if left != right else []
 
 
 def question_type(question: str) -> str:

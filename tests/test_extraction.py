@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from qa.extraction import answer_key, coverage, question_type, typed_answer
+from qa.extraction import answer_key, coverage, is_compound, question_parts, question_type, typed_answer
 
 
 def test_coverage_counts_the_local_alias_of_the_city():
@@ -63,3 +63,49 @@ def test_answer_key_ignores_width_case_spaces_and_punctuation():
     assert answer_key("７３４０.９万 人次") == answer_key("7340.9万人次")
     assert answer_key("《满江红》") == answer_key("满江红")
     assert answer_key("Gen2") == answer_key("gen 2")
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "魏都区委书记和区长分别是谁？",
+        "今年前8个月国有企业和集体企业的工业增加值分别增长多少？",
+        "男女单打冠军是谁？",
+        "《人世间》的主演有谁，导演是谁？",
+    ],
+)
+def test_a_question_asking_two_things_is_compound(question):
+    assert is_compound(question)
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["魏都区委书记是谁？", "“我与政协”征文活动设几个一等奖？", "和平路在哪里？"],
+)
+def test_a_question_asking_one_thing_is_not_compound(question):
+    assert not is_compound(question)
+    assert question_parts(question) == []
+
+
+@pytest.mark.parametrize(
+    ("question", "parts"),
+    [
+        ("魏都区委书记和区长分别是谁？", ["魏都区委书记分别是谁？", "魏都区长分别是谁？"]),
+        ("2022年和2023年高考人数", ["2022年高考人数", "2023年高考人数"]),  # a year keeps its 年
+        (  # the repeated lead word 最佳 stays with each item
+            "百花奖最佳影片奖和最佳导演奖分别是什么",
+            ["百花奖最佳影片奖分别是什么", "百花奖最佳导演奖分别是什么"],
+        ),
+        ("男女单打冠军是谁", ["男子单打冠军是谁", "女子单打冠军是谁"]),
+        ("《人世间》的主演有谁，导演是谁？", ["《人世间》的主演有谁", "《人世间》导演是谁"]),
+        (
+            "“我与政协”征文活动的一等奖和二等奖各设几名？",
+            [
+                "“我与政协”征文活动的一等奖各设几名？",
+                "“我与政协”征文活动的二等奖各设几名？",
+            ],
+        ),
+    ],
+)
+def test_question_parts_ask_each_item_around_the_conjunction_on_its_own(question, parts):
+    assert question_parts(question) == parts
