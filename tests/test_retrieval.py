@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from qa.retrieval import Filters, coverage, retrieve
+from qa.records import Chunk, Hit
+from qa.retrieval import Filters, coverage, merge_parts, retrieve
 
 
 def _titles(service, hits) -> list[str]:
@@ -190,3 +191,21 @@ def test_dense_first_choice_stays_in_the_top_five_whatever_stage_two_does(servic
     hits = retrieve(service.index, service.embedder, question, k=10)
     assert any(h.dense_rank == 0 for h in hits[:5])
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+
+
+def _hit(name: str, score: float) -> Hit:
+    return Hit(chunk=Chunk(id=name, article_id=name, start=0, end=1, text=name), score=score)
+
+
+def test_each_parts_best_hit_follows_the_whole_questions_best():
+    whole = [_hit("w1", 0.9), _hit("w2", 0.8), _hit("w3", 0.7)]
+    parts = [[_hit("a1", 0.95), _hit("w2", 0.5)], [_hit("w1", 0.99), _hit("b2", 0.6)]]
+    merged = merge_parts(whole, parts, k=4)
+    assert [h.chunk.id for h in merged] == ["w1", "a1", "w2", "w3"]  # w1 counted once, b1 was w1
+    assert [h.score for h in merged] == sorted((h.score for h in merged), reverse=True)
+
+
+def test_compound_question_finds_a_passage_for_each_part(service):
+    hits = retrieve(service.index, service.embedder, "魏都区委书记和区长分别是谁？", k=5)
+    texts = "".join(h.chunk.text for h in hits[:3])
+    assert "魏都区委书记张书杰" in texts and "魏都区区长李朝锋" in texts
