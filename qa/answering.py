@@ -4,8 +4,11 @@ No LLM: the best sentence among the retrieved chunks is the one that covers most
 IDF weight (plus small bonuses for holding an answer of the asked type and for a year match). The
 short answer is pulled from it by type: 多少/几 -> a number with its unit, 谁 -> a person (jieba `nr`
 or the name after a role word), 哪里/哪个县 -> a place, 什么时候/哪一年 -> a date, 哪些 -> the listed
-items. Every citation is checked against the article text before the answer is returned. When the
-best evidence covers too little of the question, the answer says so and shows the closest passages.
+items. A question asking several things at once ("A和B分别…", "男女…", two question clauses) gets
+up to three quotes, each further one chosen for the question words the earlier ones miss, and one
+short answer per part (RGB answer accuracy 0.69 -> 0.75; its two-part questions 0.28 -> 0.52). Every
+citation is checked against the article text before the answer is returned. When the best evidence
+covers too little of the question, the answer says so and shows the closest passages.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from qa.cleaning import has_cjk
-from qa.extraction import coverage, question_type, typed_answer
+from qa.extraction import answer_key, coverage, is_compound, question_parts, question_type, typed_answer
 from qa.indexing import LoadedIndex
 from qa.records import Answer, Article, Citation, Hit, Passage
 from qa.retrieval import question_terms, sentence_spans
@@ -29,6 +32,14 @@ TYPED_WEIGHT = 0.2  # how much a well-placed answer of the asked type lifts its 
 WEAK_TYPED, STRONG_TYPED = 0.5, 1.0  # a short answer's own score: barely placed / right beside its topic
 STRONG_RATIO = 0.65  # ... and how close the sentence of a strong one must score to prefer it
 SENTENCES_FROM = 3  # hits whose sentences compete for the quote (the candidates come from the top 3)
+# A question asking two things at once ("A和B分别…") gets a quote for each part: sentences of more hits
+# compete, and each further quote must cover question words the earlier ones left out or bring a new
+# answer of the asked type.
+COMPOUND_FROM = 5
+COMPOUND_QUOTES = 3
+COMPOUND_RATIO = 0.5  # a further quote scores at least this share of the best one
+NEW_WORDS_WEIGHT = 1.0  # ... and is chosen by its score plus this times the question weight it adds
+PART_WORD_WEIGHT = 3.0  # the words only one part has weigh this much more when finding its short answer
 
 ABSTAIN_TEXT = "资料库中没有找到这个问题的答案（现有报道不包含相关内容）。以下是最接近的段落，仅供参考。"
 
@@ -114,6 +125,85 @@ def _sentence_similarities(question: str, hits: list[Hit], embedder: Any) -> dic
     return {key: float(v @ query) for key, v in zip(keys, vectors, strict=True)}
 
 
+def _apart(other: _Candidate, chosen: list[_Candidate]) -> bool:
+    """Whether `other` overlaps none of the quotes already chosen."""
+    return all(
+        other.end <= c.start or other.start >= c.end or other.article.id != c.article.id for c in chosen
+    )
+
+
+def _further_quotes(best: _Candidate, candidates: list[_Candidate], max_quotes: int) -> list[_Candidate]:
+    """The best sentence, then nearly as good ones that add another article or another answer."""
+    chosen = [best]
+    for other in sorted(candidates, key=lambda c: -c.score):
+        if len(chosen) >= max_quotes:
+            break
+        adds = other.article.id != best.article.id or other.short != best.short
+        if other.score >= SECOND_QUOTE_RATIO * best.score and _apart(other, chosen) and adds:
+            chosen.append(other)
+    return chosen
+
+
+def _quotes_for_parts(
+    best: _Candidate, candidates: list[_Candidate], terms: dict[str, float], max_quotes: int
+) -> list[_Candidate]:
+    """For a question asking several things: add quotes that cover the question words still uncovered.
+
+    A further quote must score at least COMPOUND_RATIO of the best and either cover question weight
+    the chosen quotes miss ("中国" after a quote about "美国") or hold a new answer of the asked type.
+    """
+    chosen = [best]
+    total = sum(terms.values()) or 1.0
+    while len(chosen) < max_quotes:
+        quoted = "".join(c.article.text[c.start : c.end] for c in chosen).lower()
+        missing = {w: x for w, x in terms.items() if w not in quoted}
+        answers = {answer_key(c.short) for c in chosen if c.short}
+        pick, pick_value = None, 0.0
+        for other in candidates:
+            if other.score < COMPOUND_RATIO * best.score or not _apart(other, chosen):
+                continue
+            gain = (
+                coverage(other.article.text[other.start : other.end], missing) * sum(missing.values()) / total
+            )
+            new_answer = other.short is not None and answer_key(other.short) not in answers
+            if gain <= 0 and not new_answer:
+                continue
+            value = other.score + NEW_WORDS_WEIGHT * gain
+            if value > pick_value:
+                pick, pick_value = other, value
+        if pick is None:
+            break
+        chosen.append(pick)
+    return chosen
+
+
+def _short_per_part(question: str, kind: str, chosen: list[_Candidate], index: LoadedIndex) -> str | None:
+    """The short answers of a question asking several things, one per part, joined by "；".
+
+    Each part ("醉驾有多少起" of "醉驾和酒驾分别有多少起") takes the best answer of the asked type in
+    the chosen quotes, so two figures in one sentence both count; without parts, each quote's own answer.
+    """
+    found: dict[str, str] = {}
+    asks = question_parts(question)
+    weights = [question_terms(index, part) for part in asks]
+    shared = set.intersection(*(set(w) for w in weights)) if weights else set()
+    for part, part_terms in zip(asks, weights, strict=True):
+        # The words that tell this part from the others (一等奖 vs 二等奖) decide where its answer sits.
+        own = [w for w in part_terms if w not in shared]
+        terms = {w: x * (PART_WORD_WEIGHT if w in own else 1.0) for w, x in part_terms.items()}
+        quotes = [c.article.text[c.start : c.end] for c in chosen]
+        quotes = [q for q in quotes if any(w in q.lower() for w in own)] or quotes
+        typed = [typed_answer(kind, q, part, terms) for q in quotes]
+        best = max((t for t in typed if t is not None), default=None)
+        if best is not None:
+            found.setdefault(answer_key(best[1]), best[1])
+    if len(found) < 2:
+        for c in chosen:
+            if c.short:
+                found.setdefault(answer_key(c.short), c.short)
+    return "；".join(found.values()) or None
+
+
 def answer_question(
     question: str,
     hits: list[Hit],
@@ -123,7 +213,10 @@ def answer_question(
     max_quotes: int = 2,
     embedder: Any = None,
 ) -> Answer:
-    """Build the answer (short answer + quotes + citations) or an abstention with the closest passages."""
+    """Build the answer (short answer + quotes + citations) or an abstention with the closest passages.
+
+    A question asking several things ("网易和腾讯的营收分别是多少") gets a quote for each part.
+    """
     passages = _passages(hits, index)
     terms = question_terms(index, question)
     kind = question_type(question)
@@ -133,7 +226,8 @@ def answer_question(
     candidates: list[_Candidate] = []
     best_chunk_coverage = 0.0
     sentence_dense = _sentence_similarities(question, hits, embedder) if not chinese and embedder else {}
-    for rank, hit in enumerate(hits[:SENTENCES_FROM]):
+    compound = is_compound(question)
+    for rank, hit in enumerate(hits[: COMPOUND_FROM if compound else SENTENCES_FROM]):
         article = index.articles.get(hit.chunk.article_id)
         if article is None:
             continue
@@ -191,19 +285,15 @@ def answer_question(
             question=question, answer=ABSTAIN_TEXT, short_answer=None, abstained=True, passages=passages
         )
 
-    chosen = [best]
-    for other in sorted(candidates, key=lambda c: -c.score):
-        if len(chosen) >= max_quotes:
-            break
-        apart = all(
-            other.end <= c.start or other.start >= c.end or other.article.id != c.article.id for c in chosen
-        )
-        adds = other.article.id != best.article.id or other.short != best.short
-        if other.score >= SECOND_QUOTE_RATIO * best.score and apart and adds:
-            chosen.append(other)
+    if compound:
+        chosen = _quotes_for_parts(best, candidates, terms, max(max_quotes, COMPOUND_QUOTES))
+    else:
+        chosen = _further_quotes(best, candidates, max_quotes)
     citations = [_citation(n, c.article, c.start, c.end) for n, c in enumerate(chosen, 1)]
 
     short = best.short
+    if compound:
+        short = _short_per_part(question, kind, chosen, index) or short
     parts = []
     if short:
         date = f"（{best.article.date}）" if best.article.date and not years else ""

@@ -110,6 +110,24 @@ def test_list_question_gets_every_item(service):
     assert "许昌高中" in short and "许昌二高" in short
 
 
+def test_compound_question_gets_a_short_answer_and_a_quote_for_each_part(service):
+    answer = ask(service, "魏都区委书记和区长分别是谁？")
+    assert answer.short_answer == "张书杰；李朝锋"
+    quotes = "".join(c.quote for c in answer.citations)
+    assert "张书杰" in quotes and "李朝锋" in quotes
+
+
+@pytest.mark.parametrize(
+    ("question", "short"),
+    [
+        ("市区查处的醉驾和酒驾分别有多少起？", "525起；621起"),
+        ("“我与政协”征文活动的一等奖和二等奖各设几名？", "3名；5名"),
+    ],
+)
+def test_two_figures_in_one_sentence_each_answer_their_own_part(service, question, short):
+    assert ask(service, question).short_answer == short
+
+
 def test_answer_puts_the_short_answer_first_then_a_cited_quote(service):
     answer = ask(service, "魏都区把社区划分为多少个网格？")
     assert answer.answer.startswith("620个")
