@@ -333,6 +333,13 @@ def _name_before(sentence: str, end: int) -> str | None:
     return None
 
 
+@lru_cache(maxsize=8192)
+def _tagged(sentence: str) -> tuple[tuple[str, str], ...]:
+    """jieba's (word, POS flag) pairs of a sentence, cached: the same sentences are tagged for a
+    question, for each of its parts, and for later questions that retrieve them again."""
+    return tuple((pair.word, pair.flag) for pair in posseg.cut(sentence))
+
+
 def _people(sentence: str, question: str, terms: dict[str, float]) -> list[tuple[float, str]]:
     """Scored person-name candidates: names right after a role word, and jieba `nr` words."""
     found: dict[str, float] = {}
@@ -357,9 +364,9 @@ def _people(sentence: str, question: str, terms: dict[str, float]) -> list[tuple
         if name and name not in question:
             bonus = 1.5 if asked else 0.5
             found[name] = max(found.get(name, -9), bonus + _context_score(sentence, m.end(), terms))
-    for pair in posseg.cut(sentence):
-        if pair.flag in ("nr", "nrt") and len(pair.word) >= 2 and pair.word not in question:
-            pos = sentence.find(pair.word)
+    for word, flag in _tagged(sentence):
+        if flag in ("nr", "nrt") and len(word) >= 2 and word not in question:
+            pos = sentence.find(word)
             if re.search(r"(记者|通讯员|摄)\s*$", sentence[max(0, pos - 4) : pos]) and "记者" not in question:
                 continue  # a byline, not someone the story is about
             name = _cut_name(sentence[pos : pos + 8])
@@ -387,9 +394,9 @@ def _places(sentence: str, question: str, terms: dict[str, float]) -> list[tuple
             span = head[cut + 1 :] + suffix.group(1)
             if len(span) > len(suffix.group(1)) and span not in question:
                 found[span] = max(found.get(span, -9), 1.0 + _context_score(sentence, m.start(), terms))
-    for pair in posseg.cut(sentence):
-        if pair.flag == "ns" and len(pair.word) >= 2 and pair.word not in question:
-            found.setdefault(pair.word, _context_score(sentence, sentence.find(pair.word), terms))
+    for word, flag in _tagged(sentence):
+        if flag == "ns" and len(word) >= 2 and word not in question:
+            found.setdefault(word, _context_score(sentence, sentence.find(word), terms))
     for m in _PLACE_SUFFIX.finditer(sentence):
         span = m.group()
         cut = max((i for i, ch in enumerate(span[:-1]) if ch in _BOUNDARY), default=-1)
