@@ -187,13 +187,13 @@ def _short_per_part(question: str, kind: str, chosen: list[_Candidate], index: L
     asks = question_parts(question)
     weights = [question_terms(index, part) for part in asks]
     shared = set.intersection(*(set(w) for w in weights)) if weights else set()
+    quotes = [c.article.text[c.start : c.end] for c in chosen]
     for part, part_terms in zip(asks, weights, strict=True):
         # The words that tell this part from the others (一等奖 vs 二等奖) decide where its answer sits.
         own = [w for w in part_terms if w not in shared]
         terms = {w: x * (PART_WORD_WEIGHT if w in own else 1.0) for w, x in part_terms.items()}
-        quotes = [c.article.text[c.start : c.end] for c in chosen]
-        quotes = [q for q in quotes if any(w in q.lower() for w in own)] or quotes
-        typed = [typed_answer(kind, q, part, terms) for q in quotes]
+        naming = [q for q in quotes if any(w in q.lower() for w in own)] or quotes
+        typed = [typed_answer(kind, q, part, terms) for q in naming]
         best = max((t for t in typed if t is not None), default=None)
         if best is not None:
             found.setdefault(answer_key(best[1]), best[1])

@@ -143,18 +143,15 @@ def question_parts(question: str) -> list[str]:
         topic = title.group() if title else (jieba.lcut(clauses[0]) or [""])[0]
         first, second = asking[0], asking[1]
         return [first, second if topic in second else topic + second]
-    tokens = jieba.lcut(question)
+    spans = list(jieba.tokenize(question))  # (word, start, end), the same words as jieba.lcut
+    tokens = [word for word, _, _ in spans]
     quoted = _QUOTED.sub(lambda m: "\0" * len(m.group()), question)  # masks conjunctions inside titles
-    offsets, at = [], 0
-    for token in tokens:
-        offsets.append(at)
-        at += len(token)
     joins = [
         i
-        for i, token in enumerate(tokens)
+        for i, (token, start, end) in enumerate(spans)
         if token in _CONJUNCTIONS
         and 0 < i < len(tokens) - 1
-        and "\0" not in quoted[offsets[i] : offsets[i] + len(token)]
+        and "\0" not in quoted[start:end]
         and tokens[i - 1].strip()
         and tokens[i + 1].strip()
     ]

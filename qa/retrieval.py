@@ -126,10 +126,11 @@ def _stats(index: LoadedIndex) -> _Stats:
     df = np.diff(np.asarray(bm25.scores["indptr"]))
     idf_by_id = np.log(1 + (n - df + 0.5) / (df + 0.5))
     long_word = np.zeros(len(df), dtype=bool)
+    idf: dict[str, float] = {}
     for word, i in bm25.vocab_dict.items():
         if i < len(df):
             long_word[i] = len(word) >= 2
-    idf = {word: float(idf_by_id[i]) for word, i in bm25.vocab_dict.items() if i < len(df)}
+            idf[word] = float(idf_by_id[i])
     stats = _Stats(idf=idf, max_idf=math.log(1 + (n + 0.5) / 0.5), idf_by_id=idf_by_id, long_word=long_word)
     _STATS[id(index)] = (weakref.ref(index), stats)
     weakref.finalize(index, _STATS.pop, id(index), None)
