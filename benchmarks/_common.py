@@ -142,6 +142,22 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
         return [json.loads(line) for line in handle if line.strip()]
 
 
+DEPTH = 10  # retrieval depth the quality figures look at (hit@10, MRR@10)
+
+
+def first_relevant(items: list[Any], relevant: Callable[[Any], bool], depth: int = DEPTH) -> int | None:
+    """1-based rank of the first relevant item in the top `depth`, None if none is."""
+    for rank, item in enumerate(items[:depth], start=1):
+        if relevant(item):
+            return rank
+    return None
+
+
+def unique(ids: list[str]) -> list[str]:
+    """Ids in first-seen order without repeats (several chunks of one document count once)."""
+    return list(dict.fromkeys(ids))
+
+
 def load_embedder():
     """The product's embedder (multilingual-e5-small from the local model cache)."""
     from qa.embedding import Embedder

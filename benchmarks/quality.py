@@ -20,28 +20,21 @@ from collections.abc import Callable
 from typing import Any
 
 from _common import (
+    DEPTH,
     DEV_SET,
     RGB_INDEX,
     RGB_QUESTIONS,
+    first_relevant,
     load_embedder,
     log,
     open_service,
     read_jsonl,
     seeds_index,
     set_threads,
+    unique,
     write_result,
 )
 from peer import Peer, build_peer, e5_embeddings, rgb_documents, seeds_documents
-
-DEPTH = 10
-
-
-def first_relevant(items: list[Any], relevant: Callable[[Any], bool], depth: int = DEPTH) -> int | None:
-    """1-based rank of the first relevant item in the top `depth`, None if none is."""
-    for rank, item in enumerate(items[:depth], start=1):
-        if relevant(item):
-            return rank
-    return None
 
 
 def rank_metrics(ranks: list[int | None]) -> dict[str, float]:
@@ -51,11 +44,6 @@ def rank_metrics(ranks: list[int | None]) -> dict[str, float]:
     figures["mrr@10"] = round(sum(1 / r for r in ranks if r) / n, 4)
     figures["questions"] = len(ranks)
     return figures
-
-
-def unique(ids: list[str]) -> list[str]:
-    """Ids in first-seen order without repeats (several chunks of one document count once)."""
-    return list(dict.fromkeys(ids))
 
 
 def dev_questions() -> list[dict[str, Any]]:
