@@ -13,25 +13,16 @@ from __future__ import annotations
 
 import json
 import time
-import unicodedata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from qa.records import Answer
+from qa.text import normalise
 
 K_VALUES = (1, 3, 5)
 MRR_AT = 10
-
-
-def normalise(text: str) -> str:
-    """Lower-case text without whitespace or punctuation (kept: letters, digits, CJK, '.', '%', '·')."""
-    return "".join(
-        ch
-        for ch in unicodedata.normalize("NFKC", text).lower()
-        if ch in ".%·" or unicodedata.category(ch)[0] in "LN"
-    )
 
 
 def read_questions(path: Path, limit: int | None = None) -> list[dict[str, Any]]:

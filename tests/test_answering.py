@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from qa.answering import ABSTAIN_TEXT, answer_question, question_type
+from qa.answer.compose import ABSTAIN_TEXT, answer_question, question_type
+from qa.answer.retrieve import retrieve
 from qa.records import Answer
-from qa.retrieval import retrieve
 
 DEV = Path(__file__).parent / "data" / "dev.jsonl"
 

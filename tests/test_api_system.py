@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from qa.api.app import create_app
-from qa.indexing import index_exists
+from qa.index.store import index_exists
 
 TINY_EXPORT = [
     {

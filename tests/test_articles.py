@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from qa.articles import load_articles, segment_page
-from qa.corpus import read_corpus
+from qa.ingest.corpus import read_corpus
+from qa.ingest.segment import load_articles, segment_page
 from qa.records import Article, Page
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"

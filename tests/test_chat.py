@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from qa.chat import SessionStore, Turn, resolve_followup
+from qa.answer.chat import SessionStore, Turn, resolve_followup
 
 
 def test_question_without_history_is_unchanged():

@@ -6,7 +6,7 @@ from itertools import pairwise
 
 import pytest
 
-from qa.chunking import DEFAULT_MAX_CHARS, chunk_article, embedding_text
+from qa.ingest.chunking import DEFAULT_MAX_CHARS, chunk_article, embedding_text
 from qa.records import Article
 from qa.settings import PROJECT_ROOT
 
@@ -19,7 +19,7 @@ def _article(text: str, title: str = "标题", date: str = "") -> Article:
 
 @pytest.fixture(scope="module")
 def seed_articles() -> list[Article]:
-    from qa.articles import load_articles
+    from qa.ingest.segment import load_articles
 
     articles, _problems = load_articles(SEEDS)
     assert articles

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from qa.cleaning import (
+from qa.ingest.cleaning import (
     byline_line,
     clean_text,
     collapse_repeats,

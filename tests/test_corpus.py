@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from qa.corpus import read_corpus
+from qa.ingest.corpus import read_corpus
 from qa.records import Problem
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa.dense_index import AUTO_FLAT_MAX, DenseIndex, auto_kind, ivf_params
+from qa.index.dense import AUTO_FLAT_MAX, DenseIndex, auto_kind, ivf_params
 
 PASSAGES = [
     "许昌市公安局开展交通秩序整治行动，查处交通违法行为二十多万起。",

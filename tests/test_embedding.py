@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from qa.e5_convert import ensure_e5_model, tokenizer_file
-from qa.embedding import Embedder
+from qa.index.e5_convert import ensure_e5_model, tokenizer_file
+from qa.index.embedding import Embedder
 
 PASSAGES = [
     "市公安局交管部门开展交通秩序整治，重点查处闯红灯、乱停车、酒后驾驶等违法行为。",

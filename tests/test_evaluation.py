@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from qa.evaluation import answer_matches, format_report, normalise, read_questions, run_eval
+from qa.evaluation import answer_matches, format_report, read_questions, run_eval
 
 DEV = Path(__file__).parent / "data" / "dev.jsonl"
 
@@ -13,10 +13,6 @@ DEV = Path(__file__).parent / "data" / "dev.jsonl"
 def _write(path: Path, rows: list[dict]) -> Path:
     path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", encoding="utf-8")
     return path
-
-
-def test_normalise_ignores_spaces_punctuation_and_case():
-    assert normalise("其中 ,我市签约1个项目， 总投资 76.8亿元 ABC") == "其中我市签约1个项目总投资76.8亿元abc"
 
 
 def test_any_accepted_answer_is_enough():

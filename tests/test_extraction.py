@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from qa.extraction import answer_key, coverage, is_compound, question_parts, question_type, typed_answer
+from qa.answer.extraction import (
+    coverage,
+    is_compound,
+    question_parts,
+    question_type,
+    typed_answer,
+)
 
 
 def test_coverage_counts_the_local_alias_of_the_city():
@@ -59,10 +65,6 @@ def test_a_question_typed_as_a_bare_noun_phrase_asks_for_what_its_last_word_name
     assert question_type(question) == kind
 
 
-def test_answer_key_ignores_width_case_spaces_and_punctuation():
-    assert answer_key("７３４０.９万 人次") == answer_key("7340.9万人次")
-    assert answer_key("《满江红》") == answer_key("满江红")
-    assert answer_key("Gen2") == answer_key("gen 2")
 
 
 @pytest.mark.parametrize(

@@ -13,21 +13,20 @@ from pathlib import Path
 
 import pytest
 
-from qa.chunking import chunk_article, embedding_text
-from qa.indexing import (
+from qa.index.build import EmptyCorpusError, build_index
+from qa.index.lexical import tokenize
+from qa.index.store import (
     BUILDS_DIR,
     CURRENT_FILE,
     LOCK_FILE,
     MANIFEST_FILE,
-    EmptyCorpusError,
     IndexBusyError,
     IndexCorruptError,
     IndexMissingError,
-    build_index,
     index_exists,
     load_index,
 )
-from qa.lexical_index import tokenize
+from qa.ingest.chunking import chunk_article, embedding_text
 from qa.records import Article
 from qa.settings import PROJECT_ROOT
 
@@ -262,8 +261,8 @@ def test_half_written_build_folder_is_ignored_then_cleaned_up(tmp_path: Path, em
 KILLED_BUILD = """
 import sys
 from pathlib import Path
-from qa.embedding import Embedder
-from qa.indexing import build_index
+from qa.index.embedding import Embedder
+from qa.index.build import build_index
 embedder = Embedder.load("multilingual-e5-small", cache_dir=Path(sys.argv[3]))
 build_index(Path(sys.argv[1]), Path(sys.argv[2]), embedder, progress=True)
 """

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from qa.lexical_index import DOC_STARTS_FILE, DOC_WORDS_FILE, PARAMS_FILE, LexicalIndex, tokenize
+from qa.index.lexical import DOC_STARTS_FILE, DOC_WORDS_FILE, PARAMS_FILE, LexicalIndex, tokenize
 
 TEXTS = [
     "许昌市公安局开展交通秩序整治行动，查处交通违法行为。",

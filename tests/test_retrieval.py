@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from qa.answer.retrieve import Filters, coverage, merge_parts, retrieve
 from qa.records import Chunk, Hit
-from qa.retrieval import Filters, coverage, merge_parts, retrieve
 
 
 def _titles(service, hits) -> list[str]:
@@ -97,7 +97,7 @@ def test_coverage_counts_the_papers_own_name_for_its_city():
 
 def test_chunk_stating_the_asked_number_outranks_same_topic_chunks(service, monkeypatch):
     """Stage 2 looks for an answer of the asked type: without it a chunk that only shares words wins."""
-    from qa import retrieval
+    from qa.answer import retrieve as retrieval
 
     question = "许昌有几个案例获得全国城市基层党建创新案例奖？"
     evidence = "其中我市有2个案例获奖"
@@ -112,7 +112,7 @@ def test_chunk_stating_the_asked_number_outranks_same_topic_chunks(service, monk
 
 
 def test_typed_evidence_is_none_when_no_sentence_holds_the_asked_type(service):
-    from qa.retrieval import question_terms, typed_evidence
+    from qa.answer.retrieve import question_terms, typed_evidence
 
     question = "新能源汽车推广了多少辆？"
     terms = question_terms(service.index, question)
@@ -121,7 +121,7 @@ def test_typed_evidence_is_none_when_no_sentence_holds_the_asked_type(service):
 
 
 def test_answer_votes_go_to_the_answer_most_good_passages_state():
-    from qa.retrieval import answer_votes
+    from qa.answer.retrieve import answer_votes
 
     shares = answer_votes({0: "525起", 1: "525起", 2: "300起"}, {0: 1.0, 1: 0.8, 2: 1.2})
     assert shares[0] == shares[1] == pytest.approx(1.8 / 3.0)
@@ -129,7 +129,7 @@ def test_answer_votes_go_to_the_answer_most_good_passages_state():
 
 
 def test_answer_votes_of_candidates_with_no_positive_score_are_all_zero():
-    from qa.retrieval import answer_votes
+    from qa.answer.retrieve import answer_votes
 
     assert answer_votes({0: "1", 1: "2"}, {0: -0.5, 1: 0.0}) == {0: 0.0, 1: 0.0}
 
@@ -140,7 +140,7 @@ def _rows_of_article(service, article_id: str) -> list[int]:
 
 def test_agreement_scores_the_odd_passage_out_lowest(service):
     """Three chunks of one article share their words; a chunk of another article shares few of them."""
-    from qa.retrieval import agreement
+    from qa.answer.retrieve import agreement
 
     by_article: dict[str, list[int]] = {}
     for row, chunk in enumerate(service.index.chunks):
@@ -157,7 +157,7 @@ def test_agreement_reads_the_same_with_or_without_stored_word_ids(service, monke
     """An index built before word ids were stored falls back to tokenising the chunk text."""
     import numpy as np
 
-    from qa.retrieval import agreement
+    from qa.answer.retrieve import agreement
 
     rows = list(range(min(20, len(service.index.chunks))))
     question = "魏都区把社区划分为多少个网格？"
@@ -168,7 +168,7 @@ def test_agreement_reads_the_same_with_or_without_stored_word_ids(service, monke
 
 def test_passage_the_other_candidates_agree_with_comes_first(service, monkeypatch):
     """Without the agreement stage this English question's first passage is another article's."""
-    from qa import retrieval
+    from qa.answer import retrieve as retrieval
 
     question = "Into how many grids are the communities of Weidu District divided?"
     with monkeypatch.context() as patch:
@@ -180,7 +180,7 @@ def test_passage_the_other_candidates_agree_with_comes_first(service, monkeypatc
 
 
 def test_dense_first_choice_stays_in_the_top_five_whatever_stage_two_does(service, monkeypatch):
-    from qa import retrieval
+    from qa.answer import retrieve as retrieval
 
     question = "豫浙合作项目签约仪式在哪里举行？"
     monkeypatch.setattr(retrieval, "AGREEMENT_WEIGHT", -50.0)  # a stage 2 gone wrong

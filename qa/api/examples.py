@@ -12,15 +12,12 @@ from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
-from qa.chat import SessionStore
+from qa.answer.chat import SessionStore
 from qa.records import Article
+from qa.text import CJK, UNITS
 
 _CLAUSE = re.compile(r"[^，。；！？：,;!?\n]+")
-_UNITS = (
-    "个百分点|%|％|亿元|万元|元|万平方米|平方米|亩|公里|千米|吨|人次|万人|名|人|个|起|件|条|家|所|座|项|次|场|"
-    "辆|户|批|篇|处|台|套|张"
-)
-_AT_END = re.compile(rf"(?:近|约|超过|逾|达|共)?(\d+(?:\.\d+)?)\s*(?:万|亿)?\s*(?:多|余)?\s*({_UNITS})$")
+_AT_END = re.compile(rf"(?:近|约|超过|逾|达|共)?(\d+(?:\.\d+)?)\s*(?:万|亿)?\s*(?:多|余)?\s*({UNITS})$")
 _BAD_START = (
     "其中",
     "其",
@@ -41,7 +38,6 @@ _BAD_START = (
     "为",
     "约",
 )
-_CJK = re.compile(r"[\u4e00-\u9fff]")
 MAX_TRIES = 40
 
 
@@ -60,7 +56,7 @@ def candidate_questions(article: Article) -> Iterator[tuple[str, str]]:
         head = clause[: found.start()]
         if not 6 <= len(head) <= 26 or head.startswith(_BAD_START) or re.search(r"\d|该|其|此|这", head):
             continue
-        if len(_CJK.findall(head)) < len(head) - 1:
+        if len(CJK.findall(head)) < len(head) - 1:
             continue
         number, unit = found.group(1), found.group(2)
         yield (f"{head}多少？" if unit in ("%", "％", "个百分点") else f"{head}多少{unit}？"), number

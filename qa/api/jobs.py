@@ -110,7 +110,7 @@ class IndexManager:
 
     def start_initial_load(self) -> None:
         """At startup: build the index first when none exists (first start), then load it."""
-        from qa.indexing import index_exists
+        from qa.index.store import index_exists
 
         build = not index_exists(self.settings.index_dir)
         if build:
@@ -130,12 +130,12 @@ class IndexManager:
 
     def _run(self, reason: str, build: bool) -> None:
         """The job: build (optional), load a new service with the old sessions, swap, record the outcome."""
-        from qa.service import QAService, _load_embedder, rebuild_index
+        from qa.service import QAService, load_embedder, rebuild_index
 
         try:
             if build and self.embedder is None:
                 self._update(phase="loading the model")
-                self.embedder = _load_embedder(
+                self.embedder = load_embedder(
                     self.settings
                 )  # built once, shared by the build and the service
             if build:

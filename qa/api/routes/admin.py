@@ -13,13 +13,14 @@ from fastapi.responses import JSONResponse
 
 from qa.api.deps import AdminDep, ManagerDep, SettingsDep
 from qa.api.schemas import ErrorOut, RebuildStatusOut, UploadOut
-from qa.corpus import read_export
+from qa.ingest.corpus import read_export
+from qa.text import CJK_CHARS
 
 router = APIRouter(tags=["admin"])
 
 MAX_FILES = 20
 UPLOAD_BODY_LIMIT = 5 * 1024 * 1024  # bytes, all files of one upload together
-_NAME = re.compile(r"^[\w\u4e00-\u9fff][\w\u4e00-\u9fff.\- ]{0,120}\.(txt|jsonl)$")
+_NAME = re.compile(rf"^[\w{CJK_CHARS}][\w{CJK_CHARS}.\- ]{{0,120}}\.(txt|jsonl)$")
 ADMIN_ERRORS = {
     401: {"model": ErrorOut, "description": "No admin token was sent."},
     403: {"model": ErrorOut, "description": "The admin token is wrong, or admin endpoints are disabled."},

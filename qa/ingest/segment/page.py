@@ -30,8 +30,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from qa.cleaning import (
-    CJK_CHARS,
+from qa.ingest.cleaning import (
     byline_line,
     clean_text,
     collapse_repeats,
@@ -50,8 +49,9 @@ from qa.cleaning import (
     tidy_headline,
     visible_length,
 )
-from qa.corpus import read_corpus
+from qa.ingest.corpus import read_corpus
 from qa.records import Article, Page, Problem
+from qa.text import CJK_CHARS
 
 _NAV = re.compile(r"^[▶►→]+\s*\d+\s*版|^\s*第?\s*\d+\s*版\s*$")
 _DEK = re.compile(r"^\s*(?:——|—|－－|--)\s*\S")

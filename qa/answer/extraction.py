@@ -11,11 +11,12 @@ so retrieval can use them to prefer passages that hold an answer, and answering 
 from __future__ import annotations
 
 import re
-import unicodedata
 from functools import lru_cache
 
 import jieba
 import jieba.posseg as posseg
+
+from qa.text import CJK, CJK_CHARS, UNITS
 
 # A local paper says 我市/本市 for its own city.
 ALIASES = {"许昌": ("我市", "本市"), "许昌市": ("我市", "本市"), "xuchang": ("许昌", "我市")}
@@ -41,12 +42,7 @@ def coverage(text: str, terms: dict[str, float]) -> float:
 _ANAPHOR_NOUNS = set("局区县市镇乡村校院厂委所部司行")
 
 
-_CJK = re.compile(r"[\u4e00-\u9fff]")
-_UNITS = (
-    "个百分点|%|％|亿元|万元|元|万平方米|平方米|万平|亩|公里|千米|米|吨|人次|万人|名|人|个|起|件|条|家|份|所|座|项|次|场|节|"
-    "期|届|分|天|小时|倍|岁|度|台|辆|户|批|篇|处|只|套|片|张|万|亿"
-)
-_NUMBER = re.compile(rf"(?:近|约|超过|逾|共)?(\d+(?:\.\d+)?)\s*(万|亿)?\s*(多|余)?\s*({_UNITS})?")
+_NUMBER = re.compile(rf"(?:近|约|超过|逾|共)?(\d+(?:\.\d+)?)\s*(万|亿)?\s*(多|余)?\s*({UNITS})?")
 _ORDINAL = re.compile(r"第[\d一二三四五六七八九十百]+[届次期批个名]")
 _DATE = re.compile(
     r"(?:(?:19|20)\d{2}\s*年\s*(?:\d{1,2}\s*月\s*(?:\d{1,2}\s*日)?)?)|(?:(?:去年|今年|明年)?\d{1,2}\s*月\s*(?:\d{1,2}\s*日)?(?:\s*、\s*\d{1,2}\s*日)?)"
@@ -65,7 +61,7 @@ _NAME_STOP = set(
     "主表说介出就在带任多对等和共为指强陪作同一率参讲致宣到来向要则是也还均以于将把从与及、，。；：（“”）"
 )
 _PLACE_SUFFIX = re.compile(
-    r"[\u4e00-\u9fff]{1,10}?(?:省|市|县|区|镇|乡|村|街道|公园|纪念馆|馆|园区|广场|高中|学校|大学|医院|中心)"
+    rf"[{CJK_CHARS}]{{1,10}}?(?:省|市|县|区|镇|乡|村|街道|公园|纪念馆|馆|园区|广场|高中|学校|大学|医院|中心)"
 )
 _BOUNDARY = set("的在到来了是和与为对、将由从向于，。；：“”（）")
 
@@ -88,15 +84,6 @@ _QUESTION_KINDS = (
 )
 
 
-def answer_key(answer: str) -> str:
-    """An answer reduced for comparison: NFKC, lower-cased, only letters, digits, CJK, '.', '%' kept."""
-    return "".join(
-        ch
-        for ch in unicodedata.normalize("NFKC", answer).lower()
-        if ch in ".%" or unicodedata.category(ch)[0] in "LN"
-    )
-
-
 # A question typed as a bare noun phrase ("2022年高考人数") names the kind by its last word.
 _NOUN_KINDS = (
     ("date", r"(?:时间|日期)(?:是|为)?[？?]?\s*$|(?:开幕|闭幕|发布|上映|举办|举行|开始|结束)(?:时间|日期)"),
@@ -111,7 +98,7 @@ _NOUN_KINDS = (
 
 # Two things asked at once: "A和B分别…", "男女单打冠军", "主演有谁，导演是谁？" (quoted titles set aside).
 _QUOTED = re.compile(r"“[^”]*”|《[^》]*》|「[^」]*」|\"[^\"]*\"")
-_CONJOINED = re.compile(r"分别|男女|[\u4e00-\u9fff\w](?:和|与|及|以及|跟)[\u4e00-\u9fff\w]|\band\b|\bboth\b")
+_CONJOINED = re.compile(rf"分别|男女|[{CJK_CHARS}\w](?:和|与|及|以及|跟)[{CJK_CHARS}\w]|\band\b|\bboth\b")
 _ASKING = re.compile(r"谁|哪|什么|多少|几|何|\b(?:who|what|when|where|which|how)\b")
 
 
@@ -187,14 +174,14 @@ def question_type(question: str) -> str:
 
 def _unit_hint(question: str) -> str:
     """The measure word the question expects after the number (多少起 -> 起), or ""."""
-    match = re.search(rf"(?:多少|几)\s*({_UNITS}|钱)", question)
+    match = re.search(rf"(?:多少|几)\s*({UNITS}|钱)", question)
     if not match:
         return ""
     return "元" if match.group(1) == "钱" else match.group(1)
 
 
 _VALUE = re.compile(
-    rf"\d+(?:\.\d+)?\s*(?:万|亿)?\s*(?:多|余)?\s*(?:{_UNITS})|第[\d一二三四五六七八九十百]+[届次期批个名]"
+    rf"\d+(?:\.\d+)?\s*(?:万|亿)?\s*(?:多|余)?\s*(?:{UNITS})|第[\d一二三四五六七八九十百]+[届次期批个名]"
 )
 
 
@@ -306,12 +293,12 @@ def _dates(sentence: str, question: str, terms: dict[str, float]) -> list[tuple[
 
 def _cut_name(text: str) -> str | None:
     """A person's name at the start of `text` (2-3 characters, or a transliterated name with ·)."""
-    match = re.match(r"[\u4e00-\u9fff]{2,6}·[\u4e00-\u9fff]{2,6}", text)
+    match = re.match(rf"[{CJK_CHARS}]{{2,6}}·[{CJK_CHARS}]{{2,6}}", text)
     if match:
         return match.group()
-    if len(text) < 2 or text[0] not in _SURNAMES or not _CJK.match(text[1]):
+    if len(text) < 2 or text[0] not in _SURNAMES or not CJK.match(text[1]):
         return None
-    if len(text) >= 3 and _CJK.match(text[2]) and text[2] not in _NAME_STOP:
+    if len(text) >= 3 and CJK.match(text[2]) and text[2] not in _NAME_STOP:
         return text[:3]
     return text[:2]
 
@@ -376,14 +363,14 @@ def _people(sentence: str, question: str, terms: dict[str, float]) -> list[tuple
 def _places(sentence: str, question: str, terms: dict[str, float]) -> list[tuple[float, str]]:
     """Scored place candidates: "在X举行" patterns, spans ending in the asked suffix, jieba `ns` words."""
     found: dict[str, float] = {}
-    verb = re.search(r"在哪里?(?:儿)?\s*([\u4e00-\u9fff]{2})", question)
+    verb = re.search(rf"在哪里?(?:儿)?\s*([{CJK_CHARS}]{{2}})", question)
     if verb:
-        for m in re.finditer(rf"在([\u4e00-\u9fff]{{2,12}}?){verb.group(1)}", sentence):
+        for m in re.finditer(rf"在([{CJK_CHARS}]{{2,12}}?){verb.group(1)}", sentence):
             found[m.group(1)] = 1.5 + _context_score(sentence, m.start(), terms)
     if re.search(r"在哪|哪里", question):
-        for m in re.finditer(r"(?:^|，|,)\s*在([\u4e00-\u9fff]{2,14}?)[，,]", sentence):
+        for m in re.finditer(rf"(?:^|，|,)\s*在([{CJK_CHARS}]{{2,14}}?)[，,]", sentence):
             found.setdefault(m.group(1), 1.0 + _context_score(sentence, m.start(), terms))
-    suffix = re.search(r"哪(?:个|家|座|所)\s*([\u4e00-\u9fff]{1,3}?)(?:[？?]|$|里|呢)", question)
+    suffix = re.search(rf"哪(?:个|家|座|所)\s*([{CJK_CHARS}]{{1,3}}?)(?:[？?]|$|里|呢)", question)
     if suffix:
         for m in re.finditer(re.escape(suffix.group(1)), sentence):
             head = sentence[max(0, m.start() - 6) : m.start()]

@@ -12,18 +12,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-CJK_CHARS = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-CJK_PUNCT = (
-    "\u3000-\u303f\uff01-\uff0f\uff1a-\uff20\uff3b-\uff40\uff5b-\uff65"
-    "\u2014\u2015\u2018\u2019\u201c\u201d\u2026\u00b7\u25a1\u25cf\u25b2"
-)
-_CJK = re.compile(f"[{CJK_CHARS}]")
+from qa.text import CJK, CJK_CHARS, CJK_PUNCT, has_cjk
+
 _SPACES_NEXT_TO_CJK = re.compile(
     f"(?<=[{CJK_CHARS}{CJK_PUNCT}])[ \t\u3000\u00a0]+|[ \t\u3000\u00a0]+(?=[{CJK_CHARS}{CJK_PUNCT}])"
 )
 _MANY_SPACES = re.compile(r"[ \t\u3000\u00a0]+")
-# Sentence-final marks: a line or block ending in one of these may end a paragraph.
-SENTENCE_END = "。！？!?…"
 _CLOSED_SENTENCE = re.compile(
     r"(?:[。！？!?…][”’」』\"]?|[。！？!?][）)]|。\s*[（(][^（）()]{1,8}[）)]|[A-Za-z]\.[\"']?)\s*$"
 )
@@ -58,11 +52,6 @@ _LATIN_WORD_END = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.,;:!
 def remove_cjk_spaces(text: str) -> str:
     """Drop spaces touching a CJK character or CJK punctuation; spaces between Latin words/numbers stay."""
     return _SPACES_NEXT_TO_CJK.sub("", text)
-
-
-def has_cjk(text: str) -> bool:
-    """True when `text` holds at least one CJK character."""
-    return bool(_CJK.search(text))
 
 
 def normalize_punctuation(text: str) -> str:
@@ -222,7 +211,7 @@ def tidy_headline(text: str) -> str:
 
 def _phrase_gap(left: str, right: str) -> bool:
     """True when the space between two headline words means something (two phrases, two Latin words)."""
-    if len(left) >= 2 and len(right) >= 2 and _CJK.match(left[-1]) and _CJK.match(right[0]):
+    if len(left) >= 2 and len(right) >= 2 and CJK.match(left[-1]) and CJK.match(right[0]):
         return True
     return left[-1].isascii() and right[0].isascii() and left[-1].isalnum() and right[0].isalnum()
 
@@ -230,7 +219,7 @@ def _phrase_gap(left: str, right: str) -> bool:
 def remove_spaced_letters(text: str) -> str:
     """Join a letter-spaced line ("哈 密 市 考 察 团" -> "哈密市考察团") but keep gaps between phrases."""
     words = _MANY_SPACES.sub(" ", text).strip().split(" ")
-    singles = sum(1 for w in words if len(w) == 1 and _CJK.match(w))
+    singles = sum(1 for w in words if len(w) == 1 and CJK.match(w))
     if len(words) >= 3 and singles * 2 >= len(words):
         return remove_cjk_spaces(text)
     return text

@@ -17,11 +17,17 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from qa.cleaning import has_cjk
-from qa.extraction import answer_key, coverage, is_compound, question_parts, question_type, typed_answer
-from qa.indexing import LoadedIndex
+from qa.answer.extraction import (
+    coverage,
+    is_compound,
+    question_parts,
+    question_type,
+    typed_answer,
+)
+from qa.answer.retrieve import question_terms
+from qa.index.store import LoadedIndex
 from qa.records import Answer, Article, Citation, Hit, Passage
-from qa.retrieval import question_terms, sentence_spans
+from qa.text import has_cjk, normalise, sentence_spans, years
 
 # Calibrated on tests/data/dev.jsonl: below these the corpus is judged not to hold the answer.
 MIN_COVERAGE = 0.42  # Chinese questions: share of question IDF weight found in the best chunk + headline
@@ -157,7 +163,7 @@ def _quotes_for_parts(
     while len(chosen) < max_quotes:
         quoted = "".join(c.article.text[c.start : c.end] for c in chosen).lower()
         missing = {w: x for w, x in terms.items() if w not in quoted}
-        answers = {answer_key(c.short) for c in chosen if c.short}
+        answers = {normalise(c.short) for c in chosen if c.short}
         pick, pick_value = None, 0.0
         for other in candidates:
             if other.score < COMPOUND_RATIO * best.score or not _apart(other, chosen):
@@ -165,7 +171,7 @@ def _quotes_for_parts(
             gain = (
                 coverage(other.article.text[other.start : other.end], missing) * sum(missing.values()) / total
             )
-            new_answer = other.short is not None and answer_key(other.short) not in answers
+            new_answer = other.short is not None and normalise(other.short) not in answers
             if gain <= 0 and not new_answer:
                 continue
             value = other.score + NEW_WORDS_WEIGHT * gain
@@ -196,11 +202,11 @@ def _short_per_part(question: str, kind: str, chosen: list[_Candidate], index: L
         typed = [typed_answer(kind, q, part, terms) for q in naming]
         best = max((t for t in typed if t is not None), default=None)
         if best is not None:
-            found.setdefault(answer_key(best[1]), best[1])
+            found.setdefault(normalise(best[1]), best[1])
     if len(found) < 2:
         for c in chosen:
             if c.short:
-                found.setdefault(answer_key(c.short), c.short)
+                found.setdefault(normalise(c.short), c.short)
     return "；".join(found.values()) or None
 
 
@@ -220,7 +226,7 @@ def answer_question(
     passages = _passages(hits, index)
     terms = question_terms(index, question)
     kind = question_type(question)
-    years = set(re.findall(r"((?:19|20)\d{2})\s*年", question))
+    asked_years = years(question)
     chinese = has_cjk(question)
 
     candidates: list[_Candidate] = []
@@ -249,7 +255,9 @@ def answer_question(
             typed = typed_answer(kind, sentence, question, terms)
             if typed is not None:
                 score += 0.1 + TYPED_WEIGHT * min(typed[0], 2.0)
-            if years and (article.date[:4] in years or any(f"{y}年" in sentence for y in years)):
+            if asked_years and (
+                article.date[:4] in asked_years or any(f"{y}年" in sentence for y in asked_years)
+            ):
                 score += 0.15
             start, end = _quote_span(article, hit.chunk.start + s, hit.chunk.start + e)
             candidates.append(
@@ -296,7 +304,7 @@ def answer_question(
         short = _short_per_part(question, kind, chosen, index) or short
     parts = []
     if short:
-        date = f"（{best.article.date}）" if best.article.date and not years else ""
+        date = f"（{best.article.date}）" if best.article.date and not asked_years else ""
         parts.append(f"{short}{date}。")
     for citation, cand in zip(citations, chosen, strict=True):
         note = ""

@@ -28,11 +28,12 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from qa.chunking import embedding_text
-from qa.extraction import answer_key, coverage, question_parts, question_type, typed_answer
-from qa.indexing import LoadedIndex
-from qa.lexical_index import tokenize
+from qa.answer.extraction import coverage, question_parts, question_type, typed_answer
+from qa.index.lexical import tokenize
+from qa.index.store import LoadedIndex
+from qa.ingest.chunking import embedding_text
 from qa.records import Article, Chunk, Hit
+from qa.text import normalise, sentence_spans, years
 
 FUSIONS = ("weighted", "rrf")
 RRF_K = 60
@@ -50,12 +51,10 @@ VOTE_POOL = 10  # best candidates whose typed answers vote
 VOTE_WEIGHT = 0.4  # times the share of the vote the candidate's own answer got
 KEEP_DENSE_WITHIN = 5  # the dense retriever's first choice is never pushed below this rank
 
-_SENTENCE = re.compile(r"[^。！？；!?;\n]+[。！？；!?;]*[”’」』）)】》]*")
-_YEAR = re.compile(r"((?:19|20)\d{2})\s*年")
 
 
 class QueryEmbedder(Protocol):
-    """What retrieval needs from qa.embedding.Embedder."""
+    """What retrieval needs from qa.index.embedding.Embedder."""
 
     def embed_queries(self, texts: list[str]) -> np.ndarray:
         """Normalised float32 vectors, one row per question."""
@@ -144,11 +143,6 @@ def question_terms(index: LoadedIndex, question: str) -> dict[str, float]:
     for word in tokenize(question):
         terms[word] = stats.idf.get(word, stats.max_idf)
     return terms
-
-
-def sentence_spans(text: str) -> list[tuple[int, int]]:
-    """Offsets of the sentences of `text` (split at 。！？； and line ends)."""
-    return [(m.start(), m.end()) for m in _SENTENCE.finditer(text) if m.group().strip()]
 
 
 def best_sentence(chunk: Chunk, terms: dict[str, float]) -> tuple[float, int, int]:
@@ -338,13 +332,13 @@ def _search(
 
     if rerank:
         terms = question_terms(index, question)
-        years = set(_YEAR.findall(question))
+        asked_years = years(question)
         for i, row in enumerate(rows):
             chunk = index.chunks[row]
             article = index.articles.get(chunk.article_id)
             sentence = best_sentence(chunk, terms)[0]
             fused[i] += SENTENCE_WEIGHT * sentence
-            if years and article is not None and (article.date[:4] in years):
+            if asked_years and article is not None and (article.date[:4] in asked_years):
                 fused[i] += YEAR_BONUS
         kind = question_type(question)
         if kind != "fact":
@@ -359,7 +353,7 @@ def _search(
             for i in np.argsort(-fused, kind="stable")[:VOTE_POOL]:
                 typed = typed_evidence(index.chunks[rows[i]].text, kind, question, terms)
                 if typed is not None:
-                    answers[int(i)] = answer_key(typed[1])
+                    answers[int(i)] = normalise(typed[1])
             shares = answer_votes(answers, {i: float(fused[i]) for i in answers})
             for i, share in shares.items():
                 fused[i] += VOTE_WEIGHT * share

@@ -11,37 +11,13 @@ from __future__ import annotations
 import re
 
 from qa.records import Article, Chunk
+from qa.text import sentence_spans
 
 DEFAULT_MAX_CHARS = 250
 DEFAULT_OVERLAP_SENTENCES = 1
 
-# One sentence: anything up to a run of terminators plus the closing quotes/brackets that follow it,
-# or up to a line end. A line end is its own boundary (headlines, list items, paragraphs).
-_SENTENCE = re.compile(
-    r"[^\n]*?(?:[。！？；!?;…]+[”’」』）)】》〉\"'\]]*|(?=\n)|$)",
-)
 # Where an over-long sentence may be cut, best first: after a comma-like mark.
 _SOFT_BREAK = re.compile(r"[，、,：:]")
-
-
-def _sentence_spans(text: str) -> list[tuple[int, int]]:
-    """Spans of the non-blank sentences of `text`, trimmed of surrounding whitespace."""
-    spans: list[tuple[int, int]] = []
-    position = 0
-    while position < len(text):
-        match = _SENTENCE.match(text, position)
-        end = match.end() if match else len(text)
-        if end == position:  # at a line end: step over it
-            end = position + 1
-        start, stop = position, end
-        while start < stop and text[start].isspace():
-            start += 1
-        while stop > start and text[stop - 1].isspace():
-            stop -= 1
-        if stop > start:
-            spans.append((start, stop))
-        position = end
-    return spans
 
 
 def _split_long(text: str, start: int, end: int, max_chars: int) -> list[tuple[int, int]]:
@@ -72,7 +48,7 @@ def chunk_article(
         raise ValueError("overlap_sentences must be >= 0")
     text = article.text
     sentences: list[tuple[int, int]] = []
-    for start, end in _sentence_spans(text):
+    for start, end in sentence_spans(text):
         sentences.extend(_split_long(text, start, end, max_chars))
 
     groups: list[list[tuple[int, int]]] = []

@@ -1,0 +1,263 @@
+"""Corpus -> articles -> chunks -> dense (FAISS) + lexical (BM25) indexes + manifest, swapped in atomically.
+
+Rebuilds are incremental: a chunk whose embedded text and model are unchanged reuses its vector from
+the live build. Where the files go and how the swap works is `qa.index.store`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from qa.index.dense import DenseIndex
+from qa.index.lexical import TOKENIZER, LexicalIndex
+from qa.index.store import (
+    ARTICLES_FILE,
+    BUILDS_DIR,
+    CHUNKS_FILE,
+    DENSE_FILE,
+    FORMAT_VERSION,
+    KEYS_FILE,
+    LEXICAL_DIR,
+    MANIFEST_FILE,
+    IndexCorruptError,
+    IndexLoadError,
+    build_lock,
+    current_build_dir,
+    fsync_dir,
+    fsync_tree,
+    point_current_at,
+    remove_other_builds,
+    write_durable,
+)
+from qa.ingest.chunking import DEFAULT_MAX_CHARS, DEFAULT_OVERLAP_SENTENCES, chunk_article, embedding_text
+from qa.ingest.segment import load_articles
+from qa.records import Article, Problem
+
+EMBED_BATCH = 128  # texts handed to the embedder per progress step
+LIBRARIES = ("qa", "numpy", "faiss-cpu", "bm25s", "jieba", "sentence-transformers", "torch")
+
+
+class Embedder(Protocol):
+    """What indexing needs from qa.index.embedding.Embedder."""
+
+    name: str
+    dim: int
+
+    def embed_passages(self, texts: list[str], batch_size: int = 32, progress: bool = False) -> np.ndarray:
+        """Normalised float32 vectors, one row per text."""
+        ...
+
+
+class EmptyCorpusError(ValueError):
+    """The corpus yielded no article to index."""
+
+
+@dataclass
+class BuildReport:
+    """What one build did; `embedded` chunks were newly embedded, `reused` kept their old vectors."""
+
+    articles: int
+    chunks: int
+    embedded: int
+    reused: int
+    seconds: float
+    chunks_per_s: float
+    problems: list[Problem] = field(default_factory=list)
+    build_id: str = ""
+    path: Path | None = None
+
+    def summary(self) -> str:
+        """One human line for `qa index`."""
+        line = (
+            f"Indexed {self.articles} articles as {self.chunks} chunks in {self.seconds:.1f} s "
+            f"({self.chunks_per_s:.1f} chunks/s): {self.embedded} embedded, {self.reused} reused"
+        )
+        if self.problems:
+            line += f"; {len(self.problems)} problem(s) skipped"
+        if self.path is not None:
+            line += f". Index: {self.path}"
+        return line
+
+
+def _library_versions() -> dict[str, str]:
+    """Installed versions of the libraries whose output the index holds."""
+    versions = {}
+    for name in LIBRARIES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "unknown"
+    return versions
+
+
+def corpus_fingerprint(articles: list[Article]) -> str:
+    """A hash of every article's contents, independent of file order."""
+    digest = hashlib.sha256()
+    for line in sorted(json.dumps(asdict(a), ensure_ascii=False, sort_keys=True) for a in articles):
+        digest.update(line.encode("utf-8"))
+        digest.update(b"\n")
+    return digest.hexdigest()
+
+
+def vector_key(model: str, text: str) -> str:
+    """The cache key of one embedded text: same model and same text give the same vector."""
+    return hashlib.sha256(f"{model}\x00{text}".encode()).hexdigest()[:32]
+
+
+def _model_id(embedder: Embedder) -> str:
+    """Model name plus passage prefix when the embedder exposes one: both change the vectors."""
+    prompt = getattr(embedder, "passage_prompt", None)
+    return embedder.name if prompt is None else f"{embedder.name}|{prompt}"
+
+
+def _previous_vectors(index_dir: Path, dim: int) -> dict[str, np.ndarray]:
+    """Vectors of the live build keyed by vector key; empty when there is none or it is unreadable."""
+    try:
+        build_dir = current_build_dir(index_dir)
+        if build_dir is None:
+            return {}
+        keys = (build_dir / KEYS_FILE).read_text(encoding="utf-8").split()
+        dense = DenseIndex.load(build_dir / DENSE_FILE)
+    except (OSError, IndexLoadError, RuntimeError, ValueError):
+        return {}
+    if dense.dim != dim or len(dense) != len(keys):
+        return {}
+    vectors = dense.vectors()
+    return {key: vectors[row] for row, key in enumerate(keys)}
+
+
+def _unique_articles(articles: list[Article]) -> tuple[list[Article], list[Problem]]:
+    """Drop articles whose id was already seen, reporting each as a problem."""
+    seen: set[str] = set()
+    kept: list[Article] = []
+    problems: list[Problem] = []
+    for article in articles:
+        if article.id in seen:
+            problems.append(
+                Problem(article.source or article.id, None, f"duplicate article id {article.id}; skipped")
+            )
+            continue
+        seen.add(article.id)
+        kept.append(article)
+    return kept, problems
+
+
+def _embed(embedder: Embedder, texts: list[str], progress: bool) -> np.ndarray:
+    """Embed texts shortest-first in batches (less padding), with one tqdm bar over all of them."""
+    vectors = np.zeros((len(texts), embedder.dim), dtype=np.float32)
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    with tqdm(total=len(texts), desc="Embedding", unit="chunk", disable=not progress) as bar:
+        for begin in range(0, len(order), EMBED_BATCH):
+            rows = order[begin : begin + EMBED_BATCH]
+            batch = embedder.embed_passages([texts[i] for i in rows], batch_size=32, progress=False)
+            vectors[rows] = np.asarray(batch, dtype=np.float32)
+            bar.update(len(rows))
+    return vectors
+
+
+def _write_jsonl(path: Path, records: list[Any]) -> None:
+    """One JSON object per line, UTF-8."""
+    with open(path, "w", encoding="utf-8") as handle:
+        for record in records:
+            handle.write(json.dumps(asdict(record), ensure_ascii=False) + "\n")
+
+
+def build_index(
+    corpus: Path,
+    index_dir: Path,
+    embedder: Embedder,
+    progress: bool = True,
+    max_chars: int | None = None,
+) -> BuildReport:
+    """Build both indexes for `corpus` into a new build folder of `index_dir` and make it live."""
+    started = time.perf_counter()
+    corpus, index_dir = Path(corpus), Path(index_dir)
+    max_chars = max_chars or DEFAULT_MAX_CHARS
+    overlap = DEFAULT_OVERLAP_SENTENCES
+
+    loaded, problems = load_articles(corpus)
+    articles, duplicates = _unique_articles(loaded)
+    problems = [*problems, *duplicates]
+    if not articles:
+        details = "; ".join(str(p) for p in problems[:5])
+        raise EmptyCorpusError(f"no articles found in {corpus}" + (f" ({details})" if details else ""))
+    by_id = {article.id: article for article in articles}
+    chunks = [chunk for article in articles for chunk in chunk_article(article, max_chars, overlap)]
+    if not chunks:
+        raise EmptyCorpusError(f"the articles in {corpus} have no text to index")
+    texts = [embedding_text(chunk, by_id[chunk.article_id]) for chunk in chunks]
+
+    index_dir.mkdir(parents=True, exist_ok=True)
+    (index_dir / BUILDS_DIR).mkdir(exist_ok=True)
+    with build_lock(index_dir):
+        model_id = _model_id(embedder)
+        keys = [vector_key(model_id, text) for text in texts]
+        known = _previous_vectors(index_dir, embedder.dim)
+        missing: dict[str, str] = {}
+        for key, text in zip(keys, texts, strict=True):
+            if key not in known:
+                missing.setdefault(key, text)
+        fresh = _embed(embedder, list(missing.values()), progress)
+        known.update(zip(missing, fresh, strict=True))
+        vectors = np.stack([known[key] for key in keys]).astype(np.float32)
+        reused = sum(1 for key in keys if key not in missing)
+
+        build_id = f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+        build_dir = index_dir / BUILDS_DIR / build_id
+        build_dir.mkdir()
+        dense = DenseIndex.build(vectors, kind="auto")  # flat, or IVF at >= 100k chunks
+        dense.save(build_dir / DENSE_FILE)
+        LexicalIndex.build(texts).save(build_dir / LEXICAL_DIR)
+        _write_jsonl(build_dir / ARTICLES_FILE, articles)
+        _write_jsonl(build_dir / CHUNKS_FILE, chunks)
+        (build_dir / KEYS_FILE).write_text("".join(f"{key}\n" for key in keys), encoding="utf-8")
+        manifest = {
+            "format_version": FORMAT_VERSION,
+            "build_id": build_id,
+            "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "model": embedder.name,
+            "model_id": model_id,
+            "dim": int(embedder.dim),
+            "counts": {"articles": len(articles), "chunks": len(chunks), "problems": len(problems)},
+            "corpus": str(corpus),
+            "corpus_fingerprint": corpus_fingerprint(articles),
+            "chunking": {"max_chars": max_chars, "overlap_sentences": overlap},
+            "dense": {"file": DENSE_FILE, "kind": dense.kind, "metric": "inner_product"},
+            "lexical": {"dir": LEXICAL_DIR, "tokenizer": TOKENIZER},
+            "libraries": _library_versions(),
+        }
+        write_durable(build_dir / MANIFEST_FILE, json.dumps(manifest, ensure_ascii=False, indent=2))
+        fsync_tree(build_dir)
+        fsync_dir(build_dir.parent)
+        try:
+            previous = current_build_dir(index_dir)
+        except IndexCorruptError:  # a damaged CURRENT is simply replaced
+            previous = None
+        point_current_at(index_dir, build_id)
+        # The build that was live a moment ago stays until the next build, so a reader that read the
+        # old CURRENT just before the swap can still open its files.
+        remove_other_builds(index_dir, keep={build_id, previous.name if previous else build_id})
+
+    seconds = time.perf_counter() - started
+    return BuildReport(
+        articles=len(articles),
+        chunks=len(chunks),
+        embedded=len(missing),
+        reused=reused,
+        seconds=seconds,
+        chunks_per_s=len(chunks) / seconds if seconds > 0 else 0.0,
+        problems=problems,
+        build_id=build_id,
+        path=build_dir,
+    )

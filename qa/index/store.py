@@ -1,0 +1,220 @@
+"""The index on disk: the folder layout, the atomic `CURRENT` swap, the build lock, and loading.
+
+Layout of `index_dir`:
+
+    CURRENT                 the id of the live build (replaced atomically with os.replace)
+    builds/<build-id>/      manifest.json, articles.jsonl, chunks.jsonl, vector_keys.txt,
+                            dense.faiss, bm25/
+    build.lock              held (flock) while a build runs
+
+A build (`qa.index.build`) writes a fresh folder, then points CURRENT at it, then deletes the older
+folders (all but the new one and the one it replaced, which a reader may still be opening), so a build
+killed at any moment leaves the previous index whole.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from qa.index.dense import DenseIndex
+from qa.index.lexical import LexicalIndex
+from qa.records import Article, Chunk
+
+FORMAT_VERSION = 1
+CURRENT_FILE = "CURRENT"
+BUILDS_DIR = "builds"
+LOCK_FILE = "build.lock"
+MANIFEST_FILE = "manifest.json"
+ARTICLES_FILE = "articles.jsonl"
+CHUNKS_FILE = "chunks.jsonl"
+KEYS_FILE = "vector_keys.txt"
+DENSE_FILE = "dense.faiss"
+LEXICAL_DIR = "bm25"
+
+
+class IndexLoadError(RuntimeError):
+    """The index cannot be used."""
+
+
+class IndexMissingError(IndexLoadError):
+    """No index has been built in this folder yet."""
+
+
+class IndexCorruptError(IndexLoadError):
+    """The index folder exists but is damaged, from another format, or from another model."""
+
+
+class IndexBusyError(RuntimeError):
+    """Another build of the same index folder is running."""
+
+
+@dataclass
+class LoadedIndex:
+    """A built index in memory: row i of `chunks` is FAISS row i and BM25 document i."""
+
+    manifest: dict[str, Any]
+    articles: dict[str, Article]
+    chunks: list[Chunk]
+    dense: DenseIndex
+    lexical: LexicalIndex
+    path: Path
+
+    @cached_property
+    def aliases(self) -> dict[str, tuple[str, ...]]:
+        """The corpus's own names for things ("许昌" -> "我市", "本市"), from its aliases file."""
+        return {word: tuple(names) for word, names in self.manifest.get("aliases", {}).items()}
+
+
+def current_build_dir(index_dir: Path) -> Path | None:
+    """The folder CURRENT points at, or None when there is no CURRENT file."""
+    try:
+        build_id = (index_dir / CURRENT_FILE).read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+    if not build_id or "/" in build_id or build_id.startswith("."):
+        raise IndexCorruptError(f"{index_dir / CURRENT_FILE} holds an invalid build id {build_id!r}")
+    return index_dir / BUILDS_DIR / build_id
+
+
+def index_exists(index_dir: Path) -> bool:
+    """True when `index_dir` holds a live build with a manifest (it may still fail to load)."""
+    try:
+        build_dir = current_build_dir(Path(index_dir))
+    except IndexCorruptError:
+        return False
+    return build_dir is not None and (build_dir / MANIFEST_FILE).is_file()
+
+
+def fsync_dir(path: Path) -> None:
+    """Flush a folder's entries to disk so a rename in it survives a crash."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_durable(path: Path, data: str) -> None:
+    """Write a text file and fsync it."""
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def fsync_tree(path: Path) -> None:
+    """fsync every file and folder under `path` (files written by FAISS and bm25s included)."""
+    for root, _dirs, files in os.walk(path):
+        for name in files:
+            fd = os.open(Path(root) / name, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        fsync_dir(Path(root))
+
+
+def point_current_at(index_dir: Path, build_id: str) -> None:
+    """Atomically make `build_id` the live build (temp file + os.replace)."""
+    tmp = index_dir / f".{CURRENT_FILE}.{os.getpid()}.tmp"
+    write_durable(tmp, build_id + "\n")
+    os.replace(tmp, index_dir / CURRENT_FILE)
+    fsync_dir(index_dir)
+
+
+def remove_other_builds(index_dir: Path, keep: set[str]) -> None:
+    """Delete build folders not in `keep` (older builds, leftovers of killed builds) and stray temp files."""
+    for child in (index_dir / BUILDS_DIR).iterdir():
+        if child.name in keep:
+            continue
+        if child.is_dir():
+            shutil.rmtree(child, ignore_errors=True)
+        else:
+            child.unlink(missing_ok=True)
+    for stray in index_dir.glob(f".{CURRENT_FILE}.*.tmp"):
+        stray.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def build_lock(index_dir: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the index folder for the whole build (released if the process dies)."""
+    with open(index_dir / LOCK_FILE, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as error:
+            raise IndexBusyError(
+                f"another build of {index_dir} is running; try again when it ends"
+            ) from error
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """Every line of a JSONL file as a dict."""
+    with open(path, encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+def load_index(index_dir: Path, model: str | None = None) -> LoadedIndex:
+    """Load the live build of `index_dir`; with `model`, refuse an index embedded by another model."""
+    index_dir = Path(index_dir)
+    build_dir = current_build_dir(index_dir)
+    if build_dir is None:
+        raise IndexMissingError(f"no index in {index_dir}: run `qa index` to build one")
+    manifest_path = build_dir / MANIFEST_FILE
+    if not manifest_path.is_file():
+        raise IndexCorruptError(
+            f"{index_dir / CURRENT_FILE} points at {build_dir.name}, which has no {MANIFEST_FILE}: "
+            "run `qa index` to rebuild"
+        )
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as error:
+        raise IndexCorruptError(f"cannot read {manifest_path}: {error}; run `qa index` to rebuild") from error
+    if not isinstance(manifest, dict) or manifest.get("format_version") != FORMAT_VERSION:
+        found = manifest.get("format_version") if isinstance(manifest, dict) else None
+        raise IndexCorruptError(
+            f"{manifest_path} has format version {found!r}, this code reads {FORMAT_VERSION}: "
+            "run `qa index` to rebuild"
+        )
+    if model is not None and manifest.get("model") != model:
+        raise IndexCorruptError(
+            f"the index in {index_dir} was embedded with {manifest.get('model')!r}, not {model!r}: "
+            "run `qa index` to rebuild it with this model"
+        )
+    try:
+        articles = {row["id"]: Article(**row) for row in _read_jsonl(build_dir / ARTICLES_FILE)}
+        chunks = [Chunk(**row) for row in _read_jsonl(build_dir / CHUNKS_FILE)]
+        dense = DenseIndex.load(build_dir / DENSE_FILE)
+        lexical = LexicalIndex.load(build_dir / LEXICAL_DIR)
+    except (OSError, ValueError, TypeError, KeyError, RuntimeError) as error:
+        raise IndexCorruptError(
+            f"cannot load the index in {build_dir}: {error}; run `qa index` to rebuild"
+        ) from error
+    counts = manifest.get("counts", {})
+    sizes = {
+        "manifest chunks": counts.get("chunks"),
+        "chunks.jsonl": len(chunks),
+        "dense rows": len(dense),
+        "bm25 docs": lexical.num_docs,
+    }
+    if len(set(sizes.values())) != 1 or counts.get("articles") != len(articles):
+        raise IndexCorruptError(f"index parts in {build_dir} disagree ({sizes}); run `qa index` to rebuild")
+    if dense.dim != manifest.get("dim"):
+        raise IndexCorruptError(
+            f"dense index dim {dense.dim} != manifest dim {manifest.get('dim')} in {build_dir}"
+        )
+    return LoadedIndex(
+        manifest=manifest, articles=articles, chunks=chunks, dense=dense, lexical=lexical, path=build_dir
+    )

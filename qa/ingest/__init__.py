@@ -1,0 +1,1 @@
+"""Ingest: corpus files -> clean, titled, dated articles -> chunks with exact offsets."""

@@ -1,0 +1,87 @@
+"""Chinese-text basics every layer shares: one CJK class, one sentence splitter, years, units, one normaliser.
+
+Defined once so that chunk boundaries, quote offsets and answer comparisons agree: a sentence is the
+same span whether the chunker, the re-scorer or the answer step asks.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+# CJK unified ideographs, extension A and the compatibility block.
+CJK_CHARS = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+# Full-width and CJK punctuation, dashes, curly quotes, the ellipsis, the middle dot and list bullets.
+CJK_PUNCT = (
+    "\u3000-\u303f\uff01-\uff0f\uff1a-\uff20\uff3b-\uff40\uff5b-\uff65"
+    "\u2014\u2015\u2018\u2019\u201c\u201d\u2026\u00b7\u25a1\u25cf\u25b2"
+)
+CJK = re.compile(f"[{CJK_CHARS}]")
+
+# Marks that end a sentence, and the closing quotes and brackets that stay with the sentence they close.
+SENTENCE_END = "。！？；!?;…"
+SENTENCE_CLOSERS = "”’」』）)】》〉\"'\\]"
+# One sentence: anything up to a run of terminators plus its closers, or up to a line end (headlines,
+# list items and paragraphs end at a line end).
+_SENTENCE = re.compile(f"[^\\n]*?(?:[{SENTENCE_END}]+[{SENTENCE_CLOSERS}]*|(?=\\n)|$)")
+
+# A four-digit year as Chinese text writes it: "2022年" (the year itself is group 1).
+YEAR = re.compile(r"((?:19|20)\d{2})\s*年")
+
+# Measure words and units that follow a number ("76.8亿元", "525起", "3个百分点"), longest first where
+# one is the start of another, so a regex alternation takes the whole unit.
+UNITS = (
+    "个百分点|%|％|亿元|万元|元|万平方米|平方米|万平|亩|公里|千米|米|吨|人次|万人|名|人|个|起|件|条|家|份|所|座|项|次|场|节|"
+    "期|届|分|天|小时|倍|岁|度|台|辆|户|批|篇|处|只|套|片|张|万|亿"
+)
+
+
+def has_cjk(text: str) -> bool:
+    """True when `text` holds at least one CJK character."""
+    return bool(CJK.search(text))
+
+
+def is_cjk(char: str) -> bool:
+    """True when `char` is one CJK character."""
+    return bool(CJK.fullmatch(char))
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of every non-blank sentence of `text`, trimmed of surrounding whitespace.
+
+    A sentence ends after a run of 。！？；…!?; (with the quotes and brackets that close it) or at a
+    line end; `text[start:end]` is the sentence.
+    """
+    spans: list[tuple[int, int]] = []
+    position = 0
+    while position < len(text):
+        match = _SENTENCE.match(text, position)
+        end = match.end() if match else len(text)
+        if end == position:  # at a line end: step over it
+            end = position + 1
+        start, stop = position, end
+        while start < stop and text[start].isspace():
+            start += 1
+        while stop > start and text[stop - 1].isspace():
+            stop -= 1
+        if stop > start:
+            spans.append((start, stop))
+        position = end
+    return spans
+
+
+def years(text: str) -> set[str]:
+    """The four-digit years written as "YYYY年" in `text`."""
+    return set(YEAR.findall(text))
+
+
+def normalise(text: str) -> str:
+    """Text reduced for comparison: NFKC, lower-cased, only letters, digits, CJK, '.', '%' and '·' kept.
+
+    "5545.5 亿元" and "5545.5亿元" compare equal; so do full- and half-width forms.
+    """
+    return "".join(
+        ch
+        for ch in unicodedata.normalize("NFKC", text).lower()
+        if ch in ".%·" or unicodedata.category(ch)[0] in "LN"
+    )
