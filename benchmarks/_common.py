@@ -160,7 +160,7 @@ def unique(ids: list[str]) -> list[str]:
 
 def load_embedder():
     """The product's embedder (multilingual-e5-small from the local model cache)."""
-    from qa.embedding import Embedder
+    from qa.index.embedding import Embedder
 
     return Embedder.load(MODEL, cache_dir=MODEL_CACHE)
 
@@ -172,7 +172,8 @@ def log(message: str) -> None:
 
 def seeds_index(embedder) -> Path:
     """A seeds index built by the product under the bench cache (built once, reused after)."""
-    from qa.indexing import build_index, index_exists
+    from qa.index.build import build_index
+    from qa.index.store import index_exists
 
     index_dir = CACHE_DIR / "seeds-index"
     if not index_exists(index_dir):

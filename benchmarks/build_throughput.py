@@ -1,7 +1,7 @@
 """Build throughput: chunks/s of the product's build vs the model's own forward-pass rate, same chunks.
 
 The corpus is the first --passages RGB passages (a JSONL export, as `qa index` reads it). Measured:
-- pipeline: `qa.indexing.build_index` from scratch (read, clean, chunk, embed, FAISS, BM25, write);
+- pipeline: `qa.index.build.build_index` from scratch (read, clean, chunk, embed, FAISS, BM25, write);
 - sentence-transformers `encode` on the exact texts the build embedded (prompt included, batch 32);
 - the raw forward pass: the same texts tokenised beforehand, length-sorted batches of 32, only
   `model(**batch)` timed (plus mean pooling) — the physical limit of this model on this CPU.
@@ -37,7 +37,7 @@ def subset_corpus(passages: int) -> Path:
 
 def embedded_texts(build_dir: Path) -> list[str]:
     """The exact texts the build embedded (chunk text with its headline/date context)."""
-    from qa.chunking import embedding_text
+    from qa.ingest.chunking import embedding_text
     from qa.records import Article, Chunk
 
     articles = {row["id"]: Article(**row) for row in read_jsonl(build_dir / "articles.jsonl")}
@@ -93,14 +93,14 @@ def main() -> None:
     parser.add_argument("--skip-peer", action="store_true", help="Do not time the peer's build.")
     args = parser.parse_args()
     set_threads()
-    from qa.indexing import build_index
+    from qa.index.build import build_index
 
     embedder = load_embedder()
     corpus = subset_corpus(args.passages)
     index_dir = CACHE_DIR / f"throughput-index-{args.passages}"
     shutil.rmtree(index_dir, ignore_errors=True)
     embedder.embed_passages(["预热"] * 8)  # warm the model and jieba's dictionary before timing
-    from qa.lexical_index import tokenize
+    from qa.index.lexical import tokenize
 
     tokenize("预热")
 

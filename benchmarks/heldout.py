@@ -38,7 +38,7 @@ HEDGE = (5, 10**6)  # keep the dense first choice in the top 5, or never
 
 def gold_ranks(service, rows: list[dict], setting: tuple[float, float, int]) -> np.ndarray:
     """1-based rank of the first gold article per question among the top 10 (DEPTH + 1 when absent)."""
-    from qa import retrieval
+    from qa.answer import retrieve as retrieval
 
     retrieval.AGREEMENT_WEIGHT, retrieval.VOTE_WEIGHT, retrieval.KEEP_DENSE_WITHIN = setting
     ranks = []
@@ -55,7 +55,7 @@ def main() -> None:
     parser.add_argument("--splits", type=int, default=5, help="Random 200/200 splits (each used both ways).")
     args = parser.parse_args()
     set_threads()
-    from qa import retrieval
+    from qa.answer import retrieve as retrieval
 
     shipped = (retrieval.AGREEMENT_WEIGHT, retrieval.VOTE_WEIGHT, retrieval.KEEP_DENSE_WITHIN)
     service = open_service(RGB_INDEX, load_embedder())

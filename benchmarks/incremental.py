@@ -71,7 +71,7 @@ def cli_index(corpus: Path, index_dir: Path) -> float:
 
 def steps(embedder, source: Path, name: str, edit) -> dict[str, Any]:
     """Scratch build, unchanged rebuild, one-article rebuild (in-process and CLI) of a copy of `source`."""
-    from qa.indexing import build_index
+    from qa.index.build import build_index
 
     corpus = CACHE_DIR / f"incremental-{name}-corpus"
     index_dir = CACHE_DIR / f"incremental-{name}-index"

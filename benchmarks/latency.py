@@ -1,7 +1,7 @@
 """Query latency side by side, warm, in one run: ours (in-process and over HTTP) vs the peer.
 
 For every question, in turn: our `QAService.ask` in this process, our real `qa serve` (uvicorn on
-127.0.0.1) through `POST /ask`, our retrieval step alone (`qa.retrieval.retrieve`, what the peer's
+127.0.0.1) through `POST /ask`, our retrieval step alone (`qa.answer.retrieve.retrieve`, what the peer's
 output compares to: passages, no answer), and the peer's `EnsembleRetriever.invoke` (top-3).
 The order rotates per question so background load hits all four alike. Two corpora: the seeds with
 the dev questions, and RGB (10,585 passages) with its questions (in-process only).
@@ -73,8 +73,8 @@ def main() -> None:
     set_threads()
     import httpx
 
-    from qa.indexing import load_index
-    from qa.retrieval import retrieve
+    from qa.answer.retrieve import retrieve
+    from qa.index.store import load_index
 
     embedder = load_embedder()
     figures: dict[str, Any] = {"rounds": args.rounds}

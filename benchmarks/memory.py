@@ -1,7 +1,7 @@
 """Memory and end-to-end latency of the real `qa serve`: on the seeds index and on product-format
 indexes of 100k and 1M synthetic chunks.
 
-The big indexes are written in the product's own on-disk layout (qa.indexing: CURRENT, builds/<id>/
+The big indexes are written in the product's own on-disk layout (qa.index.store: CURRENT, builds/<id>/
 manifest.json, articles.jsonl, chunks.jsonl, vector_keys.txt, dense.faiss, bm25/) from the same
 synthetic corpus as scale.py (real RGB sentences, vectors from real e5 vectors), so the server loads
 and searches them exactly as it would a real archive; the dense index is built by the product's
@@ -40,9 +40,9 @@ CHUNKS_PER_ARTICLE = 4
 
 def write_synthetic_index(n: int, index_dir: Path) -> Path:
     """A product-format index of n synthetic chunks (4 per article); reused when already there."""
-    from qa.dense_index import DenseIndex
-    from qa.indexing import BUILDS_DIR, CURRENT_FILE, FORMAT_VERSION, index_exists
-    from qa.lexical_index import TOKENIZER
+    from qa.index.dense import DenseIndex
+    from qa.index.lexical import TOKENIZER
+    from qa.index.store import BUILDS_DIR, CURRENT_FILE, FORMAT_VERSION, index_exists
 
     if index_exists(index_dir):
         return index_dir

@@ -187,7 +187,8 @@ def main() -> None:
     set_threads()
     from quality import dev_questions, ours_dev, ours_rgb
 
-    from qa.indexing import build_index, load_index
+    from qa.index.build import build_index
+    from qa.index.store import load_index
 
     embedder = load_embedder()
     log("exporting ONNX fp32 and int8 (once)")

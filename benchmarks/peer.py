@@ -57,8 +57,8 @@ def _langchain():
 
 
 def _known_vectors(index_dir: Path) -> dict[str, np.ndarray]:
-    """Vectors of a built product index keyed by qa.indexing.vector_key (model + exact text)."""
-    from qa.dense_index import DenseIndex
+    """Vectors of a built product index keyed by qa.index.build.vector_key (model + exact text)."""
+    from qa.index.dense import DenseIndex
 
     build = index_dir / "builds" / (index_dir / "CURRENT").read_text(encoding="utf-8").strip()
     keys = (build / "vector_keys.txt").read_text(encoding="utf-8").split()
@@ -71,7 +71,7 @@ def e5_embeddings(embedder, cache_name: str | None = None, reuse_index: Path | N
 
     With `cache_name`, passage vectors are cached under /tmp by a hash of the texts, and with
     `reuse_index` a window whose exact text our index already embedded (same model, same prompt,
-    same text: qa.indexing.vector_key) takes that vector instead of being embedded again; quality and
+    same text: qa.index.build.vector_key) takes that vector instead of being embedded again; quality and
     latency runs use both so the RGB corpus is not re-embedded each time. Build timings use neither.
     """
     *_, Embeddings, _splitter = _langchain()
@@ -80,7 +80,7 @@ def e5_embeddings(embedder, cache_name: str | None = None, reuse_index: Path | N
         """Passage vectors, reusing the index's vectors for texts it already holds."""
         if reuse_index is None:
             return np.asarray(embedder.embed_passages(texts, batch_size=32), np.float32)
-        from qa.indexing import vector_key
+        from qa.index.build import vector_key
 
         known = _known_vectors(reuse_index)
         model_id = f"{embedder.name}|{embedder.passage_prompt}"
@@ -98,7 +98,7 @@ def e5_embeddings(embedder, cache_name: str | None = None, reuse_index: Path | N
         return vectors
 
     class E5Embeddings(Embeddings):
-        """multilingual-e5-small through qa.embedding.Embedder."""
+        """multilingual-e5-small through qa.index.embedding.Embedder."""
 
         def embed_documents(self, texts: list[str]) -> list[list[float]]:
             """Passage vectors ("passage: " prefix), normalised."""
@@ -201,7 +201,7 @@ def seeds_documents() -> list[tuple[str, str]]:
     """
     from _common import SEEDS_DIR
 
-    from qa.articles import load_articles
+    from qa.ingest.segment import load_articles
 
     articles, _ = load_articles(SEEDS_DIR)
     return [(a.id, f"{a.title}\n{a.text}" if a.title else a.text) for a in articles]

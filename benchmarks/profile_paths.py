@@ -132,7 +132,7 @@ def main() -> None:
     set_threads()
     from build_throughput import subset_corpus
 
-    from qa.indexing import build_index
+    from qa.index.build import build_index
 
     embedder = load_embedder()
     figures: dict[str, Any] = {}

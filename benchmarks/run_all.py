@@ -205,8 +205,8 @@ def _ann(row: dict[str, Any], kind: str, knob: str) -> str | None:
 
 
 def _product_ivf(row: dict[str, Any]) -> dict[str, Any] | None:
-    """The sweep row at the nprobe the product's current rule (qa.dense_index.ivf_params) uses."""
-    from qa.dense_index import ivf_params
+    """The sweep row at the nprobe the product's current rule (qa.index.dense.ivf_params) uses."""
+    from qa.index.dense import ivf_params
 
     nprobe = ivf_params(row["chunks"])[1]
     return next((s for s in row.get("ivf", {}).get("sweep", []) if s["nprobe"] == nprobe), None)

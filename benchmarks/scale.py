@@ -9,7 +9,7 @@ the product's embedder). Every sentence is jieba-tokenised once (cached), so BM2
 For each size it measures: FAISS flat (exact, the ground truth), IVF-flat (nprobe swept) and HNSW
 (efSearch swept; built only up to --hnsw-max chunks, because its build at 1M does not fit 10 min on
 2 cores), recall@10 of each against flat, single-query p50/p95, build time, memory; and the product's
-BM25 (qa.lexical_index.LexicalIndex) query p50/p95 and memory.
+BM25 (qa.index.lexical.LexicalIndex) query p50/p95 and memory.
 
     python benchmarks/scale.py                       # seeds-size, 10k, 100k, 1M
     python benchmarks/scale.py --sizes 2000,10000    # a quick smoke run
@@ -56,7 +56,7 @@ _SENTENCE_END = re.compile(r"(?<=[。！？!?；;])")
 
 def sentence_pool() -> tuple[list[list[str]], list[list[list[str]]]]:
     """Per RGB passage: its sentences and their jieba tokens (tokenised once, cached under /tmp)."""
-    from qa.lexical_index import TOKENIZER, tokenize
+    from qa.index.lexical import TOKENIZER, tokenize
 
     cache = CACHE_DIR / "rgb-sentences.json"
     if cache.exists():
@@ -79,7 +79,7 @@ def sentence_pool() -> tuple[list[list[str]], list[list[list[str]]]]:
 
 def base_vectors(n_passages: int) -> tuple[np.ndarray, str]:
     """Real e5 vectors from the RGB index (one per chunk there), or clustered random ones without it."""
-    from qa.dense_index import DenseIndex
+    from qa.index.dense import DenseIndex
 
     current = RGB_INDEX / "CURRENT"
     if current.exists():
@@ -162,7 +162,7 @@ def lexical_from_tokens(main: np.ndarray, extra: np.ndarray, tokens: list[list[l
     """The product's LexicalIndex over the synthetic chunks, from cached tokens (no jieba at 1M)."""
     import bm25s
 
-    from qa.lexical_index import LexicalIndex
+    from qa.index.lexical import LexicalIndex
 
     vocab: dict[str, int] = {}
     passage_ids = [[vocab.setdefault(t, len(vocab)) for s in passage for t in s] for passage in tokens]
@@ -225,8 +225,8 @@ def choose(sweep: list[dict[str, Any]], key: str) -> dict[str, Any]:
 
 
 def ivf_nlist(n: int) -> int:
-    """Cells for IVF: the product's rule (qa.dense_index.ivf_params, about sqrt(n))."""
-    from qa.dense_index import ivf_params
+    """Cells for IVF: the product's rule (qa.index.dense.ivf_params, about sqrt(n))."""
+    from qa.index.dense import ivf_params
 
     return ivf_params(n)[0]
 
@@ -262,7 +262,7 @@ def measure_ivf(vectors: np.ndarray, queries: np.ndarray, truth: np.ndarray) -> 
         )
     del index
     best = choose(sweep, "nprobe")
-    from qa.dense_index import ivf_params
+    from qa.index.dense import ivf_params
 
     product = next((row for row in sweep if row["nprobe"] == ivf_params(n)[1]), None)
     return {
@@ -280,7 +280,7 @@ def measure_hnsw(vectors: np.ndarray, queries: np.ndarray, truth: np.ndarray) ->
     """HNSW (M=32, the product's HNSW_NEIGHBOURS): build, sweep efSearch."""
     import faiss
 
-    from qa.dense_index import HNSW_NEIGHBOURS
+    from qa.index.dense import HNSW_NEIGHBOURS
 
     before = rss_mb()
     started = time.perf_counter()
@@ -337,7 +337,7 @@ def measure_bm25(main: np.ndarray, extra: np.ndarray, tokens: list, questions: l
 
 def measure_bm25_with_jieba(texts: list[str]) -> dict[str, Any]:
     """LexicalIndex.build exactly as `qa index` runs it (jieba included), for build throughput."""
-    from qa.lexical_index import LexicalIndex
+    from qa.index.lexical import LexicalIndex
 
     started = time.perf_counter()
     LexicalIndex.build(texts)
@@ -350,8 +350,8 @@ def seeds_chunk_count() -> int:
     try:
         from _common import SEEDS_DIR
 
-        from qa.articles import load_articles
-        from qa.chunking import chunk_article
+        from qa.ingest.chunking import chunk_article
+        from qa.ingest.segment import load_articles
 
         articles, _ = load_articles(SEEDS_DIR)
         return sum(len(chunk_article(a)) for a in articles)
@@ -383,7 +383,7 @@ def main() -> None:
         row: dict[str, Any] = {"chunks": n}
         log(f"size {n:,}: flat")
         row["flat"], truth = measure_flat(vectors, queries)
-        from qa.dense_index import auto_kind
+        from qa.index.dense import auto_kind
 
         row["auto_kind"] = auto_kind(n)
         if n >= 1000:
