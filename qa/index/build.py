@@ -43,7 +43,7 @@ from qa.index.store import (
 )
 from qa.ingest.chunking import DEFAULT_MAX_CHARS, DEFAULT_OVERLAP_SENTENCES, chunk_article, embedding_text
 from qa.ingest.segment import load_articles
-from qa.records import Article, Problem
+from qa.records import Article, Chunk, Problem
 
 EMBED_BATCH = 128  # texts handed to the embedder per progress step
 LIBRARIES = ("qa", "numpy", "faiss-cpu", "bm25s", "jieba", "sentence-transformers", "torch")
@@ -163,19 +163,32 @@ def _write_jsonl(path: Path, records: list[Any]) -> None:
             handle.write(json.dumps(asdict(record), ensure_ascii=False) + "\n")
 
 
-def build_index(
-    corpus: Path,
-    index_dir: Path,
-    embedder: PassageEmbedder,
-    progress: bool = True,
-    max_chars: int | None = None,
-) -> BuildReport:
-    """Build both indexes for `corpus` into a new build folder of `index_dir` and make it live."""
-    started = time.perf_counter()
-    corpus, index_dir = Path(corpus), Path(index_dir)
-    max_chars = max_chars or DEFAULT_MAX_CHARS
-    overlap = DEFAULT_OVERLAP_SENTENCES
+@dataclass
+class _Corpus:
+    """The corpus read for one build: unique articles, their chunks, the texts to embed, what was skipped."""
 
+    path: Path
+    articles: list[Article]
+    chunks: list[Chunk]
+    texts: list[str]
+    problems: list[Problem]
+    max_chars: int
+    overlap: int
+
+
+@dataclass
+class _Vectors:
+    """One vector per chunk, its cache key, and how many were newly embedded."""
+
+    model_id: str
+    keys: list[str]
+    vectors: np.ndarray
+    embedded: int
+    reused: int
+
+
+def _read_corpus(corpus: Path, max_chars: int, overlap: int) -> _Corpus:
+    """Load the articles of `corpus`, drop repeated ids, cut chunks; EmptyCorpusError when nothing is left."""
     loaded, problems = load_articles(corpus)
     articles, duplicates = _unique_articles(loaded)
     problems = [*problems, *duplicates]
@@ -187,67 +200,108 @@ def build_index(
     if not chunks:
         raise EmptyCorpusError(f"the articles in {corpus} have no text to index")
     texts = [embedding_text(chunk, by_id[chunk.article_id]) for chunk in chunks]
+    return _Corpus(corpus, articles, chunks, texts, problems, max_chars, overlap)
+
+
+def _chunk_vectors(index_dir: Path, embedder: PassageEmbedder, texts: list[str], progress: bool) -> _Vectors:
+    """Vectors of `texts`: reused from the live build where model and text match, embedded otherwise."""
+    model_id = _model_id(embedder)
+    keys = [vector_key(model_id, text) for text in texts]
+    known = _previous_vectors(index_dir, embedder.dim)
+    missing: dict[str, str] = {}
+    for key, text in zip(keys, texts, strict=True):
+        if key not in known:
+            missing.setdefault(key, text)
+    fresh = _embed(embedder, list(missing.values()), progress)
+    known.update(zip(missing, fresh, strict=True))
+    vectors = np.stack([known[key] for key in keys]).astype(np.float32)
+    reused = sum(1 for key in keys if key not in missing)
+    return _Vectors(model_id, keys, vectors, embedded=len(missing), reused=reused)
+
+
+def _write_build(build_dir: Path, read: _Corpus, vectors: _Vectors) -> DenseIndex:
+    """Write the dense and lexical indexes, articles, chunks and vector keys into a new `build_dir`."""
+    build_dir.mkdir()
+    dense = DenseIndex.build(vectors.vectors, kind="auto")  # flat, or IVF at >= 100k chunks
+    dense.save(build_dir / DENSE_FILE)
+    LexicalIndex.build(read.texts).save(build_dir / LEXICAL_DIR)
+    _write_jsonl(build_dir / ARTICLES_FILE, read.articles)
+    _write_jsonl(build_dir / CHUNKS_FILE, read.chunks)
+    (build_dir / KEYS_FILE).write_text("".join(f"{key}\n" for key in vectors.keys), encoding="utf-8")
+    return dense
+
+
+def _manifest(
+    build_id: str, read: _Corpus, embedder: PassageEmbedder, model_id: str, dense: DenseIndex
+) -> dict[str, Any]:
+    """The manifest.json of one build: what it holds, what made it, and the settings it was cut with."""
+    return {
+        "format_version": FORMAT_VERSION,
+        "build_id": build_id,
+        "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "model": embedder.name,
+        "model_id": model_id,
+        "dim": int(embedder.dim),
+        "counts": {
+            "articles": len(read.articles),
+            "chunks": len(read.chunks),
+            "problems": len(read.problems),
+        },
+        "corpus": str(read.path),
+        "corpus_fingerprint": corpus_fingerprint(read.articles),
+        "chunking": {"max_chars": read.max_chars, "overlap_sentences": read.overlap},
+        "dense": {"file": DENSE_FILE, "kind": dense.kind, "metric": "inner_product"},
+        "lexical": {"dir": LEXICAL_DIR, "tokenizer": TOKENIZER},
+        "libraries": _library_versions(),
+    }
+
+
+def _make_live(index_dir: Path, build_dir: Path) -> None:
+    """Flush `build_dir` to disk, point CURRENT at it, and remove builds older than the one it replaces."""
+    fsync_tree(build_dir)
+    fsync_dir(build_dir.parent)
+    try:
+        previous = current_build_dir(index_dir)
+    except IndexCorruptError:  # a damaged CURRENT is simply replaced
+        previous = None
+    point_current_at(index_dir, build_dir.name)
+    # The build that was live a moment ago stays until the next build, so a reader that read the
+    # old CURRENT just before the swap can still open its files.
+    remove_other_builds(index_dir, keep={build_dir.name, previous.name if previous else build_dir.name})
+
+
+def build_index(
+    corpus: Path,
+    index_dir: Path,
+    embedder: PassageEmbedder,
+    progress: bool = True,
+    max_chars: int | None = None,
+) -> BuildReport:
+    """Build both indexes for `corpus` into a new build folder of `index_dir` and make it live."""
+    started = time.perf_counter()
+    corpus, index_dir = Path(corpus), Path(index_dir)
+    read = _read_corpus(corpus, max_chars or DEFAULT_MAX_CHARS, DEFAULT_OVERLAP_SENTENCES)
 
     index_dir.mkdir(parents=True, exist_ok=True)
     (index_dir / BUILDS_DIR).mkdir(exist_ok=True)
     with build_lock(index_dir):
-        model_id = _model_id(embedder)
-        keys = [vector_key(model_id, text) for text in texts]
-        known = _previous_vectors(index_dir, embedder.dim)
-        missing: dict[str, str] = {}
-        for key, text in zip(keys, texts, strict=True):
-            if key not in known:
-                missing.setdefault(key, text)
-        fresh = _embed(embedder, list(missing.values()), progress)
-        known.update(zip(missing, fresh, strict=True))
-        vectors = np.stack([known[key] for key in keys]).astype(np.float32)
-        reused = sum(1 for key in keys if key not in missing)
-
+        vectors = _chunk_vectors(index_dir, embedder, read.texts, progress)
         build_id = f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
         build_dir = index_dir / BUILDS_DIR / build_id
-        build_dir.mkdir()
-        dense = DenseIndex.build(vectors, kind="auto")  # flat, or IVF at >= 100k chunks
-        dense.save(build_dir / DENSE_FILE)
-        LexicalIndex.build(texts).save(build_dir / LEXICAL_DIR)
-        _write_jsonl(build_dir / ARTICLES_FILE, articles)
-        _write_jsonl(build_dir / CHUNKS_FILE, chunks)
-        (build_dir / KEYS_FILE).write_text("".join(f"{key}\n" for key in keys), encoding="utf-8")
-        manifest = {
-            "format_version": FORMAT_VERSION,
-            "build_id": build_id,
-            "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "model": embedder.name,
-            "model_id": model_id,
-            "dim": int(embedder.dim),
-            "counts": {"articles": len(articles), "chunks": len(chunks), "problems": len(problems)},
-            "corpus": str(corpus),
-            "corpus_fingerprint": corpus_fingerprint(articles),
-            "chunking": {"max_chars": max_chars, "overlap_sentences": overlap},
-            "dense": {"file": DENSE_FILE, "kind": dense.kind, "metric": "inner_product"},
-            "lexical": {"dir": LEXICAL_DIR, "tokenizer": TOKENIZER},
-            "libraries": _library_versions(),
-        }
+        dense = _write_build(build_dir, read, vectors)
+        manifest = _manifest(build_id, read, embedder, vectors.model_id, dense)
         write_durable(build_dir / MANIFEST_FILE, json.dumps(manifest, ensure_ascii=False, indent=2))
-        fsync_tree(build_dir)
-        fsync_dir(build_dir.parent)
-        try:
-            previous = current_build_dir(index_dir)
-        except IndexCorruptError:  # a damaged CURRENT is simply replaced
-            previous = None
-        point_current_at(index_dir, build_id)
-        # The build that was live a moment ago stays until the next build, so a reader that read the
-        # old CURRENT just before the swap can still open its files.
-        remove_other_builds(index_dir, keep={build_id, previous.name if previous else build_id})
+        _make_live(index_dir, build_dir)
 
     seconds = time.perf_counter() - started
     return BuildReport(
-        articles=len(articles),
-        chunks=len(chunks),
-        embedded=len(missing),
-        reused=reused,
+        articles=len(read.articles),
+        chunks=len(read.chunks),
+        embedded=vectors.embedded,
+        reused=vectors.reused,
         seconds=seconds,
-        chunks_per_s=len(chunks) / seconds if seconds > 0 else 0.0,
-        problems=problems,
+        chunks_per_s=len(read.chunks) / seconds if seconds > 0 else 0.0,
+        problems=read.problems,
         build_id=build_id,
         path=build_dir,
     )
