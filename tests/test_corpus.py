@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from qa.ingest.corpus import read_corpus
+from qa.ingest.corpus import read_aliases, read_corpus
 from qa.records import Problem
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
@@ -128,3 +128,27 @@ def test_duplicate_id_in_a_later_file_is_reported_with_its_line(tmp_path: Path):
 def test_missing_path_is_a_problem_not_a_crash(tmp_path: Path):
     contents = read_corpus(tmp_path / "nope")
     assert contents.pages == [] and contents.articles == [] and len(contents.problems) == 1
+
+
+def test_aliases_file_beside_the_pages_gives_the_corpus_its_own_names(tmp_path):
+    (tmp_path / "page.txt").write_text("我市召开会议。", encoding="utf-8")
+    (tmp_path / "aliases.json").write_text(
+        '{"许昌": ["我市", "本市"], "XuChang": ["许昌"]}', encoding="utf-8"
+    )
+    aliases, problems = read_aliases(tmp_path)
+    assert aliases == {"许昌": ["我市", "本市"], "xuchang": ["许昌"]} and problems == []
+    assert read_corpus(tmp_path).problems == []  # the aliases file is not an unknown page
+
+
+def test_a_corpus_without_an_aliases_file_has_no_aliases(tmp_path):
+    (tmp_path / "page.txt").write_text("我市召开会议。", encoding="utf-8")
+    assert read_aliases(tmp_path) == ({}, [])
+    assert read_aliases(tmp_path / "page.txt") == ({}, [])
+
+
+@pytest.mark.parametrize("content", ["{not json", '["我市"]', '{"许昌": "我市"}'])
+def test_a_broken_aliases_file_is_a_problem_and_no_aliases_are_used(tmp_path, content):
+    (tmp_path / "aliases.json").write_text(content, encoding="utf-8")
+    aliases, problems = read_aliases(tmp_path)
+    assert aliases == {}
+    assert len(problems) == 1 and problems[0].path == "aliases.json"

@@ -15,6 +15,9 @@ from qa.records import Article, Page, Problem
 
 PAGE_SUFFIX = ".txt"
 EXPORT_SUFFIX = ".jsonl"
+# The corpus's own names for things, beside its pages: {"许昌": ["我市", "本市"]} says that a local
+# paper's 我市 means 许昌, so a question about 许昌 finds sentences about 我市. Per corpus, never in code.
+ALIASES_FILE = "aliases.json"
 _TEXT_FIELDS = ("id", "title", "text", "date", "source")
 
 
@@ -126,6 +129,8 @@ def read_corpus(path: Path) -> CorpusContents:
         return contents
     seen_ids: set[str] = set()
     for file, name in _files(path):
+        if name == ALIASES_FILE:
+            continue
         suffix = file.suffix.lower()
         if suffix not in (PAGE_SUFFIX, EXPORT_SUFFIX):
             contents.problems.append(
@@ -154,3 +159,27 @@ def read_corpus(path: Path) -> CorpusContents:
             seen_ids.add(article.id)
             contents.articles.append(article)
     return contents
+
+
+def read_aliases(path: Path) -> tuple[dict[str, list[str]], list[Problem]]:
+    """The corpus's aliases file (inside a corpus folder, or beside a corpus file): word -> its aliases.
+
+    No file means no aliases; a file that is not a JSON object of strings to lists of strings is a
+    problem, and no aliases are used.
+    """
+    path = Path(path)
+    file = (path if path.is_dir() else path.parent) / ALIASES_FILE
+    if not file.is_file():
+        return {}, []
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        return {}, [Problem(ALIASES_FILE, None, f"cannot read the aliases ({error}); none used")]
+    valid = isinstance(data, dict) and all(
+        isinstance(word, str) and isinstance(names, list) and all(isinstance(n, str) for n in names)
+        for word, names in data.items()
+    )
+    if not valid:
+        message = 'must be a JSON object like {"许昌": ["我市", "本市"]}; no aliases used'
+        return {}, [Problem(ALIASES_FILE, None, message)]
+    return {word.lower(): [n.lower() for n in names if n.strip()] for word, names in data.items()}, []
