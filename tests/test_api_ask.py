@@ -148,6 +148,27 @@ def test_ask_refuses_hostile_json_with_a_sentence(client, body, status, words):
     assert_refused(client.post("/ask", json=body), status, words)
 
 
+def test_question_limit_follows_the_max_question_chars_setting(settings, embedder):
+    app = create_app(settings.model_copy(update={"max_question_chars": 100}), embedder=embedder)
+    with TestClient(app) as short_client:
+        assert app.state.index.wait(600), "the index did not load"
+        response = short_client.post("/ask", json={"question": "问" * 150})
+        assert_refused(response, 422, "at most 100 characters")
+        assert response.json()["errors"] == [
+            {"field": "question", "message": "'question' is too long: at most 100 characters."}
+        ]
+        assert_refused(short_client.post("/chat/stream", json={"question": "问" * 101}), 422, "at most 100")
+        assert short_client.post("/ask", json={"question": "问" * 100}).status_code == 200
+        question = short_client.get("/openapi.json").json()["components"]["schemas"]["AskIn"]["properties"]
+        assert question["question"]["maxLength"] == 100
+
+
+def test_default_question_limit_is_2000_in_the_schema(client):
+    question = client.get("/openapi.json").json()["components"]["schemas"]["AskIn"]["properties"]["question"]
+    assert question["maxLength"] == 2000
+    assert "2,000 characters" in question["description"]
+
+
 def test_invalid_json_is_400(client):
     response = client.post("/ask", content=b'{"question": "a",', headers={"content-type": "application/json"})
     assert_refused(response, 400, "not valid JSON")

@@ -23,8 +23,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from qa.api.jobs import IndexManager
 from qa.api.routes import admin, articles, ask, system, web
 from qa.api.routes.admin import UPLOAD_BODY_LIMIT
+from qa.index.embedding import Embedder
 from qa.service import QuestionError
-from qa.settings import Settings, get_settings
+from qa.settings import Settings
 
 log = logging.getLogger("qa.api")
 
@@ -190,9 +191,24 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     yield
 
 
-def create_app(settings: Settings | None = None, *, embedder: Any = None) -> FastAPI:
-    """The app over `settings` (default: the environment's); `embedder` shares an already loaded model."""
-    settings = settings or get_settings()
+def _document_settings(app: FastAPI, settings: Settings) -> None:
+    """Write the question limit of `settings` into the app's OpenAPI schema (static AskIn cannot know it)."""
+    generate = app.openapi
+    limit = settings.max_question_chars
+
+    def openapi() -> dict[str, Any]:
+        schema = generate()
+        question = schema["components"]["schemas"]["AskIn"]["properties"]["question"]
+        question["maxLength"] = limit
+        question["description"] = f"The question, 1 to {limit:,} characters, not only spaces."
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def create_app(settings: Settings | None = None, *, embedder: Embedder | None = None) -> FastAPI:
+    """The app over `settings` (default: read from the environment now); `embedder` shares a loaded model."""
+    settings = settings if settings is not None else Settings()
     _configure_logging()
     app = FastAPI(
         title="qa — questions over a Chinese newspaper archive",
@@ -211,4 +227,5 @@ def create_app(settings: Settings | None = None, *, embedder: Any = None) -> Fas
     for module in (ask, articles, system, admin, web):
         app.include_router(module.router, max_body_size=BODY_LIMIT)  # /documents sets its own, larger
     app.mount("/static", StaticFiles(directory=web.WEB_DIR), name="static")
+    _document_settings(app, settings)
     return app

@@ -1,4 +1,5 @@
-"""Dependencies shared by the routes: the live service, the index manager, the settings, the admin check."""
+"""Dependencies shared by the routes: the live service, the index manager, the settings, the checked
+question body, the admin check."""
 
 from __future__ import annotations
 
@@ -6,9 +7,11 @@ import secrets
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
+from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from qa.api.jobs import IndexManager
+from qa.api.schemas import AskIn
 from qa.service import QAService
 from qa.settings import Settings
 
@@ -43,6 +46,23 @@ def get_service(request: Request) -> QAService:
     return service
 
 
+def ask_body(body: AskIn, settings: SettingsDep) -> AskIn:
+    """The question body, refused like any too-long field when it exceeds the app's `max_question_chars`."""
+    limit = settings.max_question_chars
+    if len(body.question) > limit:
+        raise RequestValidationError(
+            [
+                {
+                    "type": "string_too_long",
+                    "loc": ("body", "question"),
+                    "msg": f"String should have at most {limit} characters",
+                    "ctx": {"max_length": limit},
+                }
+            ]
+        )
+    return body
+
+
 def require_admin(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
@@ -67,4 +87,5 @@ def require_admin(
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ManagerDep = Annotated[IndexManager, Depends(get_manager)]
 ServiceDep = Annotated[QAService, Depends(get_service)]
+AskBody = Annotated[AskIn, Depends(ask_body)]
 AdminDep = Depends(require_admin)

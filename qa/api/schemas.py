@@ -10,7 +10,6 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-MAX_QUESTION_CHARS = 2000
 ISO_DATE = r"^\d{4}(-\d{2}(-\d{2})?)?$"
 SESSION_ID = r"^[A-Za-z0-9_-]{1,64}$"
 
@@ -32,13 +31,14 @@ class FiltersIn(_In):
 class AskIn(_In):
     """One question, optionally inside a conversation (`session_id`) with per-call overrides."""
 
+    # The length limit is a setting (max_question_chars): qa.api.deps.ask_body checks it against the
+    # app's settings, and create_app writes the number into the app's OpenAPI schema.
     question: Annotated[
         str,
         Field(
             min_length=1,
-            max_length=MAX_QUESTION_CHARS,
             pattern=r"\S",
-            description="The question, 1 to 2,000 characters, not only spaces.",
+            description="The question, 1 to QA_MAX_QUESTION_CHARS characters, not only spaces.",
             examples=["市公安局创文指挥部的指挥长是谁？"],
         ),
     ]

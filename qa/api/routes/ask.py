@@ -12,7 +12,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
 from qa.answer.retrieve import Filters
-from qa.api.deps import ServiceDep
+from qa.api.deps import AskBody, ServiceDep
 from qa.api.schemas import AnswerOut, AskIn, ErrorOut, FiltersIn
 from qa.records import Answer
 from qa.service import QAService, QuestionError
@@ -47,7 +47,7 @@ def _ask(service: QAService, body: AskIn) -> Answer:
 
 
 @router.post("/ask", response_model=AnswerOut, responses=ERRORS, summary="Answer one question")
-def ask(body: AskIn, service: ServiceDep) -> AnswerOut:
+def ask(body: AskBody, service: ServiceDep) -> AnswerOut:
     """The answer with its short answer, verbatim quotes (with offsets), passages and timings."""
     return AnswerOut.model_validate(asdict(_ask(service, body)))
 
@@ -101,6 +101,6 @@ async def _events(service: QAService, body: AskIn) -> AsyncIterator[ServerSentEv
     },
     summary="Answer one question as a stream of events",
 )
-async def chat_stream(body: AskIn, service: ServiceDep) -> EventSourceResponse:
+async def chat_stream(body: AskBody, service: ServiceDep) -> EventSourceResponse:
     """The same answer as POST /ask, streamed for the chat page."""
     return EventSourceResponse(_events(service, body), ping=15)
