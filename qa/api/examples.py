@@ -10,11 +10,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING
 
 from qa.answer.chat import SessionStore
 from qa.records import Article
 from qa.text import CJK, UNITS
+
+if TYPE_CHECKING:
+    from qa.service import QAService
 
 _CLAUSE = re.compile(r"[^，。；！？：,;!?\n]+")
 _AT_END = re.compile(rf"(?:近|约|超过|逾|达|共)?(\d+(?:\.\d+)?)\s*(?:万|亿)?\s*(?:多|余)?\s*({UNITS})$")
@@ -75,7 +78,7 @@ def _round_robin(articles: list[Article]) -> Iterator[tuple[Article, tuple[str, 
         generators = alive
 
 
-def example_questions(service: Any, limit: int = 8) -> list[dict[str, str]]:
+def example_questions(service: QAService, limit: int = 8) -> list[dict[str, str]]:
     """Up to `limit` questions the service answers right (the stated number, citing the article they were
     made from), at most one per article."""
     articles = sorted(service.index.articles.values(), key=lambda a: (a.date, a.id))

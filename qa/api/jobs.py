@@ -10,38 +10,22 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Protocol
 
+from qa.api.schemas import RebuildStatusOut
+from qa.index.embedding import Embedder
+from qa.index.store import index_exists
+from qa.service import QAService, load_embedder, rebuild_index
 from qa.settings import Settings
 
 log = logging.getLogger("qa.api")
 
-State = Literal["idle", "running", "succeeded", "failed"]
 
+class HoldsService(Protocol):
+    """Where the live service is kept (the app's `state`): requests read it, a finished job swaps it."""
 
-@dataclass(frozen=True)
-class RebuildStatus:
-    """A snapshot of the latest job, as `GET /index/status` shows it."""
-
-    state: State = "idle"
-    phase: str = ""
-    reason: str = ""
-    started_at: str | None = None
-    finished_at: str | None = None
-    elapsed_s: float | None = None
-    summary: str | None = None
-    articles: int | None = None
-    chunks: int | None = None
-    embedded: int | None = None
-    reused: int | None = None
-    problems: list[str] = field(default_factory=list)
-    error: str | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        """Plain JSON-ready dict."""
-        return asdict(self)
+    service: QAService | None
 
 
 def _now() -> str:
@@ -58,30 +42,30 @@ def _error_text(error: BaseException) -> str:
 class IndexManager:
     """Owns `state.service` (None until the first load) and runs builds one at a time in a thread."""
 
-    def __init__(self, settings: Settings, state: Any, embedder: Any = None) -> None:
+    def __init__(self, settings: Settings, state: HoldsService, embedder: Embedder | None = None) -> None:
         self.settings = settings
         self.state = state
         self.embedder = embedder
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._started = 0.0
-        self._status = RebuildStatus()
-        self._examples: tuple[Any, list[dict[str, str]]] | None = None
+        self._status = RebuildStatusOut(state="idle")
+        self._examples: tuple[QAService, list[dict[str, str]]] | None = None
         self._examples_lock = threading.Lock()
         state.service = None
 
     # ------------------------------------------------------------------------------------- status
     @property
-    def service(self) -> Any:
+    def service(self) -> QAService | None:
         """The live QAService, or None while the first load is still running (or failed)."""
         return self.state.service
 
-    def status(self) -> RebuildStatus:
+    def status(self) -> RebuildStatusOut:
         """The latest job's status, with the elapsed time of a running one."""
         with self._lock:
             status = self._status
             if status.state == "running":
-                status = replace(status, elapsed_s=round(time.monotonic() - self._started, 1))
+                status = status.model_copy(update={"elapsed_s": round(time.monotonic() - self._started, 1)})
             return status
 
     @property
@@ -92,7 +76,7 @@ class IndexManager:
     def _update(self, **changes: Any) -> None:
         """Change fields of the status under the lock."""
         with self._lock:
-            self._status = replace(self._status, **changes)
+            self._status = self._status.model_copy(update=changes)
 
     # ------------------------------------------------------------------------------------- jobs
     def start(self, reason: str, build: bool = True) -> bool:
@@ -101,7 +85,9 @@ class IndexManager:
             if self._status.state == "running":
                 return False
             self._started = time.monotonic()
-            self._status = RebuildStatus(state="running", phase="starting", reason=reason, started_at=_now())
+            self._status = RebuildStatusOut(
+                state="running", phase="starting", reason=reason, started_at=_now()
+            )
             self._thread = threading.Thread(
                 target=self._run, args=(reason, build), name=f"qa-{reason}", daemon=True
             )
@@ -110,8 +96,6 @@ class IndexManager:
 
     def start_initial_load(self) -> None:
         """At startup: build the index first when none exists (first start), then load it."""
-        from qa.index.store import index_exists
-
         build = not index_exists(self.settings.index_dir)
         if build:
             log.info(
@@ -130,47 +114,10 @@ class IndexManager:
 
     def _run(self, reason: str, build: bool) -> None:
         """The job: build (optional), load a new service with the old sessions, swap, record the outcome."""
-        from qa.service import QAService, load_embedder, rebuild_index
-
         try:
-            if build and self.embedder is None:
-                self._update(phase="loading the model")
-                self.embedder = load_embedder(
-                    self.settings
-                )  # built once, shared by the build and the service
             if build:
-                self._update(phase="building the index")
-                log.info(
-                    "Building the index of %s into %s", self.settings.corpus_dir, self.settings.index_dir
-                )
-                report = rebuild_index(self.settings, progress=reason == "startup", embedder=self.embedder)
-                log.info("%s", report.summary())
-                for problem in report.problems:
-                    log.warning("corpus problem: %s", problem)
-                self._update(
-                    summary=report.summary(),
-                    articles=report.articles,
-                    chunks=report.chunks,
-                    embedded=report.embedded,
-                    reused=report.reused,
-                    problems=[str(p) for p in report.problems][:200],
-                )
-            self._update(phase="loading the index")
-            old = self.state.service
-            sessions = old.sessions if old is not None else None
-            new = QAService.load(self.settings, embedder=self.embedder, sessions=sessions)
-            self.embedder = new.embedder
-            self.state.service = new  # the swap: requests in flight keep the old object
-            log.info("Index loaded from %s; now answering from it", self.settings.index_dir)
-            stats = new.stats()
-            self._update(
-                state="succeeded",
-                phase="swapped",
-                finished_at=_now(),
-                elapsed_s=round(time.monotonic() - self._started, 1),
-                articles=stats.get("articles", self._status.articles),
-                chunks=stats.get("chunks", self._status.chunks),
-            )
+                self._build(progress=reason == "startup")
+            self._load_and_swap()
             self.examples(limit=1)  # computed now, so the page's first visit does not wait for them
         except Exception as error:  # any failure is reported on /index/status and /health, never raised
             log.exception("The %s job failed", reason)
@@ -180,6 +127,45 @@ class IndexManager:
                 elapsed_s=round(time.monotonic() - self._started, 1),
                 error=_error_text(error),
             )
+
+    def _build(self, progress: bool) -> None:
+        """Load the model once (shared by the build and the service), rebuild the index, record its report."""
+        if self.embedder is None:
+            self._update(phase="loading the model")
+            self.embedder = load_embedder(self.settings)
+        self._update(phase="building the index")
+        log.info("Building the index of %s into %s", self.settings.corpus_dir, self.settings.index_dir)
+        report = rebuild_index(self.settings, progress=progress, embedder=self.embedder)
+        log.info("%s", report.summary())
+        for problem in report.problems:
+            log.warning("corpus problem: %s", problem)
+        self._update(
+            summary=report.summary(),
+            articles=report.articles,
+            chunks=report.chunks,
+            embedded=report.embedded,
+            reused=report.reused,
+            problems=[str(p) for p in report.problems][:200],
+        )
+
+    def _load_and_swap(self) -> None:
+        """Load a new service carrying the old one's chat sessions, then make it the live one."""
+        self._update(phase="loading the index")
+        old = self.state.service
+        sessions = old.sessions if old is not None else None
+        new = QAService.load(self.settings, embedder=self.embedder, sessions=sessions)
+        self.embedder = new.embedder
+        self.state.service = new  # the swap: requests in flight keep the old object
+        log.info("Index loaded from %s; now answering from it", self.settings.index_dir)
+        stats = new.stats()
+        self._update(
+            state="succeeded",
+            phase="swapped",
+            finished_at=_now(),
+            elapsed_s=round(time.monotonic() - self._started, 1),
+            articles=stats.get("articles", self._status.articles),
+            chunks=stats.get("chunks", self._status.chunks),
+        )
 
     # ------------------------------------------------------------------------------------- examples
     def examples(self, limit: int) -> list[dict[str, str]]:

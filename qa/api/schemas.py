@@ -154,6 +154,8 @@ class ExamplesOut(BaseModel):
 class RebuildStatusOut(BaseModel):
     """Progress of the latest (re)build: idle, running (with its phase), succeeded or failed."""
 
+    model_config = ConfigDict(frozen=True)  # also the index manager's own record, copied on each change
+
     state: Literal["idle", "running", "succeeded", "failed"]
     phase: str = ""
     reason: str = ""

@@ -38,7 +38,7 @@ def _busy() -> HTTPException:
 @router.get("/index/status", response_model=RebuildStatusOut, summary="Progress of the latest (re)build")
 def index_status(manager: ManagerDep) -> RebuildStatusOut:
     """idle, running (with its phase and elapsed seconds), succeeded (with the build summary) or failed."""
-    return RebuildStatusOut.model_validate(manager.status().as_dict())
+    return manager.status()
 
 
 @router.post(
@@ -53,7 +53,7 @@ def rebuild(manager: ManagerDep) -> RebuildStatusOut:
     """Start an incremental rebuild; the old index keeps answering until the new one is swapped in."""
     if not manager.start("rebuild", build=True):
         raise _busy()
-    return RebuildStatusOut.model_validate(manager.status().as_dict())
+    return manager.status()
 
 
 def _check_upload(name: str, data: bytes) -> str:
@@ -153,7 +153,5 @@ async def upload_documents(
             status.HTTP_409_CONFLICT,
             detail="The files were saved, but a rebuild is already running; rebuild again when it ends.",
         )
-    body = UploadOut(
-        saved=sorted(checked), rebuild=RebuildStatusOut.model_validate(manager.status().as_dict())
-    )
+    body = UploadOut(saved=sorted(checked), rebuild=manager.status())
     return JSONResponse(body.model_dump(), status_code=status.HTTP_202_ACCEPTED)
