@@ -12,19 +12,19 @@ from pathlib import Path
 
 import click
 
-from qa.settings import Settings, get_settings
+from qa.settings import Settings
 
 INDEX_DIR_HELP = "Index folder (default: QA_INDEX_DIR or ./embeddings)."
 
 
 def _settings(index_dir: Path | None = None, corpus: Path | None = None) -> Settings:
-    """Settings from the environment with the command-line overrides applied."""
+    """Settings read from the environment now, with the command-line overrides applied."""
     updates: dict[str, Path] = {}
     if index_dir is not None:
         updates["index_dir"] = index_dir
     if corpus is not None:
         updates["corpus_dir"] = corpus
-    return get_settings().model_copy(update=updates)
+    return Settings().model_copy(update=updates)
 
 
 @click.group()

@@ -5,7 +5,6 @@ Only `service`, `cli` and `api` read settings; the pipeline steps take plain arg
 
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 
 from pydantic import Field, field_validator
@@ -70,9 +69,3 @@ class Settings(BaseSettings):
         if value is not None and len(value) < 12:
             raise ValueError("admin_token must be at least 12 characters")
         return value
-
-
-@lru_cache
-def get_settings() -> Settings:
-    """The process-wide settings, read once from the environment."""
-    return Settings()

@@ -69,14 +69,8 @@ def test_index_builds_a_corpus(tmp_path, model_cache_dir, monkeypatch):
         "本报讯（记者 王明）3月5日，许昌市举办春季植树活动，共栽种树苗1200棵。\n", encoding="utf-8"
     )
     monkeypatch.setenv("QA_MODEL_CACHE_DIR", str(model_cache_dir))
-    from qa.settings import get_settings
-
-    get_settings.cache_clear()
-    try:
-        result = CliRunner().invoke(
-            cli, ["index", "--corpus", str(corpus), "--index-dir", str(tmp_path / "ix"), "--quiet"]
-        )
-    finally:
-        get_settings.cache_clear()
+    result = CliRunner().invoke(
+        cli, ["index", "--corpus", str(corpus), "--index-dir", str(tmp_path / "ix"), "--quiet"]
+    )
     assert result.exit_code == 0, result.output
     assert "Indexed" in result.output
