@@ -72,7 +72,11 @@ class Hit:
 
 @dataclass(frozen=True)
 class Citation:
-    """A verbatim quote: `quote == article.text[start:end]`, numbered as [n] in the answer."""
+    """A verbatim quote: `quote == article.text[start:end]`, numbered as [n] in the answer.
+
+    `note` is the remark shown after a further quote that brings another answer, such as
+    "（2021-01-05的报道）"; "" when none.
+    """
 
     n: int
     article_id: str
@@ -82,6 +86,7 @@ class Citation:
     quote: str
     start: int
     end: int
+    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -99,7 +104,12 @@ class Passage:
 
 @dataclass
 class Answer:
-    """What one question gets back: the same object for `qa ask --json` and `POST /ask`."""
+    """What one question gets back: the same object for `qa ask --json` and `POST /ask`.
+
+    The fields carry the structure (short answer, its date, the quotes with their notes); `answer`
+    is the same content as one text, built from them, for printing. `short_answer_date` is the date
+    shown beside the short answer ("" when none, e.g. when the question names its year).
+    """
 
     question: str
     answer: str
@@ -110,3 +120,4 @@ class Answer:
     session_id: str | None = None
     resolved_question: str | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
+    short_answer_date: str = ""

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import re
 from pathlib import Path
 
 import pytest
 
-from qa.answer.compose import ABSTAIN_TEXT, answer_question, question_type
+from qa.answer.compose import ABSTAIN_TEXT, AnswerSettings, answer_prose, answer_question, question_type
+from qa.answer.extraction import TextCache
 from qa.answer.retrieve import retrieve
 from qa.records import Answer
 
@@ -184,3 +187,93 @@ def test_passages_follow_retrieval_rank(service):
     hits = retrieve(service.index, service.embedder, "魏都区区长是谁？", k=5)
     answer = answer_question("魏都区区长是谁？", hits, service.index)
     assert [p.chunk_id for p in answer.passages] == [h.chunk.id for h in hits]
+
+
+def test_answer_settings_defaults_are_the_calibrated_ones():
+    settings = AnswerSettings()
+    assert (settings.min_coverage, settings.min_dense, settings.min_typed_coverage) == (0.42, 0.77, 0.75)
+    assert settings.max_quotes == 2 and settings.compound_quotes == 3
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ({"min_coverage": 1.5}, "min_coverage is a share"),
+        ({"second_quote_ratio": -0.1}, "second_quote_ratio is a share"),
+        ({"typed_weight": -1.0}, "typed_weight must not be negative"),
+        ({"max_quotes": 0}, "max_quotes must be a whole number of at least 1"),
+        ({"sentences_from": 2.5}, "sentences_from must be a whole number"),
+        ({"min_dense": 1.2}, "min_dense is a cosine"),
+        ({"look_back": float("nan")}, "look_back must be a number"),
+        ({"weak_typed": 2.0}, "weak_typed (2.0) must not exceed strong_typed"),
+    ],
+)
+def test_answer_settings_refuse_a_bad_value_with_a_sentence(change, words):
+    with pytest.raises(ValueError, match=re.escape(words)):
+        AnswerSettings(**change)
+
+
+def test_a_min_coverage_of_099_abstains_where_the_default_answers(service):
+    question = "市公安局创文指挥部的指挥长是谁？"
+    hits = retrieve(service.index, service.embedder, question, k=10)
+    assert not answer_question(question, hits, service.index).abstained
+    strict = dataclasses.replace(AnswerSettings(), min_coverage=0.99)
+    assert answer_question(question, hits, service.index, strict).abstained
+
+
+def test_max_quotes_bounds_the_quotes_of_a_single_question(service):
+    question = "振德集团华中区域总部建设项目总投资多少？"
+    hits = retrieve(service.index, service.embedder, question, k=10)
+    assert len(answer_question(question, hits, service.index).citations) == 2
+    one = dataclasses.replace(AnswerSettings(), max_quotes=1)
+    assert len(answer_question(question, hits, service.index, one).citations) == 1
+
+
+def test_answers_with_a_text_cache_equal_answers_without(service, dev_answers):
+    cache = TextCache()
+    questions = [row["question"] for row, _ in dev_answers if "turns" not in row][:25]
+    for question in questions:
+        hits = retrieve(service.index, service.embedder, question, k=10)
+        plain = answer_question(question, hits, service.index, embedder=service.embedder)
+        cached = answer_question(question, hits, service.index, embedder=service.embedder, cache=cache)
+        again = answer_question(question, hits, service.index, embedder=service.embedder, cache=cache)
+        assert cached == plain and again == plain, question
+
+
+def test_the_short_answers_date_is_a_field(service):
+    answer = ask(service, "豫浙合作项目签约仪式上共有多少个项目现场签约？")
+    assert answer.short_answer and answer.short_answer_date == answer.citations[0].date
+    assert answer.answer.startswith(f"{answer.short_answer}（{answer.short_answer_date}）。依据：")
+
+
+def test_a_question_naming_its_year_has_no_short_answer_date(service):
+    answer = ask(service, "2019年许昌谋划新建多少个规范化社区？")
+    assert answer.short_answer and answer.short_answer_date == ""
+
+
+def test_a_further_quote_with_another_answer_carries_its_note_as_a_field(service):
+    answer = ask(service, "振德集团华中区域总部建设项目总投资多少？")
+    first, second = answer.citations
+    assert first.note == "" and second.note == f"（{second.date}的报道）"
+    assert f"“{second.quote}”{second.note}[2]" in answer.answer
+
+
+def test_the_prose_is_built_from_the_fields(dev_answers):
+    for _, answer in dev_answers:
+        if not answer.abstained:
+            assert answer.answer == answer_prose(
+                answer.short_answer, answer.short_answer_date, answer.citations
+            )
+
+
+def test_aliases_come_from_the_index_not_from_the_code(service):
+    question = "许昌有几个案例获得全国城市基层党建创新案例奖？"
+    plain = dataclasses.replace(service.index, manifest={**service.index.manifest, "aliases": {}})
+    aliased = dataclasses.replace(
+        service.index, manifest={**service.index.manifest, "aliases": {"许昌": ["我市", "本市"]}}
+    )
+    hits = retrieve(aliased, service.embedder, question, k=10)
+    with_aliases = answer_question(question, hits, aliased)
+    without = answer_question(question, hits, plain)
+    assert with_aliases.short_answer == "2个" and "我市有2个案例获奖" in with_aliases.citations[0].quote
+    assert without.short_answer != "2个"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from qa.answer.extraction import (
+    TextCache,
     coverage,
     is_compound,
     question_parts,
@@ -12,9 +13,26 @@ from qa.answer.extraction import (
     typed_answer,
 )
 
+XUCHANG_ALIASES = {"许昌": ("我市", "本市")}
 
-def test_coverage_counts_the_local_alias_of_the_city():
-    assert coverage("我市签约1个项目", {"许昌": 1.0, "项目": 1.0}) == 1.0
+
+def test_coverage_counts_the_local_alias_of_the_city_when_the_aliases_say_so():
+    assert coverage("我市签约1个项目", {"许昌": 1.0, "项目": 1.0}, XUCHANG_ALIASES) == 1.0
+
+
+def test_coverage_has_no_aliases_of_its_own():
+    assert coverage("我市签约1个项目", {"许昌": 1.0, "项目": 1.0}) == 0.5
+    assert coverage("我市签约1个项目", {"许昌": 1.0, "项目": 1.0}, {"郑州": ("我市",)}) == 0.5
+
+
+def test_a_measured_word_is_named_by_its_alias_only_when_the_aliases_say_so():
+    sentence = "河南省共有4个案例获奖，其中我市有2个案例获奖。"
+    question = "许昌有几个案例获奖？"
+    terms = {"许昌": 2.0, "案例": 1.0, "获奖": 1.0}
+    with_alias = typed_answer("number", sentence, question, terms, aliases=XUCHANG_ALIASES)
+    without = typed_answer("number", sentence, question, terms)
+    assert with_alias is not None and with_alias[1] == "2个"
+    assert without is not None and without[0] < with_alias[0]
 
 
 def test_coverage_counts_gai_ju_as_the_bureau_the_article_is_about():
@@ -65,8 +83,6 @@ def test_a_question_typed_as_a_bare_noun_phrase_asks_for_what_its_last_word_name
     assert question_type(question) == kind
 
 
-
-
 @pytest.mark.parametrize(
     "question",
     [
@@ -111,3 +127,49 @@ def test_a_question_asking_one_thing_is_not_compound(question):
 )
 def test_question_parts_ask_each_item_around_the_conjunction_on_its_own(question, parts):
     assert question_parts(question) == parts
+
+
+TYPED_CASES = [
+    ("person", "该局成立了由副市长柏启传任指挥长的创文指挥部。", "创文指挥部的指挥长是谁？", {"指挥部": 1.0}),
+    ("number", "预计年产值达200亿元，项目总投资76.8亿元。", "项目总投资多少？", {"项目": 1.0, "投资": 1.0}),
+    ("place", "豫浙合作项目签约仪式在杭州举行。", "豫浙合作项目签约仪式在哪里举行？", {"签约": 1.0}),
+    ("date", "2003年振德医疗落地鄢陵。", "振德医疗哪一年落地鄢陵？", {"振德": 1.0, "鄢陵": 1.0}),
+    ("list", "活动走进了许昌学院、许昌一高和许昌实验中学。", "活动走进了哪些学校？", {"活动": 1.0}),
+]
+
+
+@pytest.mark.parametrize(("kind", "sentence", "question", "terms"), TYPED_CASES)
+def test_typed_answer_with_a_text_cache_equals_the_answer_without(kind, sentence, question, terms):
+    cache = TextCache()
+    plain = typed_answer(kind, sentence, question, terms)
+    assert plain is not None
+    assert typed_answer(kind, sentence, question, terms, cache) == plain
+    assert typed_answer(kind, sentence, question, terms, cache) == plain  # the second time from the cache
+
+
+def test_text_cache_keys_typed_answers_by_their_aliases():
+    cache = TextCache()
+    sentence, question = "其中我市有2个案例获奖。", "许昌有几个案例获奖？"
+    terms = {"许昌": 2.0, "案例": 1.0}
+    without = cache.typed_answer("number", sentence, question, terms)
+    with_alias = cache.typed_answer("number", sentence, question, terms, XUCHANG_ALIASES)
+    assert without != with_alias
+    assert with_alias == typed_answer("number", sentence, question, terms, aliases=XUCHANG_ALIASES)
+
+
+def test_text_cache_tags_a_sentence_as_jieba_does():
+    cache = TextCache()
+    tags = cache.tags("副市长柏启传任指挥长。")
+    assert ("柏启传", "nr") in tags and cache.tags("副市长柏启传任指挥长。") is tags
+
+
+def test_text_caches_are_separate():
+    first, second = TextCache(), TextCache()
+    tags = first.tags("许昌市公安局")
+    assert second.tags("许昌市公安局") == tags and second.tags("许昌市公安局") is not tags
+
+
+@pytest.mark.parametrize(("max_tags", "max_answers"), [(0, 10), (10, 0), (-1, -1)])
+def test_text_cache_refuses_a_size_below_one(max_tags, max_answers):
+    with pytest.raises(ValueError, match="at least 1"):
+        TextCache(max_tags=max_tags, max_answers=max_answers)

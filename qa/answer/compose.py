@@ -9,45 +9,129 @@ up to three quotes, each further one chosen for the question words the earlier o
 short answer per part (RGB answer accuracy 0.69 -> 0.75; its two-part questions 0.28 -> 0.52). Every
 citation is checked against the article text before the answer is returned. When the best evidence
 covers too little of the question, the answer says so and shows the closest passages.
+
+Every number of this step is a field of `AnswerSettings`; the steps of `answer_question` are
+`_score_candidates` -> `_best_candidate` (or abstain) -> `_choose_quotes` -> `_short_answer` ->
+`_assemble`.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from qa.answer.extraction import (
+    Aliases,
+    TextCache,
     coverage,
     is_compound,
     question_parts,
     question_type,
     typed_answer,
 )
-from qa.answer.retrieve import question_terms
+from qa.answer.rerank import question_terms
 from qa.index.store import LoadedIndex
 from qa.records import Answer, Article, Citation, Hit, Passage
 from qa.text import has_cjk, normalise, sentence_spans, years
 
-# Calibrated on tests/data/dev.jsonl: below these the corpus is judged not to hold the answer.
-MIN_COVERAGE = 0.42  # Chinese questions: share of question IDF weight found in the best chunk + headline
-MIN_DENSE = 0.77  # questions with no Chinese: cosine of the best sentence of the top chunks
-MIN_TYPED_COVERAGE = 0.75  # typed questions whose type was not found in the evidence need more coverage
-SECOND_QUOTE_RATIO = 0.85
-TYPED_WEIGHT = 0.2  # how much a well-placed answer of the asked type lifts its sentence
-WEAK_TYPED, STRONG_TYPED = 0.5, 1.0  # a short answer's own score: barely placed / right beside its topic
-STRONG_RATIO = 0.65  # ... and how close the sentence of a strong one must score to prefer it
-SENTENCES_FROM = 3  # hits whose sentences compete for the quote (the candidates come from the top 3)
-# A question asking two things at once ("A和B分别…") gets a quote for each part: sentences of more hits
-# compete, and each further quote must cover question words the earlier ones left out or bring a new
-# answer of the asked type.
-COMPOUND_FROM = 5
-COMPOUND_QUOTES = 3
-COMPOUND_RATIO = 0.5  # a further quote scores at least this share of the best one
-NEW_WORDS_WEIGHT = 1.0  # ... and is chosen by its score plus this times the question weight it adds
-PART_WORD_WEIGHT = 3.0  # the words only one part has weigh this much more when finding its short answer
-
 ABSTAIN_TEXT = "资料库中没有找到这个问题的答案（现有报道不包含相关内容）。以下是最接近的段落，仅供参考。"
+
+
+@dataclass(frozen=True)
+class AnswerSettings:
+    """The numbers of the answer step. Defaults are the shipped values.
+
+    Unless a field says otherwise it was calibrated on tests/data/dev.jsonl (92 questions over the
+    seeds pages). The compound fields were set once by judgment on RGB's two-part questions
+    (commit e973955: RGB answer accuracy 0.69 -> 0.75) and checked not to change dev answers.
+    """
+
+    # When to abstain: below these the corpus is judged not to hold the answer.
+    min_coverage: float = 0.42  # Chinese questions: share of question IDF weight in the best chunk + headline
+    min_dense: float = 0.77  # questions with no Chinese: cosine of the best sentence of the top chunks
+    min_typed_coverage: float = 0.75  # typed questions whose type is missing from the evidence need this
+    # How a candidate sentence scores (Chinese questions): weighted coverage of the question's words.
+    sentence_weight: float = 0.45  # ... by the sentence itself
+    context_weight: float = 0.2  # ... by the sentence with the one before it
+    chunk_weight: float = 0.2  # ... by its chunk with the article's headline
+    rank_weight: float = 0.15  # divided by 1 + the hit's rank: earlier hits are preferred
+    english_rank_weight: float = 0.02  # no Chinese: the cosine plus this divided by 1 + rank
+    typed_base: float = 0.1  # a sentence holding an answer of the asked type gets this ...
+    typed_weight: float = 0.2  # ... plus this times how well the answer is placed among the question's words
+    typed_cap: float = 2.0  # ... counted up to this much
+    year_bonus: float = 0.15  # the question's year is the article's year or is written in the sentence
+    # Picking the best sentence.
+    typed_switch_ratio: float = 0.8  # an untyped best gives way to a typed sentence scoring this share of it
+    weak_typed: float = 0.5  # a short answer placed below this is barely beside its topic ...
+    strong_typed: float = 1.0  # ... and one at or above this right beside it
+    strong_ratio: float = 0.65  # a strong one's sentence must score this share of a weak one's to win
+    sentences_from: int = 3  # hits whose sentences compete for the quote
+    # Further quotes.
+    max_quotes: int = 2  # quotes of a single question
+    second_quote_ratio: float = 0.85  # a further quote scores this share of the best (another article/answer)
+    look_back: int = 240  # characters searched back for the sentence a 这/该/其 sentence points to
+    # A question asking two things ("A和B分别…") gets a quote per part; set by judgment on RGB.
+    compound_from: int = 5  # hits whose sentences compete
+    compound_quotes: int = 3  # at most this many quotes (or max_quotes if larger)
+    compound_ratio: float = 0.5  # a further quote scores at least this share of the best one ...
+    new_words_weight: float = (
+        1.0  # ... and is chosen by its score plus this times the question weight it adds
+    )
+    part_word_weight: float = 3.0  # words only one part has weigh this much more when finding its answer
+
+    def __post_init__(self) -> None:
+        """Refuse values that cannot work: negative weights, ratios outside 0..1, counts below 1."""
+        ratios = ("min_coverage", "min_typed_coverage", "typed_switch_ratio", "strong_ratio")
+        ratios += ("second_quote_ratio", "compound_ratio")
+        counts = ("sentences_from", "max_quotes", "compound_from", "compound_quotes")
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+                raise ValueError(f"answer setting {f.name} must be a number, got {value!r}")
+            if f.name in counts and (not isinstance(value, int) or value < 1):
+                raise ValueError(
+                    f"answer setting {f.name} must be a whole number of at least 1, got {value!r}"
+                )
+            if f.name in ratios and not 0 <= value <= 1:
+                raise ValueError(f"answer setting {f.name} is a share and must lie in 0..1, got {value!r}")
+            if value < 0:
+                raise ValueError(f"answer setting {f.name} must not be negative, got {value!r}")
+        if self.min_dense > 1:
+            raise ValueError(
+                f"answer setting min_dense is a cosine and must not exceed 1, got {self.min_dense}"
+            )
+        if self.weak_typed > self.strong_typed:
+            raise ValueError(
+                f"answer setting weak_typed ({self.weak_typed}) must not exceed "
+                f"strong_typed ({self.strong_typed})"
+            )
+
+
+@dataclass(frozen=True)
+class _Asked:
+    """The question and what answering needs to know about it."""
+
+    text: str
+    terms: dict[str, float]  # question words -> IDF weight
+    kind: str  # number, person, place, date, list or fact
+    years: set[str]
+    chinese: bool
+    compound: bool
+    aliases: Aliases
+
+    @classmethod
+    def of(cls, question: str, index: LoadedIndex) -> _Asked:
+        """Analyse a question against the index's vocabulary and aliases."""
+        return cls(
+            text=question,
+            terms=question_terms(index, question),
+            kind=question_type(question),
+            years=years(question),
+            chinese=has_cjk(question),
+            compound=is_compound(question),
+            aliases=index.aliases,
+        )
 
 
 @dataclass(frozen=True)
@@ -63,13 +147,22 @@ class _Candidate:
     typed: float = 0.0  # how well the short answer sits among the question's words
 
 
-def _quote_span(article: Article, start: int, end: int) -> tuple[int, int]:
+@dataclass(frozen=True)
+class _Evidence:
+    """The scored candidate sentences and the figures the abstention decision reads."""
+
+    candidates: list[_Candidate]
+    best_chunk_coverage: float  # Chinese questions: the best chunk's coverage (headline included)
+    top_dense: float  # questions with no Chinese: the best sentence's (or chunk's) cosine
+
+
+def _quote_span(article: Article, start: int, end: int, look_back: int) -> tuple[int, int]:
     """Trim whitespace and extend a sentence that opens with 这/该/其 back over the sentence it points to."""
     text = article.text
     if re.match(r"\s*(这|该|其|此|上述)", text[start:end]):
-        previous = text[max(0, start - 240) : start].rstrip().rstrip("。")
+        previous = text[max(0, start - look_back) : start].rstrip().rstrip("。")
         cut = max(previous.rfind("\n"), previous.rfind("。"))
-        start = max(0, start - 240) + cut + 1
+        start = max(0, start - look_back) + cut + 1
     while start < end and text[start].isspace():
         start += 1
     while end > start and text[end - 1].isspace():
@@ -77,7 +170,7 @@ def _quote_span(article: Article, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
-def _citation(n: int, article: Article, start: int, end: int) -> Citation:
+def _citation(n: int, article: Article, start: int, end: int, note: str = "") -> Citation:
     """A citation whose quote is checked to be exactly the article's text at [start, end)."""
     quote = article.text[start:end]
     citation = Citation(
@@ -89,6 +182,7 @@ def _citation(n: int, article: Article, start: int, end: int) -> Citation:
         quote=quote,
         start=start,
         end=end,
+        note=note,
     )
     if not quote or article.text[citation.start : citation.end] != citation.quote:
         raise AssertionError(f"citation [{n}] does not match article {article.id} at {start}:{end}")
@@ -115,12 +209,12 @@ def _passages(hits: list[Hit], index: LoadedIndex) -> list[Passage]:
 
 
 def _sentence_similarities(question: str, hits: list[Hit], embedder: Any) -> dict[tuple[int, int], float]:
-    """Cosine of the question with each sentence of the top hits, keyed by (hit rank, offset in chunk).
+    """Cosine of the question with each sentence of `hits`, keyed by (hit rank, offset in chunk).
 
     Used for questions with no Chinese, where word overlap cannot pick the sentence.
     """
     keys, texts = [], []
-    for rank, hit in enumerate(hits[:SENTENCES_FROM]):
+    for rank, hit in enumerate(hits):
         for s, e in sentence_spans(hit.chunk.text):
             keys.append((rank, s))
             texts.append(hit.chunk.text[s:e])
@@ -131,6 +225,112 @@ def _sentence_similarities(question: str, hits: list[Hit], embedder: Any) -> dic
     return {key: float(v @ query) for key, v in zip(keys, vectors, strict=True)}
 
 
+def _sentence_score(
+    asked: _Asked,
+    settings: AnswerSettings,
+    rank: int,
+    sentence: str,
+    previous: str,
+    chunk_cov: float,
+    dense: float,
+) -> float:
+    """A candidate sentence's score before its typed answer: its words (Chinese) or its cosine (else)."""
+    if not asked.chinese:
+        return dense + settings.english_rank_weight / (1 + rank)
+    return (
+        settings.sentence_weight * coverage(sentence, asked.terms, asked.aliases)
+        + settings.context_weight * coverage(previous + sentence, asked.terms, asked.aliases)
+        + settings.chunk_weight * chunk_cov
+        + settings.rank_weight / (1 + rank)
+    )
+
+
+def _candidate(
+    asked: _Asked,
+    settings: AnswerSettings,
+    rank: int,
+    article: Article,
+    hit: Hit,
+    span: tuple[int, int],
+    score: float,
+    cache: TextCache | None,
+) -> _Candidate:
+    """One sentence of a hit as a candidate: its score with the typed-answer and year bonuses."""
+    s, e = span
+    sentence = hit.chunk.text[s:e]
+    typed = typed_answer(asked.kind, sentence, asked.text, asked.terms, cache, aliases=asked.aliases)
+    if typed is not None:
+        score += settings.typed_base + settings.typed_weight * min(typed[0], settings.typed_cap)
+    if asked.years and (article.date[:4] in asked.years or any(f"{y}年" in sentence for y in asked.years)):
+        score += settings.year_bonus
+    start, end = _quote_span(article, hit.chunk.start + s, hit.chunk.start + e, settings.look_back)
+    short, placed = (typed[1], typed[0]) if typed else (None, 0)
+    return _Candidate(rank, article, start, end, score, short, placed)
+
+
+def _score_candidates(
+    asked: _Asked,
+    hits: list[Hit],
+    index: LoadedIndex,
+    settings: AnswerSettings,
+    embedder: Any,
+    cache: TextCache | None,
+) -> _Evidence:
+    """Every sentence of the top hits scored as a candidate quote, with the figures for abstention."""
+    top = hits[: settings.sentences_from]
+    dense = _sentence_similarities(asked.text, top, embedder) if not asked.chinese and embedder else {}
+    candidates: list[_Candidate] = []
+    best_chunk_coverage = 0.0
+    for rank, hit in enumerate(hits[: settings.compound_from if asked.compound else settings.sentences_from]):
+        article = index.articles.get(hit.chunk.article_id)
+        if article is None:
+            continue
+        chunk_cov = coverage(article.title + "\n" + hit.chunk.text, asked.terms, asked.aliases)
+        best_chunk_coverage = max(best_chunk_coverage, chunk_cov)
+        spans = sentence_spans(hit.chunk.text)
+        for j, (s, e) in enumerate(spans):
+            previous = hit.chunk.text[spans[j - 1][0] : spans[j - 1][1]] if j else ""
+            sentence = hit.chunk.text[s:e]
+            score = _sentence_score(
+                asked, settings, rank, sentence, previous, chunk_cov, dense.get((rank, s), 0.0)
+            )
+            candidates.append(_candidate(asked, settings, rank, article, hit, (s, e), score, cache))
+    top_dense = (
+        max(dense.values(), default=0.0) if dense else max((h.dense_score or 0.0 for h in top), default=0.0)
+    )
+    return _Evidence(candidates, best_chunk_coverage, top_dense)
+
+
+def _best_candidate(asked: _Asked, evidence: _Evidence, settings: AnswerSettings) -> _Candidate | None:
+    """The sentence to answer from, or None when the evidence is too weak and the answer abstains.
+
+    A typed question prefers a sentence that holds an answer of its type; a well-placed answer in a
+    nearly as good sentence beats a stray one in the best sentence.
+    """
+    candidates = evidence.candidates
+    if not candidates:
+        return None
+    if asked.chinese:
+        confident = evidence.best_chunk_coverage >= settings.min_coverage
+    else:
+        confident = evidence.top_dense >= settings.min_dense
+    if not confident:
+        return None
+    best = max(candidates, key=lambda c: c.score)
+    if asked.kind not in ("fact", "list") and best.short is None and asked.chinese:
+        typed = [c for c in candidates if c.short is not None]
+        if typed and max(c.score for c in typed) >= settings.typed_switch_ratio * best.score:
+            best = max(typed, key=lambda c: c.score)
+        elif evidence.best_chunk_coverage < settings.min_typed_coverage:
+            return None
+    if best.short is not None and best.typed < settings.weak_typed:
+        floor = settings.strong_ratio * best.score
+        strong = [c for c in candidates if c.short and c.typed >= settings.strong_typed and c.score >= floor]
+        if strong:
+            best = max(strong, key=lambda c: c.score)
+    return best
+
+
 def _apart(other: _Candidate, chosen: list[_Candidate]) -> bool:
     """Whether `other` overlaps none of the quotes already chosen."""
     return all(
@@ -138,43 +338,44 @@ def _apart(other: _Candidate, chosen: list[_Candidate]) -> bool:
     )
 
 
-def _further_quotes(best: _Candidate, candidates: list[_Candidate], max_quotes: int) -> list[_Candidate]:
+def _further_quotes(
+    best: _Candidate, candidates: list[_Candidate], settings: AnswerSettings
+) -> list[_Candidate]:
     """The best sentence, then nearly as good ones that add another article or another answer."""
     chosen = [best]
     for other in sorted(candidates, key=lambda c: -c.score):
-        if len(chosen) >= max_quotes:
+        if len(chosen) >= settings.max_quotes:
             break
         adds = other.article.id != best.article.id or other.short != best.short
-        if other.score >= SECOND_QUOTE_RATIO * best.score and _apart(other, chosen) and adds:
+        if other.score >= settings.second_quote_ratio * best.score and _apart(other, chosen) and adds:
             chosen.append(other)
     return chosen
 
 
 def _quotes_for_parts(
-    best: _Candidate, candidates: list[_Candidate], terms: dict[str, float], max_quotes: int
+    asked: _Asked, best: _Candidate, candidates: list[_Candidate], settings: AnswerSettings
 ) -> list[_Candidate]:
     """For a question asking several things: add quotes that cover the question words still uncovered.
 
-    A further quote must score at least COMPOUND_RATIO of the best and either cover question weight
+    A further quote must score at least compound_ratio of the best and either cover question weight
     the chosen quotes miss ("中国" after a quote about "美国") or hold a new answer of the asked type.
     """
     chosen = [best]
-    total = sum(terms.values()) or 1.0
-    while len(chosen) < max_quotes:
+    total = sum(asked.terms.values()) or 1.0
+    while len(chosen) < max(settings.max_quotes, settings.compound_quotes):
         quoted = "".join(c.article.text[c.start : c.end] for c in chosen).lower()
-        missing = {w: x for w, x in terms.items() if w not in quoted}
+        missing = {w: x for w, x in asked.terms.items() if w not in quoted}
         answers = {normalise(c.short) for c in chosen if c.short}
         pick, pick_value = None, 0.0
         for other in candidates:
-            if other.score < COMPOUND_RATIO * best.score or not _apart(other, chosen):
+            if other.score < settings.compound_ratio * best.score or not _apart(other, chosen):
                 continue
-            gain = (
-                coverage(other.article.text[other.start : other.end], missing) * sum(missing.values()) / total
-            )
+            text = other.article.text[other.start : other.end]
+            gain = coverage(text, missing, asked.aliases) * sum(missing.values()) / total
             new_answer = other.short is not None and normalise(other.short) not in answers
             if gain <= 0 and not new_answer:
                 continue
-            value = other.score + NEW_WORDS_WEIGHT * gain
+            value = other.score + settings.new_words_weight * gain
             if value > pick_value:
                 pick, pick_value = other, value
         if pick is None:
@@ -183,23 +384,38 @@ def _quotes_for_parts(
     return chosen
 
 
-def _short_per_part(question: str, kind: str, chosen: list[_Candidate], index: LoadedIndex) -> str | None:
+def _choose_quotes(
+    asked: _Asked, best: _Candidate, candidates: list[_Candidate], settings: AnswerSettings
+) -> list[_Candidate]:
+    """The answer's quotes, the best first: one per part of a two-part question, else up to max_quotes."""
+    if asked.compound:
+        return _quotes_for_parts(asked, best, candidates, settings)
+    return _further_quotes(best, candidates, settings)
+
+
+def _short_per_part(
+    asked: _Asked,
+    chosen: list[_Candidate],
+    index: LoadedIndex,
+    settings: AnswerSettings,
+    cache: TextCache | None,
+) -> str | None:
     """The short answers of a question asking several things, one per part, joined by "；".
 
     Each part ("醉驾有多少起" of "醉驾和酒驾分别有多少起") takes the best answer of the asked type in
     the chosen quotes, so two figures in one sentence both count; without parts, each quote's own answer.
     """
     found: dict[str, str] = {}
-    asks = question_parts(question)
+    asks = question_parts(asked.text)
     weights = [question_terms(index, part) for part in asks]
     shared = set.intersection(*(set(w) for w in weights)) if weights else set()
     quotes = [c.article.text[c.start : c.end] for c in chosen]
     for part, part_terms in zip(asks, weights, strict=True):
         # The words that tell this part from the others (一等奖 vs 二等奖) decide where its answer sits.
         own = [w for w in part_terms if w not in shared]
-        terms = {w: x * (PART_WORD_WEIGHT if w in own else 1.0) for w, x in part_terms.items()}
+        terms = {w: x * (settings.part_word_weight if w in own else 1.0) for w, x in part_terms.items()}
         naming = [q for q in quotes if any(w in q.lower() for w in own)] or quotes
-        typed = [typed_answer(kind, q, part, terms) for q in naming]
+        typed = [typed_answer(asked.kind, q, part, terms, cache, aliases=asked.aliases) for q in naming]
         best = max((t for t in typed if t is not None), default=None)
         if best is not None:
             found.setdefault(normalise(best[1]), best[1])
@@ -210,112 +426,74 @@ def _short_per_part(question: str, kind: str, chosen: list[_Candidate], index: L
     return "；".join(found.values()) or None
 
 
-def answer_question(
-    question: str,
-    hits: list[Hit],
+def _short_answer(
+    asked: _Asked,
+    best: _Candidate,
+    chosen: list[_Candidate],
     index: LoadedIndex,
-    min_coverage: float = MIN_COVERAGE,
-    min_dense: float = MIN_DENSE,
-    max_quotes: int = 2,
-    embedder: Any = None,
+    settings: AnswerSettings,
+    cache: TextCache | None,
+) -> str | None:
+    """The short answer: the best sentence's typed answer, or one per part of a two-part question."""
+    if asked.compound:
+        return _short_per_part(asked, chosen, index, settings, cache) or best.short
+    return best.short
+
+
+def answer_prose(short: str | None, short_date: str, citations: list[Citation]) -> str:
+    """The answer as one text, built from its fields: "<short>（<date>）。依据：“quote”<note>[n] …"."""
+    quotes = " ".join(f"“{c.quote}”{c.note}[{c.n}]" for c in citations)
+    if not short:
+        return quotes
+    date = f"（{short_date}）" if short_date else ""
+    return f"{short}{date}。依据：{quotes}"
+
+
+def _assemble(
+    asked: _Asked, best: _Candidate, chosen: list[_Candidate], short: str | None, passages: list[Passage]
 ) -> Answer:
-    """Build the answer (short answer + quotes + citations) or an abstention with the closest passages.
-
-    A question asking several things ("网易和腾讯的营收分别是多少") gets a quote for each part.
-    """
-    passages = _passages(hits, index)
-    terms = question_terms(index, question)
-    kind = question_type(question)
-    asked_years = years(question)
-    chinese = has_cjk(question)
-
-    candidates: list[_Candidate] = []
-    best_chunk_coverage = 0.0
-    sentence_dense = _sentence_similarities(question, hits, embedder) if not chinese and embedder else {}
-    compound = is_compound(question)
-    for rank, hit in enumerate(hits[: COMPOUND_FROM if compound else SENTENCES_FROM]):
-        article = index.articles.get(hit.chunk.article_id)
-        if article is None:
-            continue
-        chunk_cov = coverage(article.title + "\n" + hit.chunk.text, terms)
-        best_chunk_coverage = max(best_chunk_coverage, chunk_cov)
-        spans = sentence_spans(hit.chunk.text)
-        for j, (s, e) in enumerate(spans):
-            sentence = hit.chunk.text[s:e]
-            previous = hit.chunk.text[spans[j - 1][0] : spans[j - 1][1]] if j else ""
-            if chinese:
-                score = (
-                    0.45 * coverage(sentence, terms)
-                    + 0.2 * coverage(previous + sentence, terms)
-                    + 0.2 * chunk_cov
-                    + 0.15 / (1 + rank)
-                )
-            else:
-                score = sentence_dense.get((rank, s), 0.0) + 0.02 / (1 + rank)
-            typed = typed_answer(kind, sentence, question, terms)
-            if typed is not None:
-                score += 0.1 + TYPED_WEIGHT * min(typed[0], 2.0)
-            if asked_years and (
-                article.date[:4] in asked_years or any(f"{y}年" in sentence for y in asked_years)
-            ):
-                score += 0.15
-            start, end = _quote_span(article, hit.chunk.start + s, hit.chunk.start + e)
-            candidates.append(
-                _Candidate(
-                    rank, article, start, end, score, typed[1] if typed else None, typed[0] if typed else 0
-                )
-            )
-
-    top_dense = (
-        max(sentence_dense.values(), default=0.0)
-        if sentence_dense
-        else max((h.dense_score or 0.0 for h in hits[:SENTENCES_FROM]), default=0.0)
-    )
-    confident = bool(candidates) and (
-        best_chunk_coverage >= min_coverage if chinese else top_dense >= min_dense
-    )
-    best = max(candidates, key=lambda c: c.score) if candidates else None
-    if best is not None and kind not in ("fact", "list") and best.short is None and chinese:
-        typed = [c for c in candidates if c.short is not None]
-        if typed and max(c.score for c in typed) >= 0.8 * best.score:
-            best = max(typed, key=lambda c: c.score)
-        elif best_chunk_coverage < MIN_TYPED_COVERAGE:
-            confident = False
-    if best is not None and best.short is not None and best.typed < WEAK_TYPED:
-        # A well-placed answer in a nearly as good sentence beats a stray one in the best sentence.
-        floor = STRONG_RATIO * best.score
-        strong = [c for c in candidates if c.short and c.typed >= STRONG_TYPED and c.score >= floor]
-        if strong:
-            best = max(strong, key=lambda c: c.score)
-
-    if best is None or not confident:
-        return Answer(
-            question=question, answer=ABSTAIN_TEXT, short_answer=None, abstained=True, passages=passages
-        )
-
-    if compound:
-        chosen = _quotes_for_parts(best, candidates, terms, max(max_quotes, COMPOUND_QUOTES))
-    else:
-        chosen = _further_quotes(best, candidates, max_quotes)
-    citations = [_citation(n, c.article, c.start, c.end) for n, c in enumerate(chosen, 1)]
-
-    short = best.short
-    if compound:
-        short = _short_per_part(question, kind, chosen, index) or short
-    parts = []
-    if short:
-        date = f"（{best.article.date}）" if best.article.date and not asked_years else ""
-        parts.append(f"{short}{date}。")
-    for citation, cand in zip(citations, chosen, strict=True):
+    """The Answer: short answer with its date, checked citations with their notes, and the prose."""
+    short_date = best.article.date if short and best.article.date and not asked.years else ""
+    citations = []
+    for n, cand in enumerate(chosen, 1):
         note = ""
         if cand is not best and cand.short and cand.short != short and cand.article.date:
             note = f"（{cand.article.date}的报道）"
-        parts.append(f"“{citation.quote}”{note}[{citation.n}]")
+        citations.append(_citation(n, cand.article, cand.start, cand.end, note))
     return Answer(
-        question=question,
-        answer=f"{parts[0]}依据：{' '.join(parts[1:])}" if short else " ".join(parts),
+        question=asked.text,
+        answer=answer_prose(short, short_date, citations),
         short_answer=short,
         abstained=False,
         citations=citations,
         passages=passages,
+        short_answer_date=short_date,
     )
+
+
+def answer_question(
+    question: str,
+    hits: list[Hit],
+    index: LoadedIndex,
+    settings: AnswerSettings | None = None,
+    embedder: Any = None,
+    cache: TextCache | None = None,
+) -> Answer:
+    """Build the answer (short answer + quotes + citations) or an abstention with the closest passages.
+
+    A question asking several things ("网易和腾讯的营收分别是多少") gets a quote for each part.
+    `settings` None means the shipped AnswerSettings; `cache` (the service's TextCache) only saves
+    time, the answer is the same without it. Word aliases come from the index (`index.aliases`).
+    """
+    settings = settings or AnswerSettings()
+    passages = _passages(hits, index)
+    asked = _Asked.of(question, index)
+    evidence = _score_candidates(asked, hits, index, settings, embedder, cache)
+    best = _best_candidate(asked, evidence, settings)
+    if best is None:
+        return Answer(
+            question=question, answer=ABSTAIN_TEXT, short_answer=None, abstained=True, passages=passages
+        )
+    chosen = _choose_quotes(asked, best, evidence.candidates, settings)
+    short = _short_answer(asked, best, chosen, index, settings, cache)
+    return _assemble(asked, best, chosen, short, passages)

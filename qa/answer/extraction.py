@@ -11,6 +11,7 @@ so retrieval can use them to prefer passages that hold an answer, and answering 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 
 import jieba
@@ -18,21 +19,68 @@ import jieba.posseg as posseg
 
 from qa.text import CJK, CJK_CHARS, UNITS
 
-# A local paper says 我市/本市 for its own city.
-ALIASES = {"许昌": ("我市", "本市"), "许昌市": ("我市", "本市"), "xuchang": ("许昌", "我市")}
+# The tuned numbers of the typed-answer finders, set by hand on the dev questions (tests/data/dev.jsonl)
+# and the seeds pages, answer by answer; `git log -S` on qa/extraction.py tells which change set each.
+# _context_score: how far around a candidate the question's words are looked for, and how much they count.
+BEFORE_WINDOW = 18  # characters before a candidate searched for question words
+NEAR_WINDOW = 8  # ... of which the last this many count fully ("near")
+FAR_WEIGHT = 0.5  # question words further back than NEAR_WINDOW count this much
+AFTER_WINDOW = 8  # characters after a candidate (up to a comma or bracket) searched for question words
+AFTER_WEIGHT = 0.6  # question words right after a candidate count this much
+# _numbers: a number with the unit the question asks for (多少起 -> 起, 投资 -> 元) scores higher.
+ORDINAL_BASE = 1.0  # a 第N届 candidate of a 第几 question
+UNIT_MATCH_BONUS = 0.6  # the number carries the asked unit
+UNIT_MISSING_PENALTY = 0.3  # a unit was asked for and the number has none
+RATE_BONUS = 0.3  # a % or 个百分点 for a question about a rate or share
+BARE_NUMBER_PENALTY = 0.2  # a number with neither unit nor 万/亿
+MEASURED_WINDOW = 8  # characters before a number searched for what the question counts
+MEASURED_BONUS = 0.5  # ... found there ("总投资76.8亿元" for "总投资多少")
+MEASURED_PENALTY = 0.3  # ... not found there ("年产值达200亿元" for "总投资多少")
+BOUND_PENALTY = 0.4  # "以上/以下/左右" after the number: a bound, not the value asked for
+# _dates
+DATE_AFTER_WINDOW = 20  # characters after a date whose question words count too
+DATE_AFTER_WEIGHT = 0.5  # ... with this weight
+YEAR_BONUS = 0.5  # 哪一年 questions: + for a date with a year, - for one without
+END_BONUS = 1.5  # 截止/结束 questions: a date right after 至/到/截至
+END_LOOK_BACK = 3  # characters before a date searched for 至/到/截至
+# _people and _places
+ASKED_ROLE_BONUS = 1.5  # a name right after the role the question asks about (指挥长 -> 柏启传)
+OTHER_ROLE_BONUS = 0.5  # a name right after some other role word
+NAME_WINDOW = 8  # characters after a role word where the name is cut
+ROLE_CHAIN_WINDOW = 16  # characters after "市长、" searched for the last role of a chain
+ROLE_LOOK_BACK = 4  # characters before a name searched for a role word
+BYLINE_LOOK_BACK = 4  # characters before a jieba name searched for 记者/通讯员/摄 (a byline)
+PLACE_VERB_BONUS = 1.5  # "在X举行" where the question asks "在哪里举行"
+PLACE_CLAUSE_BONUS = 1.0  # a clause "在X，" for a 在哪/哪里 question
+PLACE_SUFFIX_BONUS = 1.0  # a span ending in the asked suffix (哪个县 -> …县)
+PLACE_SUFFIX_LOOK_BACK = 6  # characters before the asked suffix kept as the place name
+PLACE_SPAN_PENALTY = 0.1  # a span ending in a place suffix found by pattern only
+LIST_SCORE = 1.0  # the enumeration after the question's words (one candidate per sentence)
+# TextCache sizes: a question tags ~30 sentences, a two-part one each part again.
+TAGS_CACHED = 8192
+ANSWERS_CACHED = 4096
+
+Aliases = Mapping[str, Sequence[str]]
+Tags = tuple[tuple[str, str], ...]
+Tagger = Callable[[str], Tags]  # sentence -> its POS tags (TextCache.tags or pos_tags)
 
 
-def coverage(text: str, terms: dict[str, float]) -> float:
-    """Share of the terms' total weight whose words (or aliases) occur in `text` (lower-cased substrings)."""
+def coverage(text: str, terms: dict[str, float], aliases: Aliases | None = None) -> float:
+    """Share of the terms' total weight whose words (or their aliases) occur in `text` (lower-cased).
+
+    `aliases` are the corpus's own names for a word (a local paper says 我市 for 许昌); the index
+    carries them (`LoadedIndex.aliases`), none by default.
+    """
     total = sum(terms.values())
     if total <= 0:
         return 0.0
     lowered = text.lower()
+    aliases = aliases or {}
     found = sum(
         weight
         for word, weight in terms.items()
         if word in lowered
-        or any(alias in lowered for alias in ALIASES.get(word, ()))
+        or any(alias in lowered for alias in aliases.get(word, ()))
         or (len(word) >= 2 and word[-1] in _ANAPHOR_NOUNS and "该" + word[-1] in lowered)
     )
     return found / total
@@ -185,22 +233,28 @@ _VALUE = re.compile(
 )
 
 
-def _context_score(sentence: str, pos: int, terms: dict[str, float], end: int | None = None) -> float:
+def _context_score(
+    sentence: str, pos: int, terms: dict[str, float], aliases: Aliases, end: int | None = None
+) -> float:
     """How much question weight sits just around a candidate at `pos` (answers follow their topic).
 
     The window before stops at an earlier value ("其中醉驾525起" is about 醉驾, not what preceded it).
     """
-    before = sentence[max(0, pos - 18) : pos]
+    before = sentence[max(0, pos - BEFORE_WINDOW) : pos]
     values = list(_VALUE.finditer(before))
     if values:
         before = before[values[-1].end() :]
-    near, far = before[-8:], before[:-8]
+    near, far = before[-NEAR_WINDOW:], before[:-NEAR_WINDOW]
     after_start = pos if end is None else end
-    after = re.split(r"[，。；、,;（）()]", sentence[after_start : after_start + 8])[0]
+    after = re.split(r"[，。；、,;（）()]", sentence[after_start : after_start + AFTER_WINDOW])[0]
     values = list(_VALUE.finditer(after))
     if values:
         after = after[: values[0].start()]
-    return coverage(near, terms) + 0.5 * coverage(far, terms) + 0.6 * coverage(after, terms)
+    return (
+        coverage(near, terms, aliases)
+        + FAR_WEIGHT * coverage(far, terms, aliases)
+        + AFTER_WEIGHT * coverage(after, terms, aliases)
+    )
 
 
 # What a number question is about -> the unit its answer carries.
@@ -224,54 +278,73 @@ def _measured(question: str) -> str:
 _COUNT_VERBS = re.compile(r"(?:是|为|有|达到|达|约|一共|总共|共有|共|累计|得了|得|了)+$")
 
 
-def _names(window: str, measured: str) -> bool:
-    """True when `window` holds the measured words (or their last two characters, or a local alias)."""
-    tails = {measured, measured[-2:], *ALIASES.get(measured, ())}
+def _names(window: str, measured: str, aliases: Aliases) -> bool:
+    """True when `window` holds the measured words (or their last two characters, or an alias)."""
+    tails = {measured, measured[-2:], *aliases.get(measured, ())}
     return any(tail in window for tail in tails if len(tail) >= 2)
 
 
-def _numbers(sentence: str, question: str, terms: dict[str, float]) -> list[tuple[float, str]]:
+class _NumberAsk:
+    """What a number question expects: the unit (hint), a rate, and the words that say what is counted."""
+
+    def __init__(self, question: str) -> None:
+        self.hint = _unit_hint(question) or next(
+            (u for pattern, u in _TOPIC_UNITS if re.search(pattern, question)), ""
+        )
+        self.wants_rate = bool(re.search(r"增长|增速|率|比重|占|rate|percent", question))
+        self.measured = _measured(question)
+
+
+def _number_score(
+    sentence: str, m: re.Match[str], ask: _NumberAsk, terms: dict[str, float], aliases: Aliases
+) -> float:
+    """How well one number of a sentence answers the question: its context, unit and what precedes it."""
+    unit = m.group(4) or ""
+    score = _context_score(sentence, m.start(), terms, aliases, m.end())
+    hint = ask.hint
+    if hint and (unit == hint or unit.endswith(hint) or (m.group(2) or "") + unit == hint or hint in unit):
+        score += UNIT_MATCH_BONUS
+    elif hint and not unit:
+        score -= UNIT_MISSING_PENALTY
+    if ask.wants_rate and unit in ("%", "％", "个百分点"):
+        score += RATE_BONUS
+    if not unit and not m.group(2):
+        score -= BARE_NUMBER_PENALTY
+    if ask.measured:  # "总投资76.8亿元" answers "总投资多少", "年产值达200亿元" does not
+        window = sentence[max(0, m.start() - MEASURED_WINDOW) : m.start()]
+        score += MEASURED_BONUS if _names(window, ask.measured, aliases) else -MEASURED_PENALTY
+    if re.match(r"\s*(以上|以下|左右)", sentence[m.end() : m.end() + 3]):
+        score -= BOUND_PENALTY  # a bound, not the value asked for
+    return score
+
+
+def _numbers(
+    sentence: str, question: str, terms: dict[str, float], aliases: Aliases, tags: Tagger
+) -> list[tuple[float, str]]:
     """Scored number-with-unit candidates of a sentence, numbers already in the question excluded."""
     found: list[tuple[float, str]] = []
     if "第几" in question:
         for m in _ORDINAL.finditer(sentence):
-            found.append((1.0 + _context_score(sentence, m.start(), terms, m.end()), m.group()))
+            score = ORDINAL_BASE + _context_score(sentence, m.start(), terms, aliases, m.end())
+            found.append((score, m.group()))
         return found
-    hint = _unit_hint(question) or next(
-        (u for pattern, u in _TOPIC_UNITS if re.search(pattern, question)), ""
-    )
-    wants_rate = bool(re.search(r"增长|增速|率|比重|占|rate|percent", question))
-    measured = _measured(question)
+    ask = _NumberAsk(question)
     for m in _NUMBER.finditer(sentence):
         text = re.sub(r"\s+", "", m.group())
-        number = m.group(1)
-        if number in re.sub(r"\s+", "", question) and not m.group(4):
+        if m.group(1) in re.sub(r"\s+", "", question) and not m.group(4):
             continue
         if re.sub(r"^(近|约|超过|逾|共)", "", text) in question:
             continue
         unit = m.group(4) or ""
         if unit in ("月", "日", "年") or sentence[m.end() : m.end() + 1] in ("月", "日", "年", "号"):
             continue
-        score = _context_score(sentence, m.start(), terms, m.end())
-        if hint and (
-            unit == hint or unit.endswith(hint) or (m.group(2) or "") + unit == hint or hint in unit
-        ):
-            score += 0.6
-        elif hint and not unit:
-            score -= 0.3
-        if wants_rate and unit in ("%", "％", "个百分点"):
-            score += 0.3
-        if not unit and not m.group(2):
-            score -= 0.2
-        if measured:  # "总投资76.8亿元" answers "总投资多少", "年产值达200亿元" does not
-            score += 0.5 if _names(sentence[max(0, m.start() - 8) : m.start()], measured) else -0.3
-        if re.match(r"\s*(以上|以下|左右)", sentence[m.end() : m.end() + 3]):
-            score -= 0.4  # a bound, not the value asked for
-        found.append((score, text.lstrip("共")))
+        found.append((_number_score(sentence, m, ask, terms, aliases), text.lstrip("共")))
     return found
 
 
-def _dates(sentence: str, question: str, terms: dict[str, float]) -> list[tuple[float, str]]:
+def _dates(
+    sentence: str, question: str, terms: dict[str, float], aliases: Aliases, tags: Tagger
+) -> list[tuple[float, str]]:
     """Scored date candidates; 哪一年 prefers dates with a year."""
     wants_year = bool(re.search(r"哪一年|哪年|what year", question.lower()))
     wants_end = bool(re.search(r"截止|截至|结束|到什么时候|until", question.lower()))
@@ -280,13 +353,15 @@ def _dates(sentence: str, question: str, terms: dict[str, float]) -> list[tuple[
         text = re.sub(r"\s+", "", m.group())
         if not text or text in re.sub(r"\s+", "", question):
             continue
-        score = _context_score(sentence, m.start(), terms) + 0.5 * coverage(
-            sentence[m.end() : m.end() + 20], terms
+        after = sentence[m.end() : m.end() + DATE_AFTER_WINDOW]
+        score = _context_score(sentence, m.start(), terms, aliases) + DATE_AFTER_WEIGHT * coverage(
+            after, terms, aliases
         )
         if wants_year:
-            score += 0.5 if "年" in text else -0.5
-        if wants_end and re.search(r"(至|到|截至|截止)\s*$", sentence[max(0, m.start() - 3) : m.start()]):
-            score += 1.5
+            score += YEAR_BONUS if "年" in text else -YEAR_BONUS
+        opener = sentence[max(0, m.start() - END_LOOK_BACK) : m.start()]
+        if wants_end and re.search(r"(至|到|截至|截止)\s*$", opener):
+            score += END_BONUS
         found.append((score, text))
     return found
 
@@ -310,21 +385,37 @@ def _name_before(sentence: str, end: int) -> str | None:
         if start < 0:
             continue
         name = _cut_name(sentence[start:end])
-        opener = sentence[max(0, start - 4) : start]
+        opener = sentence[max(0, start - ROLE_LOOK_BACK) : start]
         after_role = not opener or _ROLE.search(opener) or opener[-1] in _BOUNDARY
         if name == sentence[start:end] and after_role:
             return name
     return None
 
 
-@lru_cache(maxsize=8192)
-def _tagged(sentence: str) -> tuple[tuple[str, str], ...]:
-    """jieba's (word, POS flag) pairs of a sentence, cached: the same sentences are tagged for a
-    question, for each of its parts, and for later questions that retrieve them again."""
+def pos_tags(sentence: str) -> Tags:
+    """jieba's (word, POS flag) pairs of a sentence, uncached (TextCache.tags caches them)."""
     return tuple((pair.word, pair.flag) for pair in posseg.cut(sentence))
 
 
-def _people(sentence: str, question: str, terms: dict[str, float]) -> list[tuple[float, str]]:
+def _name_after_role(sentence: str, m: re.Match[str], question: str) -> str | None:
+    """The name a role word of the sentence introduces ("指挥长史根治" -> 史根治), or None."""
+    asked = m.group() in question
+    name = _cut_name(sentence[m.end() : m.end() + NAME_WINDOW])
+    if asked and sentence[m.start() - 1 : m.start()] == "任":
+        # "由副市长柏启传任指挥长": the name stands before 任 + the asked role.
+        name = _name_before(sentence, m.start() - 1) or name
+    if name is None and asked and sentence[m.end() : m.end() + 1] == "、":
+        # "市长、市创文指挥部指挥长史根治": the name follows the last of a chain of roles.
+        chained = list(_ROLE.finditer(sentence[m.end() : m.end() + ROLE_CHAIN_WINDOW]))
+        if chained:
+            end = m.end() + chained[0].end()
+            name = _cut_name(sentence[end : end + NAME_WINDOW])
+    return name
+
+
+def _people(
+    sentence: str, question: str, terms: dict[str, float], aliases: Aliases, tags: Tagger
+) -> list[tuple[float, str]]:
     """Scored person-name candidates: names right after a role word, and jieba `nr` words."""
     found: dict[str, float] = {}
     for m in _ROLE.finditer(sentence):
@@ -334,94 +425,140 @@ def _people(sentence: str, question: str, terms: dict[str, float]) -> list[tuple
             and "副" + m.group() not in question
         ):
             continue
-        asked = m.group() in question
-        name = _cut_name(sentence[m.end() : m.end() + 8])
-        if asked and sentence[m.start() - 1 : m.start()] == "任":
-            # "由副市长柏启传任指挥长": the name stands before 任 + the asked role.
-            name = _name_before(sentence, m.start() - 1) or name
-        if name is None and asked and sentence[m.end() : m.end() + 1] == "、":
-            # "市长、市创文指挥部指挥长史根治": the name follows the last of a chain of roles.
-            chained = list(_ROLE.finditer(sentence[m.end() : m.end() + 16]))
-            if chained:
-                end = m.end() + chained[0].end()
-                name = _cut_name(sentence[end : end + 8])
+        name = _name_after_role(sentence, m, question)
         if name and name not in question:
-            bonus = 1.5 if asked else 0.5
-            found[name] = max(found.get(name, -9), bonus + _context_score(sentence, m.end(), terms))
-    for word, flag in _tagged(sentence):
+            bonus = ASKED_ROLE_BONUS if m.group() in question else OTHER_ROLE_BONUS
+            score = bonus + _context_score(sentence, m.end(), terms, aliases)
+            found[name] = max(found.get(name, -9), score)
+    for word, flag in tags(sentence):
         if flag in ("nr", "nrt") and len(word) >= 2 and word not in question:
             pos = sentence.find(word)
-            if re.search(r"(记者|通讯员|摄)\s*$", sentence[max(0, pos - 4) : pos]) and "记者" not in question:
+            byline = re.search(r"(记者|通讯员|摄)\s*$", sentence[max(0, pos - BYLINE_LOOK_BACK) : pos])
+            if byline and "记者" not in question:
                 continue  # a byline, not someone the story is about
-            name = _cut_name(sentence[pos : pos + 8])
+            name = _cut_name(sentence[pos : pos + NAME_WINDOW])
             if name is None:
                 continue
-            found[name] = max(found.get(name, -9), _context_score(sentence, pos, terms))
+            found[name] = max(found.get(name, -9), _context_score(sentence, pos, terms, aliases))
     return [(score, name) for name, score in found.items()]
 
 
-def _places(sentence: str, question: str, terms: dict[str, float]) -> list[tuple[float, str]]:
+def _places(
+    sentence: str, question: str, terms: dict[str, float], aliases: Aliases, tags: Tagger
+) -> list[tuple[float, str]]:
     """Scored place candidates: "在X举行" patterns, spans ending in the asked suffix, jieba `ns` words."""
     found: dict[str, float] = {}
+
+    def context(pos: int) -> float:
+        return _context_score(sentence, pos, terms, aliases)
+
     verb = re.search(rf"在哪里?(?:儿)?\s*([{CJK_CHARS}]{{2}})", question)
     if verb:
         for m in re.finditer(rf"在([{CJK_CHARS}]{{2,12}}?){verb.group(1)}", sentence):
-            found[m.group(1)] = 1.5 + _context_score(sentence, m.start(), terms)
+            found[m.group(1)] = PLACE_VERB_BONUS + context(m.start())
     if re.search(r"在哪|哪里", question):
         for m in re.finditer(rf"(?:^|，|,)\s*在([{CJK_CHARS}]{{2,14}}?)[，,]", sentence):
-            found.setdefault(m.group(1), 1.0 + _context_score(sentence, m.start(), terms))
+            found.setdefault(m.group(1), PLACE_CLAUSE_BONUS + context(m.start()))
     suffix = re.search(rf"哪(?:个|家|座|所)\s*([{CJK_CHARS}]{{1,3}}?)(?:[？?]|$|里|呢)", question)
     if suffix:
         for m in re.finditer(re.escape(suffix.group(1)), sentence):
-            head = sentence[max(0, m.start() - 6) : m.start()]
+            head = sentence[max(0, m.start() - PLACE_SUFFIX_LOOK_BACK) : m.start()]
             cut = max((i for i, ch in enumerate(head) if ch in _BOUNDARY), default=-1)
             span = head[cut + 1 :] + suffix.group(1)
             if len(span) > len(suffix.group(1)) and span not in question:
-                found[span] = max(found.get(span, -9), 1.0 + _context_score(sentence, m.start(), terms))
-    for word, flag in _tagged(sentence):
+                found[span] = max(found.get(span, -9), PLACE_SUFFIX_BONUS + context(m.start()))
+    for word, flag in tags(sentence):
         if flag == "ns" and len(word) >= 2 and word not in question:
-            found.setdefault(word, _context_score(sentence, sentence.find(word), terms))
+            found.setdefault(word, context(sentence.find(word)))
     for m in _PLACE_SUFFIX.finditer(sentence):
         span = m.group()
         cut = max((i for i, ch in enumerate(span[:-1]) if ch in _BOUNDARY), default=-1)
         span = span[cut + 1 :]
         if len(span) >= 2 and span not in question:
-            found.setdefault(span, _context_score(sentence, m.start(), terms) - 0.1)
+            found.setdefault(span, context(m.start()) - PLACE_SPAN_PENALTY)
     return [(score, place) for place, score in found.items()]
 
 
-def _items(sentence: str, terms: dict[str, float]) -> list[tuple[float, str]]:
+def _items(
+    sentence: str, question: str, terms: dict[str, float], aliases: Aliases, tags: Tagger
+) -> list[tuple[float, str]]:
     """The enumeration (A、B和C) that follows the question's words in a sentence."""
     ends = [sentence.find(word) + len(word) for word in terms if word in sentence]
     start = max(ends) if ends else 0
     for clause in re.split(r"[，。；：]", sentence[start:]):
         if re.search(r"、|和|及|与", clause) and len(clause) >= 4:
-            return [(1.0, clause.strip(" “”"))]
+            return [(LIST_SCORE, clause.strip(" “”"))]
     return []
 
 
+_FINDERS = {"number": _numbers, "date": _dates, "person": _people, "place": _places, "list": _items}
+
+
+def _find_typed(
+    kind: str, sentence: str, question: str, terms: dict[str, float], aliases: Aliases, tags: Tagger
+) -> tuple[float, str] | None:
+    """The best candidate of type `kind` in a sentence (None for "fact" or when there is none)."""
+    finder = _FINDERS.get(kind)
+    if finder is None:
+        return None
+    found = finder(sentence, question, terms, aliases, tags)
+    return max(found) if found else None
+
+
+def _frozen(aliases: Aliases | None) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """The aliases as a hashable key (sorted items)."""
+    return tuple(sorted((word, tuple(names)) for word, names in (aliases or {}).items()))
+
+
+class TextCache:
+    """jieba POS tags and typed answers of sentences, kept per service (a new index gets a new one).
+
+    Retrieval and then answering ask about the same sentences of one question, a two-part question
+    asks again for each part, and the person and place finders run jieba's POS tagger, the slow part.
+    Both caches are bounded LRUs that live and die with the instance.
+    """
+
+    def __init__(self, max_tags: int = TAGS_CACHED, max_answers: int = ANSWERS_CACHED) -> None:
+        if max_tags < 1 or max_answers < 1:
+            raise ValueError(f"cache sizes must be at least 1, got {max_tags} tags and {max_answers} answers")
+        self._tags = lru_cache(maxsize=max_tags)(pos_tags)
+        self._answers = lru_cache(maxsize=max_answers)(self._typed_answer)
+
+    def tags(self, sentence: str) -> Tags:
+        """jieba's (word, POS flag) pairs of a sentence, cached."""
+        return self._tags(sentence)
+
+    def typed_answer(
+        self, kind: str, sentence: str, question: str, terms: dict[str, float], aliases: Aliases | None = None
+    ) -> tuple[float, str] | None:
+        """typed_answer, cached by its arguments."""
+        return self._answers(kind, sentence, question, tuple(terms.items()), _frozen(aliases))
+
+    def _typed_answer(
+        self,
+        kind: str,
+        sentence: str,
+        question: str,
+        term_items: tuple[tuple[str, float], ...],
+        alias_items: tuple[tuple[str, tuple[str, ...]], ...],
+    ) -> tuple[float, str] | None:
+        """typed_answer with hashable arguments, tagging through this cache."""
+        return _find_typed(kind, sentence, question, dict(term_items), dict(alias_items), self.tags)
+
+
 def typed_answer(
-    kind: str, sentence: str, question: str, terms: dict[str, float]
+    kind: str,
+    sentence: str,
+    question: str,
+    terms: dict[str, float],
+    cache: TextCache | None = None,
+    aliases: Aliases | None = None,
 ) -> tuple[float, str] | None:
     """The best candidate of type `kind` in a sentence, with its score, or None (always None for "fact").
 
-    Cached: retrieval and then answering ask it about the same sentences of one question, and the
-    person and place finders run jieba's POS tagger.
+    With a `cache` the answer (and the sentence's POS tags) is remembered there; without, it is
+    computed afresh, with the same result. `aliases` as for `coverage`.
     """
-    return _typed_answer(kind, sentence, question, tuple(terms.items()))
-
-
-@lru_cache(maxsize=4096)
-def _typed_answer(
-    kind: str, sentence: str, question: str, term_items: tuple[tuple[str, float], ...]
-) -> tuple[float, str] | None:
-    """typed_answer with hashable terms."""
-    terms = dict(term_items)
-    finders = {"number": _numbers, "date": _dates, "person": _people, "place": _places}
-    if kind == "list":
-        found = _items(sentence, terms)
-    elif kind in finders:
-        found = finders[kind](sentence, question, terms)
-    else:
-        return None
-    return max(found) if found else None
+    if cache is not None:
+        return cache.typed_answer(kind, sentence, question, terms, aliases)
+    return _find_typed(kind, sentence, question, terms, aliases or {}, pos_tags)

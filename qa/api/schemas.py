@@ -77,6 +77,7 @@ class CitationOut(BaseModel):
     quote: str
     start: int
     end: int
+    note: str = Field("", description='Remark after a further quote ("（2021-01-05的报道）"); "" if none.')
 
 
 class PassageOut(BaseModel):
@@ -97,6 +98,7 @@ class AnswerOut(BaseModel):
     question: str
     answer: str
     short_answer: str | None
+    short_answer_date: str = Field("", description='Date shown beside the short answer; "" when none.')
     abstained: bool
     citations: list[CitationOut] = []
     passages: list[PassageOut] = []
