@@ -53,6 +53,7 @@ def test_ask_returns_the_answer_object_with_verbatim_citations(client, service):
         "question",
         "answer",
         "short_answer",
+        "short_answer_date",
         "abstained",
         "citations",
         "passages",
@@ -108,6 +109,17 @@ def test_chat_stream_sends_pieces_then_citations_then_done(client):
     assert "".join(tokens) == done["answer"]
     assert events[-2][1] == done["citations"]
     assert done["short_answer"] and not done["abstained"]
+    meta = events[1][1]
+    assert meta["short_answer"] == done["short_answer"]
+    assert meta["short_answer_date"] == done["short_answer_date"]
+
+
+def test_answer_carries_the_short_answers_date_and_the_quote_notes_as_fields(client):
+    body = client.post("/ask", json={"question": "振德集团华中区域总部建设项目总投资多少？"}).json()
+    first, second = body["citations"]
+    assert body["short_answer_date"] == first["date"]
+    assert body["answer"].startswith(f"{body['short_answer']}（{body['short_answer_date']}）。依据：")
+    assert first["note"] == "" and second["note"] == f"（{second['date']}的报道）"
 
 
 def test_chat_stream_keeps_the_citation_markers_whole(client):

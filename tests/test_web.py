@@ -119,6 +119,24 @@ def test_seed_question_streams_an_answer_with_a_chip_that_opens_the_highlighted_
     page.screenshot(path=str(TEST_OUTPUT / "answered.png"))
 
 
+def test_short_answer_date_and_further_quote_note_are_rendered_from_the_answer_fields(page, server_url):
+    question = "振德集团华中区域总部建设项目总投资多少？"
+    answer = httpx.post(f"{server_url}/ask", json={"question": question}, timeout=60).json()
+    assert answer["short_answer_date"] and answer["citations"][1]["note"]
+    ask(page, question)
+    bot = page.locator(".msg.bot").last
+    assert (
+        bot.locator(".short-answer").inner_text()
+        == f"{answer['short_answer']}（{answer['short_answer_date']}）"
+    )
+    assert bot.locator(".short-note").inner_text() == f"（{answer['short_answer_date']}）"
+    quotes = " ".join(f"“{c['quote']}”{c['note']}{c['n']}" for c in answer["citations"])
+    assert bot.locator(".answer-text").inner_text() == f"依据：{quotes}"
+    assert bot.locator(".answer-text .chip").count() == len(answer["citations"])
+    TEST_OUTPUT.mkdir(exist_ok=True)
+    page.screenshot(path=str(TEST_OUTPUT / "answered-dated.png"))
+
+
 def test_follow_up_question_continues_the_conversation(page):
     ask(page, "今年以来许昌市区查处了多少起醉驾？")
     ask(page, "酒驾呢？")

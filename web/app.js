@@ -1,5 +1,6 @@
-// The chat page: asks POST /chat/stream, renders the streamed answer with citation chips, and opens the
-// cited article in the source pane with the quote highlighted. Plain JS, no build step, no library.
+// The chat page: asks POST /chat/stream, renders the answer's fields (short answer, its date, each quote
+// with its note and citation chip; never the answer text cut apart), and opens the cited article in the
+// source pane with the quote highlighted. Plain JS, no build step, no library.
 // Everything that comes from the corpus or the user is inserted with textContent, never as HTML.
 "use strict";
 
@@ -128,44 +129,45 @@ function addBotMessage() {
   card.append(resolved, badge, short, typing, body, sources);
   item.appendChild(card);
   els.messages.appendChild(item);
-  return { item, card, resolved, badge, short, body, typing, sources, text: "", citations: [], answer: null };
+  return { item, card, resolved, badge, short, body, typing, sources, shortAnswer: "", citations: [], answer: null };
 }
 
-// The answer text without its lead "<short answer>（date）。" when the short answer is shown above it.
-function bodyText(msg) {
-  const short = msg.shortAnswer || "";
-  const cut = msg.text.indexOf("依据：");
-  if (!short || !msg.text.startsWith(short) || cut < 0 || cut > short.length + 24) return msg.text;
-  const lead = msg.text.slice(short.length, cut).replace(/[。\s]+$/, "");
-  if (lead && !msg.shortNote) {
-    msg.shortNote = el("span", "short-note", lead);
-    msg.short.appendChild(msg.shortNote);
-  }
-  return msg.text.slice(cut);
+// The short answer and, beside it, its date: fields of the answer (meta event or done), never cut from the text.
+function renderShortAnswer(msg, shortAnswer, date) {
+  if (!shortAnswer) return;
+  msg.shortAnswer = shortAnswer;
+  msg.short.replaceChildren(document.createTextNode(shortAnswer));
+  if (date) msg.short.appendChild(el("span", "short-note", `（${date}）`));
+  msg.short.hidden = false;
 }
 
-// Render answer text, turning each [n] marker into a clickable citation chip.
-function renderAnswerText(msg) {
-  const parts = bodyText(msg).split(/(\[\d+\])/);
+function citationChip(msg, n) {
+  const chip = el("button", "chip", String(n));
+  chip.type = "button";
+  chip.dataset.n = String(n);
+  chip.title = "查看出处";
+  chip.setAttribute("aria-label", `出处 ${n}`);
+  chip.addEventListener("click", () => {
+    const citation = msg.citations.find((c) => c.n === n);
+    if (citation) openCitation(citation, chip);
+  });
+  return chip;
+}
+
+// The body of an answer from its fields: "依据：" (when there is a short answer), then each citation's
+// quote, its note (the date of a further quote's report) and its chip. An abstention shows its sentence.
+function renderAnswerBody(msg, answer) {
   msg.body.replaceChildren();
-  for (const part of parts) {
-    const marker = /^\[(\d+)\]$/.exec(part);
-    if (marker) {
-      const n = Number(marker[1]);
-      const chip = el("button", "chip", String(n));
-      chip.type = "button";
-      chip.dataset.n = String(n);
-      chip.title = "查看出处";
-      chip.setAttribute("aria-label", `出处 ${n}`);
-      chip.addEventListener("click", () => {
-        const citation = msg.citations.find((c) => c.n === n);
-        if (citation) openCitation(citation, chip);
-      });
-      msg.body.appendChild(chip);
-    } else if (part) {
-      msg.body.appendChild(document.createTextNode(part));
-    }
+  if (answer && answer.abstained) {
+    msg.body.textContent = answer.answer;
+    return;
   }
+  if (msg.shortAnswer && msg.citations.length) msg.body.appendChild(document.createTextNode("依据："));
+  msg.citations.forEach((citation, i) => {
+    const lead = i ? " " : "";
+    msg.body.appendChild(document.createTextNode(`${lead}“${citation.quote}”${citation.note || ""}`));
+    msg.body.appendChild(citationChip(msg, citation.n));
+  });
 }
 
 function renderSources(msg) {
@@ -211,9 +213,11 @@ function finishMessage(msg, answer) {
   msg.answer = answer;
   msg.item.classList.remove("pending");
   msg.typing.remove();
-  msg.text = answer.answer;
   msg.citations = answer.citations || [];
-  renderAnswerText(msg);
+  if (!answer.abstained && !msg.shortAnswer) {
+    renderShortAnswer(msg, answer.short_answer, answer.short_answer_date);
+  }
+  renderAnswerBody(msg, answer);
   renderSources(msg);
   if (answer.abstained) renderPassages(msg, answer.passages);
   if (answer.timings_ms && answer.timings_ms.total !== undefined) {
@@ -230,10 +234,8 @@ function showMeta(msg, meta) {
     msg.item.classList.add("abstained");
     msg.badge.textContent = "资料中未找到";
     msg.badge.hidden = false;
-  } else if (meta.short_answer) {
-    msg.shortAnswer = meta.short_answer;
-    msg.short.replaceChildren(document.createTextNode(meta.short_answer));
-    msg.short.hidden = false;
+  } else {
+    renderShortAnswer(msg, meta.short_answer, meta.short_answer_date);
   }
 }
 
@@ -263,12 +265,11 @@ async function ask(question) {
       if (name === "meta") {
         if (data.session_id) state.sessionId = data.session_id;
         showMeta(msg, data);
-      } else if (name === "token") {
-        if (!msg.text) msg.typing.remove();
-        msg.text += data.text;
-        renderAnswerText(msg);
       } else if (name === "citations") {
+        // "token" events carry the answer as text for other clients; the page renders the fields.
+        msg.typing.remove();
         msg.citations = data;
+        renderAnswerBody(msg, null);
         renderSources(msg);
       } else if (name === "done") {
         if (data.session_id) state.sessionId = data.session_id;

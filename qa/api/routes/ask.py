@@ -74,6 +74,7 @@ async def _events(service: QAService, body: AskIn) -> AsyncIterator[ServerSentEv
                 "resolved_question": answer.resolved_question,
                 "abstained": answer.abstained,
                 "short_answer": answer.short_answer,
+                "short_answer_date": answer.short_answer_date,
             },
             ensure_ascii=False,
         ),
@@ -91,9 +92,9 @@ async def _events(service: QAService, body: AskIn) -> AsyncIterator[ServerSentEv
     responses={
         200: {
             "description": (
-                "Server-Sent Events: `status`, `meta` (session id, abstained), `token` (the answer text in "
-                "pieces), `citations`, then `done` with the whole answer object; `error` if the question "
-                "is refused."
+                "Server-Sent Events: `status`, `meta` (session id, abstained, short answer and its date), "
+                "`token` (the answer text in pieces), `citations` (quotes with their notes), then `done` "
+                "with the whole answer object; `error` if the question is refused."
             ),
             "content": {"text/event-stream": {"schema": {}}},
         },
