@@ -2,11 +2,10 @@
 
 `segment_page(page, settings)` hands a `SegmentSettings` down to each step that uses a number, so a
 changed value is visible at the call site and can be recorded (the index manifest stores
-`dataclasses.asdict(settings)`). All values were set by hand on the five seed pages in seeds/ (the
-Xuchang Daily pages 000-004, narrow columns of about 13-16 characters) in the commits that built
-qa/articles.py: d9b50c7 (units, attachment, titles), 36a63ce (tables, extra headlines), bbfc712
-(short articles), 95acc1e (intertitles), 27ae66f (fallback titles). Lengths count visible
-characters (OCR spaces left out); "width" is the page's column width (`cleaning.line_width`).
+`dataclasses.asdict(settings)`). All values were set by hand on the five seed pages in seeds/
+(000-004) when segmentation was written as qa/articles.py, in commit d9b50c7
+unless a field names a later one. Lengths count visible characters (OCR spaces left out); "width"
+is the page's column width (`cleaning.line_width`).
 """
 
 from __future__ import annotations
@@ -46,89 +45,105 @@ _MAY_BE_ZERO = frozenset(
 class SegmentSettings:
     """The tuned numbers of page -> articles; the defaults reproduce the shipped segmentation."""
 
+    # Sensitivity notes ("seeds: ...") say which seed pages change when the value moves, from a sweep
+    # of each value at -1, +1, half and double with the rest at their defaults.
+
     # ---- lines -> units (units.py)
     # A line within this many characters of the column width is a full line: body text that runs
-    # on, not a paragraph end or a headline. 1 absorbs the one-character jitter of OCR'd columns.
+    # on, not a paragraph end or a headline. Seeds: 0 changes 003, 2 changes 000 and 002.
     full_line_slack: int = 1
     # Columns narrower than this are newspaper columns, where a full-width line with a comma or a
-    # block of full-width lines is body text broken at the column end. The seeds print 13-16.
+    # block of full-width lines is body text broken at the column end. Seeds 000 and 002-004 are
+    # 16-17 characters wide, 001 is 67 (one line per paragraph); 15 changes 002 and 003.
     narrow_column: int = 30
-    # A headline is at most this many lines ("市七届人大常委会召开" / "第五十二次主任会议" is two) ...
+    # A headline is at most this many lines. Seeds: 1 loses the two-line headlines of 000 and 002-004.
     head_max_lines: int = 3
-    # ... and at most this many characters in all (the longest seed headline with its kicker).
+    # ... and at most this many characters in all. Seeds: 24 cuts headlines on 001 and 003.
     head_max_chars: int = 48
-    # A headline of three or more lines has no line longer than this share of the width; a block of
-    # long unpunctuated lines is a table or list fragment (seed 003).
+    # A headline of three or more lines has no line longer than this share of the column width (a
+    # block of long unpunctuated lines is body or table text). Seeds: 1.0 changes 003 and 004.
     head_line_share: float = 0.75
-    # A photo headline printed as the first line of its caption block (seed 000 "歌颂祖国 建功岗位")
-    # is read only in columns at least this wide ...
+    # A short first line of a block's first paragraph is a headline printed over it (a photo headline)
+    # only in columns at least this wide ... (seeds: 5-11 all give the same articles) ...
     lead_head_min_width: int = 10
-    # ... and only when that line is at most this share of the width (shorter than the caption lines).
+    # ... and only when that line is at most this share of the width. Seeds: 1.0 changes 000 and 002-004.
     lead_head_share: float = 0.7
     # A line longer than this (with no "。") is body text even if it ends like a credit ("…摄").
+    # Seeds: 30-120 all give the same articles.
     credit_max_chars: int = 60
-    # Up to this many unfinished lines just before a dek ("——访…") are its headline (seed 000).
+    # Up to this many unfinished lines just before a dek ("——访…") are its headline.
+    # Seeds: 1-4 all give the same articles.
     dek_head_max_lines: int = 2
     # Characters on each side of a seam that jieba reads as one text to find a word across it
-    # ("八一路校" + "区报告" -> "校区"); 3 holds a three-character word on either side.
+    # ("八一路校" + "区报告" -> "校区"). Seeds: 1 changes 000, 001, 003 and 004; 2-6 the same.
     seam_chars: int = 3
 
     # ---- items, direction, attachment (layout.py)
-    # Characters of a run's opening compared with headlines: a news lead restates its headline in
-    # the first sentence or two; 160 covers the lead and the "本报讯（记者 …）" prefix on the seeds.
+    # Characters of a run's opening compared with headlines: a news lead restates its headline in its
+    # first sentence or two. Seeds: 80-161 give the same articles, 320 changes 002.
     bigram_span: int = 160
     # A lone headline between two runs is an intertitle only when less than this share of its
-    # character pairs reappears in the run before (else it restates that run's lead: seed 002).
+    # character pairs reappears in the run before (else it restates that run's lead: a headline).
+    # Seeds: 0.25-0.75 all give the same articles (set in 95acc1e).
     intertitle_max_overlap: float = 0.5
     # A group votes for "headline after body" or "before" only when its overlap with one neighbour
-    # beats the other by more than this; smaller differences are noise from common words.
+    # beats the other by more than this share. Seeds: 0.05-0.15 all give the same articles.
     direction_vote_margin: float = 0.1
-    # The vote given to a page that starts with body text (after) or ends with a headline (after):
-    # half a group's vote, so it only breaks ties (seeds 001 and 004 print the other way round).
+    # The vote for a page that starts with body text (after) and one that ends with a headline
+    # (after): half a group's vote, so these only break ties. Seeds: 0.25-0.75 the same.
     direction_edge_vote: float = 0.5
-    # A headline group with a free run only on the side against the page direction takes it when at
-    # least this share of its character pairs reappears in that run's opening (seed 004).
+    # A headline group whose only free neighbour lies against the page direction takes it when at
+    # least this share of its character pairs reappears in that run's opening. Seeds: 0.15-0.45 the same.
     against_direction_overlap: float = 0.3
     # When a group sits between two free runs, the cut that follows the page direction gets this
-    # bonus (in summed overlap shares), so an even split goes the page's way.
+    # bonus (in summed overlap shares), so an even split goes the page's way. Seeds: 0.075-0.225 the same.
     split_direction_bonus: float = 0.15
 
     # ---- headlines, deks, bylines (titles.py)
     # A two-line headline unit whose first line has at least this many characters is two headlines
-    # (a long kicker over the main line), not one wrapped headline.
+    # (a kicker over the main line), not one wrapped headline. Seeds: 9 changes 000, 002 and 003;
+    # 36 changes 003; 17-19 the same.
     split_head_min_chars: int = 18
     # A lone one-line headline of at most this many characters ending in a place or body name
-    # ("魏都区", "市纪委") is the first part of the next headline (seed 004).
+    # ("魏都区") is the first part of the next headline. Seeds: 6 changes 004; 8-14 the same.
     prefix_max_chars: int = 7
-    # A last headline line of at most this many characters, with no byline, is a columnist's pen name.
+    # A last headline of at most this many characters, with no byline, is a columnist's pen name
+    # printed under the headline. Seeds: 1 changes 001, 6 changes 002.
     pen_name_max_chars: int = 3
-    # Two headline lines whose lengths differ by at most this many characters ...
+    # Two headline lines whose lengths differ by at most this many characters (seeds: 2 changes 002) ...
     couplet_max_difference: int = 1
     # ... and are at most this long are a couplet ("接受红色教育 坚守初心使命"), kept with a space;
-    # other multi-line headlines are one phrase wrapped and are joined.
+    # other multi-line headlines are one phrase wrapped and are joined. Seeds: 4 changes 003.
     couplet_max_chars: int = 8
-    # A title longer than this, of at least `moved_word_min_words` phrases whose last phrase has at
-    # least `moved_word_min_chars` characters, gives that last phrase to the subtitle (seed 002).
+    # A title longer than this (seeds: 56 changes 001), of at least `moved_word_min_words` phrases
+    # (seeds: 4 changes 001) whose last phrase has at least `moved_word_min_chars` characters (seeds:
+    # 4-16 the same), gives that last phrase to the subtitle.
     long_title_chars: int = 28
     moved_word_min_words: int = 3
     moved_word_min_chars: int = 8
     # Of two or more headlines over one article, one sharing less than this share of its character
-    # pairs with the article text is dropped (a column label or a neighbouring photo's headline) ...
+    # pairs with the article text is dropped (a column label, a neighbouring photo's headline).
+    # Set on seed 001 in 36a63ce; 0.1 and 0.3 both change 001.
     telling_head_min_overlap: float = 0.2
-    # ... unless it is at most this many characters (a pen name or short label kept for the title step).
+    # ... unless it is at most this many characters (a pen name, kept for the title step). Seeds: 1
+    # changes 001.
     telling_head_keep_chars: int = 3
-    # A title made from the first clause of an article without a headline is at most this long ...
+    # A title made from the first clause of an article without a headline is at most this long
+    # (set in 27ae66f; seeds: 16 changes 001-004, 64 changes 004) ...
     fallback_title_chars: int = 32
     # ... cut at the last comma at or after this position, else cut hard and ended with "…".
+    # Seeds: 24 changes 004; 6-13 the same.
     fallback_cut_min_chars: int = 12
 
     # ---- articles (page.py)
     # A table row ending within this many characters of the longest row was wrapped at the column end
-    # and goes on in the next line (seed 003's score table).
+    # and goes on in the next line (set in 36a63ce). Seeds: 1 changes 002 and 003; 3-4 the same.
     list_wrap_slack: int = 2
-    # A run with fewer characters of text than this is not an article (a stray line, a page number).
+    # A run with fewer characters of text than this is not an article (a stray line or label; set in
+    # bbfc712 to keep short real articles). Seeds: 2-8 all give the same articles.
     min_article_chars: int = 4
     # The masthead (title, date, issue, editors) is looked for in this many non-blank top lines.
+    # Seeds: 10-40 all give the same articles (001's masthead is its first lines).
     masthead_lines: int = 20
 
     def __post_init__(self) -> None:
