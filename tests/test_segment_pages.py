@@ -1,7 +1,11 @@
-"""Page -> Article on the real seed pages: titles, bylines, dates, clean text, captions, stable ids."""
+"""Page -> Article on the real seed pages: titles, bylines, dates, clean text, captions, stable ids.
+
+Each rule on its own small synthetic page: test_segment_rules.py.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -301,3 +305,12 @@ def test_windows_line_ends_read_like_unix_ones(pages):
     page = pages["000"]
     crlf = Page(page.source, "\r\n".join(page.text.splitlines()))
     assert segment_page(crlf) == segment_page(page)
+
+
+def test_seed_pages_segment_as_the_recorded_baseline():
+    """Every field of every seed article, as recorded before segmentation was split by job."""
+    recorded = json.loads(
+        (Path(__file__).resolve().parent / "data" / "segment_baseline.json").read_text("utf-8")
+    )
+    articles, _ = load_articles(SEEDS)
+    assert [dataclasses.asdict(a) for a in articles] == recorded["seeds"]
