@@ -15,9 +15,11 @@ compares the articles it produces with the true ones:
 - split: a true article whose shingles are spread over 2+ produced articles holding >= 20% each.
 - spurious: a produced article whose shingles are mostly (> 50%) in no true article: a caption,
   a byline, a column header, a fragment.
+- body lost: the share of a true article's shingles found in no produced article at all (text the
+  segmenter dropped, e.g. as masthead), averaged over true articles.
 - date: the matched article's date equals the masthead's (or is "" on a page without one).
 
-    python benchmarks/segmentation.py PAGES_DIR GOLD.jsonl [--json] [--failures] [--out FILE]
+    python benchmarks/segmentation.py PAGES_DIR GOLD.jsonl [--json] [--failures] [--out FILE [--key K]]
 """
 
 from __future__ import annotations
@@ -88,6 +90,7 @@ def _score_page(
         best = max((overlap[i][j] for i in range(len(gold))), default=0)
         if not made_sets[j] or best <= SPURIOUS_SHARE * len(made_sets[j]):
             spurious.append({"title": article.title, "text": article.text[:40]})
+    everything = set().union(*made_sets) if made_sets else set()
     results = []
     for i, row in enumerate(gold):
         t = true_sets[i]
@@ -105,6 +108,7 @@ def _score_page(
                 "body_f1": f1,
                 "merged": i in in_merge,
                 "split": shares >= 2,
+                "lost": len(t - everything) / len(t) if t else 0.0,
                 "date_ok": bool(match) and match.date == row.get("date", ""),
                 "tags": feature_tags(row["features"]),
             }
@@ -124,6 +128,7 @@ def _figures(results: Sequence[dict[str, Any]], pages: Sequence[dict[str, Any]])
         "merged": sum(p["merged"] for p in pages),
         "articles_in_merge": sum(r["merged"] for r in results),
         "split": sum(r["split"] for r in results),
+        "body_lost": round(sum(r["lost"] for r in results) / n, 4) if n else 0.0,
         "spurious": sum(len(p["spurious"]) for p in pages),
         "date_ok": round(sum(r["date_ok"] for r in results) / n, 4) if n else 0.0,
     }
@@ -174,14 +179,14 @@ def score(
 def render(report: dict[str, Any]) -> str:
     """The report as a plain-text table: overall, then each feature, worst exact-title rate first."""
     head = f"{'feature':26} {'pages':>5} {'true':>5} {'made':>5} {'title':>6} {'bodyF1':>6} "
-    head += f"{'merged':>6} {'inMrg':>5} {'split':>5} {'spur':>5} {'date':>5}"
+    head += f"{'merged':>6} {'inMrg':>5} {'split':>5} {'spur':>5} {'lost':>5} {'date':>5}"
     lines = [head, "-" * len(head)]
 
     def row(label: str, f: dict[str, Any]) -> str:
         return (
             f"{label:26} {f['pages']:5d} {f['articles_true']:5d} {f['articles_produced']:5d} "
             f"{f['title_exact']:6.3f} {f['body_f1']:6.3f} {f['merged']:6d} {f['articles_in_merge']:5d} "
-            f"{f['split']:5d} {f['spurious']:5d} {f['date_ok']:5.2f}"
+            f"{f['split']:5d} {f['spurious']:5d} {f['body_lost']:5.3f} {f['date_ok']:5.2f}"
         )
 
     lines.append(row("ALL", report["overall"]))
@@ -198,11 +203,17 @@ def main() -> None:
     parser.add_argument("gold", type=Path, help="gold.jsonl written by typeset.py")
     parser.add_argument("--json", action="store_true", help="print the whole report as JSON")
     parser.add_argument("--failures", action="store_true", help="also list each failed true article")
-    parser.add_argument("--out", type=Path, help="also write the report (without per-article lists) here")
+    parser.add_argument("--out", type=Path, help="also write the figures (no per-article lists) to this JSON")
+    parser.add_argument(
+        "--key", help="with --out: store the figures under this key, keeping the file's others"
+    )
     args = parser.parse_args()
     report = score(args.pages, args.gold)
     if args.out:
-        slim = {"overall": report["overall"], "per_feature": report["per_feature"]}
+        slim: dict[str, Any] = {"overall": report["overall"], "per_feature": report["per_feature"]}
+        if args.key:
+            old = json.loads(args.out.read_text(encoding="utf-8")) if args.out.exists() else {}
+            slim = {**old, args.key: {"pages": str(args.pages), **slim}}
         args.out.write_text(json.dumps(slim, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     if args.json:
         print(json.dumps(report, ensure_ascii=False, indent=2))

@@ -65,6 +65,9 @@ ALL_TAGS = (
     "line_width:medium",
     "line_width:wide",
     "line_width:unwrapped",
+    "page_headlines:after",
+    "page_headlines:before",
+    "page_headlines:mixed",
     "ocr_spaces",
     "column_break",
 )
@@ -100,6 +103,9 @@ _CAPTION_EXTRA = (
     "该项目建成后，可实现关键工序组装自动化。",
     "",
 )
+_SERIES = ("高质量发展", "防汛救灾", "国际观察", "经济运行", "民生实事", "决战决胜")
+_ORGS = ("市应急管理局", "市气象局", "市发改委", "市公安局", "市商务局")
+_SUBHEAD_VERBS = ("主持会议并讲话", "陪同", "作具体部署", "等出席", "出席并讲话")
 _STEMS = "甲乙丙丁戊己庚辛壬癸"
 _BRANCHES = "子丑寅卯辰巳午未申酉戌亥"
 _CN_NUMS = "一二三四五六七八九十"
@@ -116,11 +122,12 @@ class SourceArticle:
 
 @dataclass(frozen=True)
 class PageStyle:
-    """What one page looks like: line width (0 = a paragraph per line), OCR damage, masthead date."""
+    """What one page looks like: line width (0 = a paragraph per line), OCR damage, headline side, date."""
 
     line_width: int
     ocr_spaces: bool
     column_breaks: bool
+    headlines: str  # "after" / "before": every headline on that side of its body; "mixed": each its own
     date: str  # ISO date printed in the masthead, "" when the page has none
 
 
@@ -135,7 +142,7 @@ _SOURCE_PREFIX = re.compile(r"^(?:来源：\S+\s*)?(?:原创稿\s*)?")
 _TAIL_PARENS = re.compile(r"\s*[（(][^）)]{1,14}[）)]\s*$")
 _CREDIT_PARAGRAPH = re.compile(r"^(?:编辑|采写|来源|本期编辑|校对|责任编辑|据\S{1,8}$)")
 _REJECT = re.compile(
-    r"记者|编辑|摄|@|来源|http|返回|【|扫码|点击|▲|●|图源|资料图|视觉中国|图）|供图|客户端|/|责编|往期|截图|\d版）"
+    r"记者|编辑|摄|@|来源|http|返回|【|扫码|点击|▲|●|图源|资料图|视觉中国|图）|供图|客户端|/|责编|往期|截图|原标题|\d版）"
 )
 _CJK_GAP = re.compile(r"(?<=[^\x00-\x7f])\s+|\s+(?=[^\x00-\x7f])")
 
@@ -223,8 +230,8 @@ def _space_numbers(text: str) -> str:
 
 
 def _spread(line: str) -> str:
-    """A justified line read by OCR as a space between every character ("部 门 制 定 了")."""
-    return " ".join(ch for ch in line if ch != " ")
+    """A justified line as OCR reads it: a space between every character ("部 门 制 定 了"), numbers whole."""
+    return " ".join(re.findall(r"[\x21-\x7e]+|[^\x00-\x7f]", line))
 
 
 def wrap(text: str, style: PageStyle, rng: random.Random) -> list[str]:
@@ -234,12 +241,12 @@ def wrap(text: str, style: PageStyle, rng: random.Random) -> list[str]:
     if style.line_width == 0:
         return [text]
     lines, current, width = [], "", 0.0
-    for char in text:
-        if width >= style.line_width and char not in _CLOSING:
+    for unit in re.findall(r"[0-9A-Za-z.,%]+|.", text):  # a number is never broken across lines
+        if width >= style.line_width and unit[0] not in _CLOSING:
             lines.append(current)
             current, width = "", 0.0
-        current += char
-        width += _cells(char)
+        current += unit
+        width += sum(map(_cells, unit))
     if current:
         lines.append(current)
     if style.ocr_spaces:
@@ -261,6 +268,23 @@ def _clause(paragraphs: Sequence[str], rng: random.Random, low: int, high: int) 
     """A clause of the body between `low` and `high` characters, for a kicker, subhead or dek."""
     clauses = [c for p in paragraphs for c in re.split(r"[，。；！？：、“”]", p) if low <= len(c) <= high]
     return rng.choice(clauses) if clauses else "记者近日从有关部门获悉"[:high]
+
+
+def _kicker(paragraphs: Sequence[str], rng: random.Random) -> str:
+    """A kicker (引题) over the headline: a series label, or a lead phrase not copied from the body."""
+    if rng.random() < 0.5:
+        return f"{rng.choice(_SERIES)}系列报道之{rng.choice(_CN_NUMS)}"
+    return f"{rng.choice(('今年以来', '近日', '连日来', '记者获悉'))}，{_clause(paragraphs, rng, 4, 8)}"
+
+
+def _dek(paragraphs: Sequence[str], rng: random.Random) -> str:
+    """A dek's text (after "——"): an interview, an explainer or a "how…" line, as in the seeds."""
+    form = rng.randrange(3)
+    if form == 0:
+        return f"访{rng.choice(_ORGS)}负责人{_name(rng)}"
+    if form == 1:
+        return f"{rng.choice(_SERIES)}工作综述"
+    return f"看{rng.choice(('各地', '有关部门', '当地'))}如何{_clause(paragraphs, rng, 6, 14)}"
 
 
 def _headline_lines(title: str, two_lines: bool, spaced: bool) -> list[str]:
@@ -327,7 +351,8 @@ def _page_style(rng: random.Random) -> PageStyle:
         year, month = rng.randint(2019, 2023), rng.randint(1, 12)
         day = rng.randint(1, calendar.monthrange(year, month)[1])
         date = datetime.date(year, month, day).isoformat()
-    return PageStyle(line_width, rng.random() < 0.6, rng.random() < 0.5, date)
+    headlines = rng.choices(("after", "before", "mixed"), (5, 2, 3))[0]
+    return PageStyle(line_width, rng.random() < 0.6, rng.random() < 0.5, headlines, date)
 
 
 # ---------------------------------------------------------------- articles
@@ -344,7 +369,7 @@ def _article(src: SourceArticle, style: PageStyle, rng: random.Random) -> tuple[
     elif jump == "up":
         paragraphs = paragraphs[rng.randint(1, len(paragraphs) - 2) :]
     byline = "none" if jump == "up" else rng.choices(BYLINE_STYLES, BYLINE_WEIGHTS)[0]
-    after = rng.random() < 0.6
+    after = style.headlines == "after" or (style.headlines == "mixed" and rng.random() < 0.6)
     two_lines = len(src.title) >= 8 and rng.random() < 0.35
     spaced = style.ocr_spaces and rng.random() < 0.2
     kicker = rng.random() < 0.15
@@ -376,12 +401,12 @@ def _article(src: SourceArticle, style: PageStyle, rng: random.Random) -> tuple[
 
     head: list[str] = []
     if kicker:
-        head += [_clause(paragraphs, rng, 6, 16), ""]
+        head += [_kicker(paragraphs, rng), ""]
     head += _headline_lines(src.title, two_lines, spaced)
     if subhead:
-        head += ["", _clause(paragraphs, rng, 4, 10)]
+        head += ["", f"{_name(rng)}{rng.choice(_SUBHEAD_VERBS)}"]
     if dek:
-        head += ["——" + _clause(paragraphs, rng, 8, 24)]
+        head += ["——" + _dek(paragraphs, rng)]
     byline_line = {
         "box_reporter": f" □ 记者 {reporter}",
         "box_benbao": f" □ 本报记者 {reporter}",
@@ -460,6 +485,7 @@ def typeset_pages(
             "line_width": style.line_width,
             "ocr_spaces": style.ocr_spaces,
             "column_breaks": style.column_breaks,
+            "page_headlines": style.headlines,
         }
         for row in gold:
             row["date"] = style.date
@@ -474,6 +500,7 @@ def feature_tags(features: dict[str, Any], body_text: str = "") -> list[str]:
     width = features["line_width"]
     band = "unwrapped" if width == 0 else "narrow" if width <= 15 else "medium" if width <= 18 else "wide"
     tags = [f"headline_{features['headline']}", f"byline:{features['byline']}", f"line_width:{band}"]
+    tags.append(f"page_headlines:{features['page_headlines']}")
     flags = {
         "two_line_headline": features["headline_lines"] == 2,
         "spaced_headline": features["spaced_headline"],

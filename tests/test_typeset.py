@@ -136,3 +136,22 @@ def test_score_reads_a_written_set(pages: Pages, tmp_path: Path) -> None:
     assert report["overall"]["articles_true"] == len(gold)
     assert report["overall"]["title_exact"] == 1.0
     assert "line_width" not in segmentation.render(report).split("\n")[2]
+
+
+def test_ocr_spreads_a_justified_line_but_keeps_numbers_whole() -> None:
+    assert typeset._spread("挫败乌军20架无人机") == "挫 败 乌 军 20 架 无 人 机"
+
+
+def test_a_page_prints_its_headlines_on_one_side_unless_mixed(pages: Pages) -> None:
+    for _, gold in pages:
+        sides = {row["features"]["headline"] for row in gold}
+        mode = gold[0]["features"]["page_headlines"]
+        assert mode == "mixed" or sides == {mode}
+
+
+def test_perfect_segmentation_loses_no_text(pages: Pages) -> None:
+    report = segmentation.score_articles(_gold_as_produced(pages), _gold_rows(pages))
+    assert report["overall"]["body_lost"] == 0.0
+    produced = _gold_as_produced(pages)
+    produced["p000.txt"] = produced["p000.txt"][1:]
+    assert segmentation.score_articles(produced, _gold_rows(pages))["overall"]["body_lost"] > 0.0
