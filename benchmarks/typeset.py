@@ -226,7 +226,12 @@ def _cells(char: str) -> float:
 
 def _space_numbers(text: str) -> str:
     """OCR's spaces around runs of ASCII digits and letters ("9 月 12 日")."""
-    return re.sub(r"(?<=[^\x00-\x7f])([0-9A-Za-z.%]+)(?=[^\x00-\x7f])", r" \1 ", text)
+
+    def spaced(match: re.Match[str]) -> str:
+        after = text[match.end()] if match.end() < len(text) else ""
+        return f" {match.group(1)}" + ("" if after in _CLOSING else " ")
+
+    return re.sub(r"(?<=[^\x00-\x7f])([0-9A-Za-z.%]+)(?=[^\x00-\x7f])", spaced, text)
 
 
 def _spread(line: str) -> str:
