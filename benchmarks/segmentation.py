@@ -213,7 +213,7 @@ def main() -> None:
         slim: dict[str, Any] = {"overall": report["overall"], "per_feature": report["per_feature"]}
         if args.key:
             old = json.loads(args.out.read_text(encoding="utf-8")) if args.out.exists() else {}
-            slim = {**old, args.key: {"pages": str(args.pages), **slim}}
+            slim = {**old, args.key: {"pages_dir": str(args.pages), **slim}}
         args.out.write_text(json.dumps(slim, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     if args.json:
         print(json.dumps(report, ensure_ascii=False, indent=2))
