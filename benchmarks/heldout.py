@@ -38,12 +38,14 @@ HEDGE = (5, 10**6)  # keep the dense first choice in the top 5, or never
 
 def gold_ranks(service, rows: list[dict], setting: tuple[float, float, int]) -> np.ndarray:
     """1-based rank of the first gold article per question among the top 10 (DEPTH + 1 when absent)."""
-    from qa.answer import retrieve as retrieval
+    from qa.answer.retrieve import retrieve
+    from qa.answer.settings import RetrievalSettings
 
-    retrieval.AGREEMENT_WEIGHT, retrieval.VOTE_WEIGHT, retrieval.KEEP_DENSE_WITHIN = setting
+    agreement, vote, hedge = setting
+    settings = RetrievalSettings(agreement_weight=agreement, vote_weight=vote, keep_dense_within=hedge)
     ranks = []
     for row in rows:
-        hits = retrieval.retrieve(service.index, service.embedder, row["question"], k=DEPTH)
+        hits = retrieve(service.index, service.embedder, row["question"], k=DEPTH, settings=settings)
         articles = unique([h.chunk.article_id for h in hits])
         ranks.append(first_relevant(articles, set(row["doc_ids"]).__contains__) or DEPTH + 1)
     return np.array(ranks)
@@ -55,9 +57,10 @@ def main() -> None:
     parser.add_argument("--splits", type=int, default=5, help="Random 200/200 splits (each used both ways).")
     args = parser.parse_args()
     set_threads()
-    from qa.answer import retrieve as retrieval
+    from qa.answer.settings import RetrievalSettings
 
-    shipped = (retrieval.AGREEMENT_WEIGHT, retrieval.VOTE_WEIGHT, retrieval.KEEP_DENSE_WITHIN)
+    defaults = RetrievalSettings()
+    shipped = (defaults.agreement_weight, defaults.vote_weight, defaults.keep_dense_within)
     service = open_service(RGB_INDEX, load_embedder())
     rows = read_jsonl(RGB_QUESTIONS)
     grid = list(itertools.product(AGREEMENT, VOTE, HEDGE))
@@ -66,7 +69,6 @@ def main() -> None:
     for setting in grid:
         ranks[setting] = gold_ranks(service, rows, setting)
         log(f"{setting}: hit@1 {(ranks[setting] <= 1).mean():.4f} hit@5 {(ranks[setting] <= 5).mean():.4f}")
-    retrieval.AGREEMENT_WEIGHT, retrieval.VOTE_WEIGHT, retrieval.KEEP_DENSE_WITHIN = shipped
 
     def objective(setting: tuple, part: np.ndarray) -> tuple[float, bool]:
         r = ranks[setting][part]

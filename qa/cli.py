@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 
+from qa.answer.settings import RERANK_STEPS, TOP_K_MAX
 from qa.settings import Settings
 
 INDEX_DIR_HELP = "Index folder (default: QA_INDEX_DIR or ./embeddings)."
@@ -56,7 +57,7 @@ def index(corpus: Path | None, index_dir: Path | None, quiet: bool) -> None:
 @click.argument("question")
 @click.option("--json", "as_json", is_flag=True, help="Print the same JSON object the API returns.")
 @click.option("--index-dir", type=click.Path(file_okay=False, path_type=Path), help=INDEX_DIR_HELP)
-@click.option("--top-k", type=click.IntRange(1, 50), default=None, help="Passages to return.")
+@click.option("--top-k", type=click.IntRange(1, TOP_K_MAX), default=None, help="Passages to return.")
 def ask(question: str, as_json: bool, index_dir: Path | None, top_k: int | None) -> None:
     """Answer one QUESTION with quotes from the corpus."""
     from qa.service import QAService, QuestionError, format_answer
@@ -82,12 +83,23 @@ def ask(question: str, as_json: bool, index_dir: Path | None, top_k: int | None)
 @click.option("--index-dir", type=click.Path(file_okay=False, path_type=Path), help=INDEX_DIR_HELP)
 @click.option("--limit", type=click.IntRange(1), default=None, help="Only the first N questions.")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
-def eval_(questions: Path, index_dir: Path | None, limit: int | None, as_json: bool) -> None:
+@click.option(
+    "--without",
+    "without",
+    multiple=True,
+    type=click.Choice(RERANK_STEPS),
+    help="Turn off one stage-2 re-scoring step (repeat for several): an ablation in one command.",
+)
+def eval_(
+    questions: Path, index_dir: Path | None, limit: int | None, as_json: bool, without: tuple[str, ...]
+) -> None:
     """Measure retrieval and answers on a questions file."""
     from qa.evaluation import format_report, run_eval
     from qa.service import QAService
 
-    service = QAService.load(_settings(index_dir))
+    settings = _settings(index_dir)
+    settings = settings.model_copy(update={"retrieval": settings.retrieval.without(*without)})
+    service = QAService.load(settings)
     report = run_eval(service, questions, limit=limit)
     click.echo(json.dumps(report, ensure_ascii=False, indent=2) if as_json else format_report(report))
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -68,91 +69,125 @@ def _items(rows: list[dict[str, Any]]) -> list[tuple[str, list[dict[str, Any]]]]
     return [(str(row.get("id", i)), row.get("turns", [row])) for i, row in enumerate(rows)]
 
 
+@dataclass
+class _Tally:
+    """Running counts of one evaluation; `report` turns them into figures."""
+
+    hits: dict[int, int] = field(default_factory=lambda: {k: 0 for k in K_VALUES})
+    reciprocal: list[float] = field(default_factory=list)
+    latencies: list[float] = field(default_factory=list)
+    answerable: int = 0
+    correct: int = 0
+    false_abstentions: int = 0
+    unanswerable: int = 0
+    abstained_right: int = 0
+    unmapped: int = 0
+    short_asked: int = 0
+    short_right: int = 0  # stricter: the short answer alone holds the accepted string
+    failures: list[dict[str, Any]] = field(default_factory=list)
+    by_kind: dict[str, list[int]] = field(default_factory=dict)
+
+    def unanswerable_turn(self, qid: str, answer: Answer) -> None:
+        """Count a question the corpus cannot answer: only an abstention is right."""
+        self.unanswerable += 1
+        self.abstained_right += answer.abstained
+        if not answer.abstained:
+            self.failures.append(
+                {"id": qid, "why": "answered an unanswerable question", "answer": answer.answer[:120]}
+            )
+
+    def answerable_turn(self, qid: str, turn: dict[str, Any], answer: Answer, kind: str) -> None:
+        """Count an answerable question: is an accepted answer in the reply, and in the short answer?"""
+        accepted, groups = turn.get("answers", []), turn.get("answer_groups")
+        self.answerable += 1
+        ok = not answer.abstained and answer_matches(answer.answer, accepted, groups)
+        self.correct += ok
+        if not answer.abstained and answer.short_answer is not None:
+            self.short_asked += 1
+            self.short_right += answer_matches(answer.short_answer, accepted, groups)
+        self.false_abstentions += answer.abstained
+        right, asked = self.by_kind.setdefault(kind, [0, 0])
+        self.by_kind[kind] = [right + ok, asked + 1]
+        if not ok:
+            self.failures.append(
+                {
+                    "id": qid,
+                    "why": "abstained" if answer.abstained else "answer string missing",
+                    "question": turn["question"],
+                    "resolved": answer.resolved_question,
+                    "short_answer": answer.short_answer,
+                    "expected": turn.get("answers"),
+                }
+            )
+
+    def ranking(self, gold: set[str], answer: Answer) -> None:
+        """Count where the first gold article ranks among the answer's passages."""
+        if not gold:
+            self.unmapped += 1
+            return
+        ranked = _ranked_articles(answer)
+        first = next((i for i, aid in enumerate(ranked[:MRR_AT]) if aid in gold), None)
+        for k in K_VALUES:
+            self.hits[k] += first is not None and first < k
+        self.reciprocal.append(0.0 if first is None else 1.0 / (first + 1))
+
+    def report(self) -> dict[str, Any]:
+        """The figures `format_report` prints."""
+        ranked, answerable, unanswerable = len(self.reciprocal), self.answerable, self.unanswerable
+        lat = np.array(self.latencies) if self.latencies else np.zeros(1)
+
+        def share(part: int | float, whole: int) -> float | None:
+            return round(part / whole, 4) if whole else None
+
+        return {
+            "questions": answerable + unanswerable,
+            "answerable": answerable,
+            "unanswerable": unanswerable,
+            "ranked": ranked,
+            "unmapped_gold": self.unmapped,
+            **{f"hit@{k}": share(self.hits[k], ranked) for k in K_VALUES},
+            f"mrr@{MRR_AT}": share(float(np.sum(self.reciprocal)), ranked),
+            "answer_accuracy": share(self.correct, answerable),
+            "short_answer_accuracy": share(self.short_right, self.short_asked),
+            "short_answers": self.short_asked,
+            "abstention_accuracy": share(self.abstained_right, unanswerable),
+            "false_abstention_rate": share(self.false_abstentions, answerable),
+            "latency_p50_ms": round(float(np.percentile(lat, 50)), 1),
+            "latency_p95_ms": round(float(np.percentile(lat, 95)), 1),
+            "accuracy_by_kind": {k: round(v[0] / v[1], 4) for k, v in sorted(self.by_kind.items())},
+            "failures": self.failures,
+        }
+
+
+def _is_answerable(turn: dict[str, Any]) -> bool:
+    """A turn is answerable unless marked otherwise, and only when it names an accepted answer."""
+    return turn.get("answerable", True) and bool(turn.get("answers") or turn.get("answer_groups"))
+
+
 def run_eval(service: Any, questions_path: Path, limit: int | None = None) -> dict[str, Any]:
-    """Ask every question (chats in one session each) and compute the figures `format_report` prints."""
-    rows = read_questions(Path(questions_path), limit)
-    cache: dict[str, str] = {}
-    hits = {k: 0 for k in K_VALUES}
-    reciprocal: list[float] = []
-    latencies: list[float] = []
-    answerable = correct = false_abstentions = unanswerable = abstained_right = unmapped = 0
-    short_asked = short_right = 0  # stricter: the short answer alone holds the accepted string
-    failures: list[dict[str, Any]] = []
-    by_kind: dict[str, list[int]] = {}
-    for item_id, turns in _items(rows):
+    """Ask every question (chats in one session each) and compute the figures `format_report` prints.
+
+    The report also records the settings the answers were produced with.
+    """
+    tally, cache = _Tally(), {}
+    for item_id, turns in _items(read_questions(Path(questions_path), limit)):
         session_id = None
         for t, turn in enumerate(turns):
             qid = item_id if len(turns) == 1 else f"{item_id}#{t + 1}"
             started = time.perf_counter()
             answer = service.ask(turn["question"], session_id=session_id, top_k=MRR_AT)
-            latencies.append((time.perf_counter() - started) * 1000)
+            tally.latencies.append((time.perf_counter() - started) * 1000)
             session_id = answer.session_id
-            is_answerable = turn.get("answerable", True) and bool(
-                turn.get("answers") or turn.get("answer_groups")
-            )
-            if not is_answerable:
-                unanswerable += 1
-                abstained_right += answer.abstained
-                if not answer.abstained:
-                    failures.append(
-                        {"id": qid, "why": "answered an unanswerable question", "answer": answer.answer[:120]}
-                    )
+            if not _is_answerable(turn):
+                tally.unanswerable_turn(qid, answer)
                 continue
-            answerable += 1
             kind = turn.get("kind") or ("chat" if len(turns) > 1 else "question")
-            ok = not answer.abstained and answer_matches(
-                answer.answer, turn.get("answers", []), turn.get("answer_groups")
-            )
-            correct += ok
-            if not answer.abstained and answer.short_answer is not None:
-                short_asked += 1
-                short_right += answer_matches(
-                    answer.short_answer, turn.get("answers", []), turn.get("answer_groups")
-                )
-            false_abstentions += answer.abstained
-            by_kind.setdefault(kind, [0, 0])
-            by_kind[kind][0] += ok
-            by_kind[kind][1] += 1
-            gold = set(turn.get("doc_ids") or _gold_articles(service, turn.get("evidence", []), cache))
-            ranked = _ranked_articles(answer)
-            if not gold:
-                unmapped += 1
-            else:
-                first = next((i for i, aid in enumerate(ranked[:MRR_AT]) if aid in gold), None)
-                for k in K_VALUES:
-                    hits[k] += first is not None and first < k
-                reciprocal.append(0.0 if first is None else 1.0 / (first + 1))
-            if not ok:
-                failures.append(
-                    {
-                        "id": qid,
-                        "why": "abstained" if answer.abstained else "answer string missing",
-                        "question": turn["question"],
-                        "resolved": answer.resolved_question,
-                        "short_answer": answer.short_answer,
-                        "expected": turn.get("answers"),
-                    }
-                )
-    ranked_n = len(reciprocal)
-    lat = np.array(latencies) if latencies else np.zeros(1)
-    return {
-        "questions": answerable + unanswerable,
-        "answerable": answerable,
-        "unanswerable": unanswerable,
-        "ranked": ranked_n,
-        "unmapped_gold": unmapped,
-        **{f"hit@{k}": round(hits[k] / ranked_n, 4) if ranked_n else None for k in K_VALUES},
-        f"mrr@{MRR_AT}": round(float(np.mean(reciprocal)), 4) if ranked_n else None,
-        "answer_accuracy": round(correct / answerable, 4) if answerable else None,
-        "short_answer_accuracy": round(short_right / short_asked, 4) if short_asked else None,
-        "short_answers": short_asked,
-        "abstention_accuracy": round(abstained_right / unanswerable, 4) if unanswerable else None,
-        "false_abstention_rate": round(false_abstentions / answerable, 4) if answerable else None,
-        "latency_p50_ms": round(float(np.percentile(lat, 50)), 1),
-        "latency_p95_ms": round(float(np.percentile(lat, 95)), 1),
-        "accuracy_by_kind": {k: round(v[0] / v[1], 4) for k, v in sorted(by_kind.items())},
-        "failures": failures,
-    }
+            tally.answerable_turn(qid, turn, answer, kind)
+            gold = turn.get("doc_ids") or _gold_articles(service, turn.get("evidence", []), cache)
+            tally.ranking(set(gold), answer)
+    manifest = service.index.manifest
+    built_with = {key: manifest[key] for key in ("chunking", "segmentation") if key in manifest}
+    return {**tally.report(), "settings": {**service.settings.layer_settings(), **built_with}}
 
 
 def format_report(report: dict[str, Any]) -> str:
@@ -172,6 +207,9 @@ def format_report(report: dict[str, Any]) -> str:
         f"false-abstention rate {show(report['false_abstention_rate'])}",
         f"latency p50 {report['latency_p50_ms']} ms  p95 {report['latency_p95_ms']} ms",
     ]
+    steps = report.get("settings", {}).get("retrieval", {}).get("steps")
+    if steps is not None:
+        lines.append(f"stage-2 steps: {', '.join(steps) or 'none'}")
     if report.get("unmapped_gold"):
         lines.append(f"warning: {report['unmapped_gold']} question(s) whose evidence matched no article")
     if report.get("accuracy_by_kind"):

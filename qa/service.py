@@ -8,14 +8,16 @@ half-built index.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from qa.answer.chat import SessionStore, Turn, resolve_followup
 from qa.answer.compose import answer_question
+from qa.answer.extraction import TextCache
 from qa.answer.retrieve import Filters, retrieve
+from qa.answer.settings import TOP_K_MAX
 from qa.index.build import BuildReport, build_index
-from qa.index.embedding import Embedder
+from qa.index.embedding import Embedder, PassageEmbedder
 from qa.index.store import LoadedIndex, load_index
 from qa.records import Answer, Article
 from qa.settings import Settings
@@ -40,16 +42,21 @@ def load_embedder(settings: Settings) -> Embedder:
 
 @dataclass
 class QAService:
-    """Answers questions over one loaded index; `sessions` outlives the service across rebuilds."""
+    """Answers questions over one loaded index; `sessions` outlives the service across rebuilds.
+
+    `cache` (jieba tags and typed answers of sentences) belongs to this service: a rebuilt index gets a
+    new service and so a fresh cache.
+    """
 
     settings: Settings
     index: LoadedIndex
-    embedder: Any
+    embedder: Embedder
     sessions: SessionStore
+    cache: TextCache = field(default_factory=TextCache)
 
     @classmethod
     def load(
-        cls, settings: Settings, embedder: Any = None, sessions: SessionStore | None = None
+        cls, settings: Settings, embedder: Embedder | None = None, sessions: SessionStore | None = None
     ) -> QAService:
         """Load the index from `settings.index_dir` (IndexMissingError if none) and the embedder."""
         index = load_index(settings.index_dir)
@@ -79,14 +86,24 @@ class QAService:
             )
         question = question.strip()
         k = top_k or self.settings.top_k
-        if not 1 <= k <= 50:
-            raise QuestionError("top_k must be between 1 and 50")
+        if not 1 <= k <= TOP_K_MAX:
+            raise QuestionError(f"top_k must be between 1 and {TOP_K_MAX}")
         session_id = session_id or self.sessions.new_id()
         resolved = resolve_followup(question, self.sessions.history(session_id))
         resolved_at = time.perf_counter()
-        hits = retrieve(self.index, self.embedder, resolved, k=max(k, 5), filters=filters)
+        hits = retrieve(
+            self.index,
+            self.embedder,
+            resolved,
+            k=max(k, 5),
+            filters=filters,
+            settings=self.settings.retrieval,
+            cache=self.cache,
+        )
         retrieved_at = time.perf_counter()
-        answer = answer_question(resolved, hits, self.index, embedder=self.embedder)
+        answer = answer_question(
+            resolved, hits, self.index, self.settings.answer, embedder=self.embedder, cache=self.cache
+        )
         answered_at = time.perf_counter()
         answer = replace(
             answer,
@@ -126,11 +143,12 @@ class QAService:
         }
 
 
-def rebuild_index(settings: Settings, progress: bool = True, embedder: Any = None) -> BuildReport:
+def rebuild_index(
+    settings: Settings, progress: bool = True, embedder: PassageEmbedder | None = None
+) -> BuildReport:
     """Build (incrementally) the index of `settings.corpus_dir` into `settings.index_dir`."""
-    return build_index(
-        settings.corpus_dir, settings.index_dir, embedder or load_embedder(settings), progress
-    )
+    embedder = embedder or load_embedder(settings)
+    return build_index(settings.corpus_dir, settings.index_dir, embedder, progress, segment=settings.segment)
 
 
 def format_answer(answer: Answer) -> str:

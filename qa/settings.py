@@ -1,14 +1,22 @@
 """One `Settings` object for the whole product, read from `QA_*` environment variables.
 
-Only `service`, `cli` and `api` read settings; the pipeline steps take plain arguments.
+Only `service`, `cli` and `api` read settings. The layers below take their own frozen settings object
+as an argument (`RetrievalSettings`, ...): they are fields here, so any tuned number can be changed
+from the environment with a double underscore (`QA_RETRIEVAL__AGREEMENT_WEIGHT=2.0`) and is recorded
+in `qa eval`'s report.
 """
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from qa.answer.settings import TOP_K_MAX, AnswerSettings, RetrievalSettings
+from qa.ingest.segment.settings import SegmentSettings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -16,7 +24,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 class Settings(BaseSettings):
     """Typed defaults for every knob; override any of them with `QA_<NAME>`."""
 
-    model_config = SettingsConfigDict(env_prefix="QA_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="QA_", env_nested_delimiter="__", extra="ignore")
 
     corpus_dir: Path = Field(
         default=PROJECT_ROOT / "seeds",
@@ -55,12 +63,28 @@ class Settings(BaseSettings):
     max_sessions: int = Field(default=1000, description="At most this many chat sessions are kept.")
     max_turns: int = Field(default=20, description="At most this many turns are kept per session.")
     threads: int = Field(default=2, description="CPU threads for torch and FAISS.")
+    retrieval: RetrievalSettings = Field(
+        default_factory=RetrievalSettings,
+        description="Retrieval numbers (fusion, pools, stage-2 steps, weights): qa/answer/settings.py.",
+    )
+    segment: SegmentSettings = Field(
+        default_factory=SegmentSettings,
+        description="Segmentation numbers (page -> articles) for `qa index`: qa/ingest/segment/settings.py.",
+    )
+    answer: AnswerSettings = Field(
+        default_factory=AnswerSettings,
+        description="Answer-step numbers (abstention, quotes, short answers): qa/answer/settings.py.",
+    )
+
+    def layer_settings(self) -> dict[str, Any]:
+        """The tuned numbers of the answer layers, as `qa eval` records them beside its figures."""
+        return {"retrieval": asdict(self.retrieval), "answer": asdict(self.answer)}
 
     @field_validator("top_k")
     @classmethod
     def _top_k_in_range(cls, value: int) -> int:
-        if not 1 <= value <= 50:
-            raise ValueError("top_k must be between 1 and 50")
+        if not 1 <= value <= TOP_K_MAX:
+            raise ValueError(f"top_k must be between 1 and {TOP_K_MAX}")
         return value
 
     @field_validator("admin_token")

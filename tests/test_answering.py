@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from qa.answer.compose import ABSTAIN_TEXT, AnswerSettings, answer_prose, answer_question, question_type
+from qa.answer.compose import ABSTAIN_TEXT, answer_prose, answer_question, question_type
 from qa.answer.extraction import TextCache
 from qa.answer.retrieve import retrieve
+from qa.answer.settings import AnswerSettings
 from qa.records import Answer
 
 DEV = Path(__file__).parent / "data" / "dev.jsonl"

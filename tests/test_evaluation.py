@@ -109,3 +109,30 @@ def test_dev_set_clears_the_bars(service):
     assert report["hit@5"] >= 0.98
     assert report["abstention_accuracy"] == 1.0, format_report(report)
     assert report["answer_accuracy"] >= 0.90, format_report(report)
+
+
+def test_report_records_the_settings_the_answers_were_produced_with(service, tmp_path):
+    path = _write(tmp_path / "q.jsonl", [{"question": "魏都区委书记是谁？", "answers": ["张书杰"]}])
+    settings = run_eval(service, path)["settings"]
+    assert settings["retrieval"]["agreement_weight"] == service.settings.retrieval.agreement_weight
+    assert list(settings["retrieval"]["steps"]) == list(service.settings.retrieval.steps)
+    assert settings["answer"]["min_coverage"] == service.settings.answer.min_coverage
+    assert settings["segmentation"] == service.index.manifest["segmentation"]  # what the index was cut with
+    assert "stage-2 steps: sentence, year, typed, agreement, vote, hedge" in format_report(
+        run_eval(service, path)
+    )
+
+
+def test_eval_without_a_step_runs_the_ablation_in_one_command(settings, tmp_path):
+    from click.testing import CliRunner
+
+    from qa.cli import cli
+
+    path = _write(tmp_path / "q.jsonl", [{"question": "魏都区委书记是谁？", "answers": ["张书杰"]}])
+    args = ["eval", "--questions", str(path), "--index-dir", str(settings.index_dir), "--json"]
+    result = CliRunner().invoke(cli, [*args, "--without", "agreement", "--without", "vote"])
+    assert result.exit_code == 0, result.output
+    steps = json.loads(result.output)["settings"]["retrieval"]["steps"]
+    assert steps == ["sentence", "year", "typed", "hedge"]
+    unknown = CliRunner().invoke(cli, [*args, "--without", "magic"])
+    assert unknown.exit_code == 2 and "magic" in unknown.output

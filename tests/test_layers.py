@@ -1,4 +1,4 @@
-"""The package's layers import only downward: text/records <- ingest <- index <- answer <- service <- faces."""
+"""The layers import only downward: text/records <- ingest <- index <- answer <- service <- faces."""
 
 from __future__ import annotations
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from qa.answer.retrieve import Filters, coverage, merge_parts, retrieve
+from qa.answer.extraction import coverage
+from qa.answer.retrieve import Filters, merge_parts, retrieve
+from qa.answer.settings import RetrievalSettings
 from qa.records import Chunk, Hit
 
 
@@ -24,13 +26,27 @@ def test_top_hit_holds_the_answer(service):
 
 @pytest.mark.parametrize("fusion", ["weighted", "rrf"])
 def test_both_fusions_find_the_answer_in_the_top_three(service, fusion):
-    hits = retrieve(service.index, service.embedder, "市中心医院院士工作站由谁揭牌？", k=3, fusion=fusion)
+    settings = RetrievalSettings(fusion=fusion)
+    hits = retrieve(service.index, service.embedder, "市中心医院院士工作站由谁揭牌？", k=3, settings=settings)
     assert any("揭牌" in h.chunk.text for h in hits)
 
 
-def test_unknown_fusion_is_refused(service):
+def test_unknown_fusion_is_refused():
     with pytest.raises(ValueError, match="fusion"):
-        retrieve(service.index, service.embedder, "许昌", k=3, fusion="max")
+        RetrievalSettings(fusion="max")
+
+
+def test_settings_refuse_an_unknown_step_and_a_pool_of_zero():
+    with pytest.raises(ValueError, match="step"):
+        RetrievalSettings(steps=("sentence", "magic"))
+    with pytest.raises(ValueError, match="step"):
+        RetrievalSettings().without("magic")
+    with pytest.raises(ValueError, match="candidates"):
+        RetrievalSettings(candidates=0)
+
+
+def test_without_turns_off_only_the_named_steps():
+    assert RetrievalSettings().without("vote", "hedge").steps == ("sentence", "year", "typed", "agreement")
 
 
 def test_k_must_be_positive(service):
@@ -91,28 +107,25 @@ def test_partial_dates_overlap_their_whole_period():
     assert not Filters(date_from="2019-12").allows(article)
 
 
-def test_coverage_counts_the_papers_own_name_for_its_city():
-    assert coverage("我市有2个案例获奖", {"许昌": 1.0, "案例": 1.0}) == 1.0
+def test_coverage_counts_the_papers_own_name_for_its_city_from_the_corpus_aliases():
+    aliases = {"许昌": ("我市", "本市")}
+    assert coverage("我市有2个案例获奖", {"许昌": 1.0, "案例": 1.0}, aliases) == 1.0
+    assert coverage("我市有2个案例获奖", {"许昌": 1.0, "案例": 1.0}) == 0.5
 
 
-def test_chunk_stating_the_asked_number_outranks_same_topic_chunks(service, monkeypatch):
+def test_chunk_stating_the_asked_number_outranks_same_topic_chunks(service):
     """Stage 2 looks for an answer of the asked type: without it a chunk that only shares words wins."""
-    from qa.answer import retrieve as retrieval
-
     question = "许昌有几个案例获得全国城市基层党建创新案例奖？"
     evidence = "其中我市有2个案例获奖"
-    monkeypatch.setattr(retrieval, "AGREEMENT_WEIGHT", 0.0)  # the agreement stage alone also lifts it
-    with monkeypatch.context() as patch:
-        patch.setattr(retrieval, "TYPED_POOL", 0)
-        patch.setattr(retrieval, "VOTE_POOL", 0)
-        plain = retrieve(service.index, service.embedder, question, k=1)
+    typed = RetrievalSettings().without("agreement")  # the agreement stage alone also lifts it
+    plain = retrieve(service.index, service.embedder, question, k=1, settings=typed.without("typed", "vote"))
     assert evidence not in plain[0].chunk.text.replace(" ", "")
-    hits = retrieve(service.index, service.embedder, question, k=1)
+    hits = retrieve(service.index, service.embedder, question, k=1, settings=typed)
     assert evidence in hits[0].chunk.text.replace(" ", "")
 
 
 def test_typed_evidence_is_none_when_no_sentence_holds_the_asked_type(service):
-    from qa.answer.retrieve import question_terms, typed_evidence
+    from qa.answer.rerank import question_terms, typed_evidence
 
     question = "新能源汽车推广了多少辆？"
     terms = question_terms(service.index, question)
@@ -121,7 +134,7 @@ def test_typed_evidence_is_none_when_no_sentence_holds_the_asked_type(service):
 
 
 def test_answer_votes_go_to_the_answer_most_good_passages_state():
-    from qa.answer.retrieve import answer_votes
+    from qa.answer.rerank import answer_votes
 
     shares = answer_votes({0: "525起", 1: "525起", 2: "300起"}, {0: 1.0, 1: 0.8, 2: 1.2})
     assert shares[0] == shares[1] == pytest.approx(1.8 / 3.0)
@@ -129,7 +142,7 @@ def test_answer_votes_go_to_the_answer_most_good_passages_state():
 
 
 def test_answer_votes_of_candidates_with_no_positive_score_are_all_zero():
-    from qa.answer.retrieve import answer_votes
+    from qa.answer.rerank import answer_votes
 
     assert answer_votes({0: "1", 1: "2"}, {0: -0.5, 1: 0.0}) == {0: 0.0, 1: 0.0}
 
@@ -140,7 +153,7 @@ def _rows_of_article(service, article_id: str) -> list[int]:
 
 def test_agreement_scores_the_odd_passage_out_lowest(service):
     """Three chunks of one article share their words; a chunk of another article shares few of them."""
-    from qa.answer.retrieve import agreement
+    from qa.answer.rerank import agreement
 
     by_article: dict[str, list[int]] = {}
     for row, chunk in enumerate(service.index.chunks):
@@ -157,7 +170,7 @@ def test_agreement_reads_the_same_with_or_without_stored_word_ids(service, monke
     """An index built before word ids were stored falls back to tokenising the chunk text."""
     import numpy as np
 
-    from qa.answer.retrieve import agreement
+    from qa.answer.rerank import agreement
 
     rows = list(range(min(20, len(service.index.chunks))))
     question = "魏都区把社区划分为多少个网格？"
@@ -166,29 +179,22 @@ def test_agreement_reads_the_same_with_or_without_stored_word_ids(service, monke
     assert np.allclose(stored, agreement(service.index, rows, question), atol=1e-6)
 
 
-def test_passage_the_other_candidates_agree_with_comes_first(service, monkeypatch):
+def test_passage_the_other_candidates_agree_with_comes_first(service):
     """Without the agreement stage this English question's first passage is another article's."""
-    from qa.answer import retrieve as retrieval
-
     question = "Into how many grids are the communities of Weidu District divided?"
-    with monkeypatch.context() as patch:
-        patch.setattr(retrieval, "AGREEMENT_WEIGHT", 0.0)
-        plain = retrieve(service.index, service.embedder, question, k=1)
+    plain_settings = RetrievalSettings().without("agreement")
+    plain = retrieve(service.index, service.embedder, question, k=1, settings=plain_settings)
     assert "620个网格" not in plain[0].chunk.text.replace(" ", "")
     hits = retrieve(service.index, service.embedder, question, k=1)
     assert "620个网格" in hits[0].chunk.text.replace(" ", "")
 
 
-def test_dense_first_choice_stays_in_the_top_five_whatever_stage_two_does(service, monkeypatch):
-    from qa.answer import retrieve as retrieval
-
+def test_dense_first_choice_stays_in_the_top_five_whatever_stage_two_does(service):
     question = "豫浙合作项目签约仪式在哪里举行？"
-    monkeypatch.setattr(retrieval, "AGREEMENT_WEIGHT", -50.0)  # a stage 2 gone wrong
-    with monkeypatch.context() as patch:
-        patch.setattr(retrieval, "KEEP_DENSE_WITHIN", 10**6)
-        unhedged = retrieve(service.index, service.embedder, question, k=10)
+    gone_wrong = RetrievalSettings(agreement_weight=-50.0)  # a stage 2 gone wrong
+    unhedged = retrieve(service.index, service.embedder, question, k=10, settings=gone_wrong.without("hedge"))
     assert all(h.dense_rank != 0 for h in unhedged[:5])
-    hits = retrieve(service.index, service.embedder, question, k=10)
+    hits = retrieve(service.index, service.embedder, question, k=10, settings=gone_wrong)
     assert any(h.dense_rank == 0 for h in hits[:5])
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
 
@@ -209,3 +215,34 @@ def test_compound_question_finds_a_passage_for_each_part(service):
     hits = retrieve(service.index, service.embedder, "魏都区委书记和区长分别是谁？", k=5)
     texts = "".join(h.chunk.text for h in hits[:3])
     assert "魏都区委书记张书杰" in texts and "魏都区区长李朝锋" in texts
+
+
+def test_settings_name_every_rerank_step_in_the_order_they_run():
+    from qa.answer.rerank import STEPS
+    from qa.answer.settings import RERANK_STEPS
+
+    assert tuple(STEPS) == RERANK_STEPS
+
+
+def test_every_retrieval_number_can_be_set_from_the_environment(monkeypatch):
+    from qa.settings import Settings
+
+    monkeypatch.setenv("QA_RETRIEVAL__AGREEMENT_WEIGHT", "1.5")
+    settings = Settings()
+    assert settings.retrieval.agreement_weight == 1.5
+    monkeypatch.setenv("QA_RETRIEVAL__CANDIDATES", "0")
+    with pytest.raises(ValueError, match="candidates"):
+        Settings()
+
+
+def test_a_step_turned_off_changes_the_ranking_only_through_settings(service):
+    """Settings are passed in, not written into module globals: two calls with different settings differ."""
+    question = "Into how many grids are the communities of Weidu District divided?"
+    without = retrieve(
+        service.index, service.embedder, question, k=1, settings=RetrievalSettings().without("agreement")
+    )
+    with_all = retrieve(service.index, service.embedder, question, k=1)
+    again = retrieve(
+        service.index, service.embedder, question, k=1, settings=RetrievalSettings().without("agreement")
+    )
+    assert without[0].chunk.id == again[0].chunk.id != with_all[0].chunk.id

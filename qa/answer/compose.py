@@ -18,7 +18,7 @@ Every number of this step is a field of `AnswerSettings`; the steps of `answer_q
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 from qa.answer.extraction import (
@@ -31,81 +31,12 @@ from qa.answer.extraction import (
     typed_answer,
 )
 from qa.answer.rerank import question_terms
+from qa.answer.settings import AnswerSettings
 from qa.index.store import LoadedIndex
 from qa.records import Answer, Article, Citation, Hit, Passage
 from qa.text import has_cjk, normalise, sentence_spans, years
 
 ABSTAIN_TEXT = "资料库中没有找到这个问题的答案（现有报道不包含相关内容）。以下是最接近的段落，仅供参考。"
-
-
-@dataclass(frozen=True)
-class AnswerSettings:
-    """The numbers of the answer step. Defaults are the shipped values.
-
-    Unless a field says otherwise it was calibrated on tests/data/dev.jsonl (92 questions over the
-    seeds pages). The compound fields were set once by judgment on RGB's two-part questions
-    (commit e973955: RGB answer accuracy 0.69 -> 0.75) and checked not to change dev answers.
-    """
-
-    # When to abstain: below these the corpus is judged not to hold the answer.
-    min_coverage: float = 0.42  # Chinese questions: share of question IDF weight in the best chunk + headline
-    min_dense: float = 0.77  # questions with no Chinese: cosine of the best sentence of the top chunks
-    min_typed_coverage: float = 0.75  # typed questions whose type is missing from the evidence need this
-    # How a candidate sentence scores (Chinese questions): weighted coverage of the question's words.
-    sentence_weight: float = 0.45  # ... by the sentence itself
-    context_weight: float = 0.2  # ... by the sentence with the one before it
-    chunk_weight: float = 0.2  # ... by its chunk with the article's headline
-    rank_weight: float = 0.15  # divided by 1 + the hit's rank: earlier hits are preferred
-    english_rank_weight: float = 0.02  # no Chinese: the cosine plus this divided by 1 + rank
-    typed_base: float = 0.1  # a sentence holding an answer of the asked type gets this ...
-    typed_weight: float = 0.2  # ... plus this times how well the answer is placed among the question's words
-    typed_cap: float = 2.0  # ... counted up to this much
-    year_bonus: float = 0.15  # the question's year is the article's year or is written in the sentence
-    # Picking the best sentence.
-    typed_switch_ratio: float = 0.8  # an untyped best gives way to a typed sentence scoring this share of it
-    weak_typed: float = 0.5  # a short answer placed below this is barely beside its topic ...
-    strong_typed: float = 1.0  # ... and one at or above this right beside it
-    strong_ratio: float = 0.65  # a strong one's sentence must score this share of a weak one's to win
-    sentences_from: int = 3  # hits whose sentences compete for the quote
-    # Further quotes.
-    max_quotes: int = 2  # quotes of a single question
-    second_quote_ratio: float = 0.85  # a further quote scores this share of the best (another article/answer)
-    look_back: int = 240  # characters searched back for the sentence a 这/该/其 sentence points to
-    # A question asking two things ("A和B分别…") gets a quote per part; set by judgment on RGB.
-    compound_from: int = 5  # hits whose sentences compete
-    compound_quotes: int = 3  # at most this many quotes (or max_quotes if larger)
-    compound_ratio: float = 0.5  # a further quote scores at least this share of the best one ...
-    new_words_weight: float = (
-        1.0  # ... and is chosen by its score plus this times the question weight it adds
-    )
-    part_word_weight: float = 3.0  # words only one part has weigh this much more when finding its answer
-
-    def __post_init__(self) -> None:
-        """Refuse values that cannot work: negative weights, ratios outside 0..1, counts below 1."""
-        ratios = ("min_coverage", "min_typed_coverage", "typed_switch_ratio", "strong_ratio")
-        ratios += ("second_quote_ratio", "compound_ratio")
-        counts = ("sentences_from", "max_quotes", "compound_from", "compound_quotes")
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
-                raise ValueError(f"answer setting {f.name} must be a number, got {value!r}")
-            if f.name in counts and (not isinstance(value, int) or value < 1):
-                raise ValueError(
-                    f"answer setting {f.name} must be a whole number of at least 1, got {value!r}"
-                )
-            if f.name in ratios and not 0 <= value <= 1:
-                raise ValueError(f"answer setting {f.name} is a share and must lie in 0..1, got {value!r}")
-            if value < 0:
-                raise ValueError(f"answer setting {f.name} must not be negative, got {value!r}")
-        if self.min_dense > 1:
-            raise ValueError(
-                f"answer setting min_dense is a cosine and must not exceed 1, got {self.min_dense}"
-            )
-        if self.weak_typed > self.strong_typed:
-            raise ValueError(
-                f"answer setting weak_typed ({self.weak_typed}) must not exceed "
-                f"strong_typed ({self.strong_typed})"
-            )
 
 
 @dataclass(frozen=True)

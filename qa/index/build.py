@@ -42,7 +42,8 @@ from qa.index.store import (
     write_durable,
 )
 from qa.ingest.chunking import DEFAULT_MAX_CHARS, DEFAULT_OVERLAP_SENTENCES, chunk_article, embedding_text
-from qa.ingest.segment import load_articles
+from qa.ingest.corpus import read_aliases
+from qa.ingest.segment import SegmentSettings, load_articles
 from qa.records import Article, Chunk, Problem
 
 EMBED_BATCH = 128  # texts handed to the embedder per progress step
@@ -174,6 +175,8 @@ class _Corpus:
     problems: list[Problem]
     max_chars: int
     overlap: int
+    aliases: dict[str, list[str]]
+    segment: SegmentSettings
 
 
 @dataclass
@@ -187,11 +190,12 @@ class _Vectors:
     reused: int
 
 
-def _read_corpus(corpus: Path, max_chars: int, overlap: int) -> _Corpus:
+def _read_corpus(corpus: Path, max_chars: int, overlap: int, segment: SegmentSettings) -> _Corpus:
     """Load the articles of `corpus`, drop repeated ids, cut chunks; EmptyCorpusError when nothing is left."""
-    loaded, problems = load_articles(corpus)
+    loaded, problems = load_articles(corpus, segment)
+    aliases, alias_problems = read_aliases(corpus)
     articles, duplicates = _unique_articles(loaded)
-    problems = [*problems, *duplicates]
+    problems = [*problems, *alias_problems, *duplicates]
     if not articles:
         details = "; ".join(str(p) for p in problems[:5])
         raise EmptyCorpusError(f"no articles found in {corpus}" + (f" ({details})" if details else ""))
@@ -200,7 +204,7 @@ def _read_corpus(corpus: Path, max_chars: int, overlap: int) -> _Corpus:
     if not chunks:
         raise EmptyCorpusError(f"the articles in {corpus} have no text to index")
     texts = [embedding_text(chunk, by_id[chunk.article_id]) for chunk in chunks]
-    return _Corpus(corpus, articles, chunks, texts, problems, max_chars, overlap)
+    return _Corpus(corpus, articles, chunks, texts, problems, max_chars, overlap, aliases, segment)
 
 
 def _chunk_vectors(index_dir: Path, embedder: PassageEmbedder, texts: list[str], progress: bool) -> _Vectors:
@@ -250,6 +254,8 @@ def _manifest(
         "corpus": str(read.path),
         "corpus_fingerprint": corpus_fingerprint(read.articles),
         "chunking": {"max_chars": read.max_chars, "overlap_sentences": read.overlap},
+        "segmentation": asdict(read.segment),
+        "aliases": read.aliases,
         "dense": {"file": DENSE_FILE, "kind": dense.kind, "metric": "inner_product"},
         "lexical": {"dir": LEXICAL_DIR, "tokenizer": TOKENIZER},
         "libraries": _library_versions(),
@@ -276,11 +282,17 @@ def build_index(
     embedder: PassageEmbedder,
     progress: bool = True,
     max_chars: int | None = None,
+    segment: SegmentSettings | None = None,
 ) -> BuildReport:
-    """Build both indexes for `corpus` into a new build folder of `index_dir` and make it live."""
+    """Build both indexes for `corpus` into a new build folder of `index_dir` and make it live.
+
+    `segment` are the settings pages are cut into articles with (defaults when None); the manifest
+    records them, with the chunking settings and the corpus's aliases.
+    """
     started = time.perf_counter()
     corpus, index_dir = Path(corpus), Path(index_dir)
-    read = _read_corpus(corpus, max_chars or DEFAULT_MAX_CHARS, DEFAULT_OVERLAP_SENTENCES)
+    segment = segment or SegmentSettings()
+    read = _read_corpus(corpus, max_chars or DEFAULT_MAX_CHARS, DEFAULT_OVERLAP_SENTENCES, segment)
 
     index_dir.mkdir(parents=True, exist_ok=True)
     (index_dir / BUILDS_DIR).mkdir(exist_ok=True)

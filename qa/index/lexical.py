@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import unicodedata
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import bm25s
@@ -48,6 +50,16 @@ def tokenize(text: str) -> list[str]:
         for token in (t.strip().lower() for t in jieba.cut_for_search(text))
         if token and token not in STOPWORDS and _is_word(token)
     ]
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """Numbers about the index's words that re-scoring reads often, computed once per loaded index."""
+
+    idf: dict[str, float]  # BM25 IDF of every vocabulary word
+    max_idf: float  # the IDF of a word no document holds: what an unseen question word weighs
+    idf_by_id: np.ndarray  # IDF by vocabulary id
+    long_word: np.ndarray  # True for words of two or more characters (single characters say little)
 
 
 @dataclass
@@ -106,6 +118,22 @@ class LexicalIndex:
             words = np.load(directory / DOC_WORDS_FILE, mmap_mode="r" if mmap else None)
             starts = np.load(directory / DOC_STARTS_FILE, mmap_mode="r" if mmap else None)
         return cls(bm25=bm25, num_docs=int(params["num_docs"]), doc_words=words, doc_starts=starts)
+
+    @cached_property
+    def vocabulary(self) -> Vocabulary:
+        """IDF of every vocabulary word (by word and by id) and which ids are long words."""
+        n = max(self.num_docs, 1)
+        df = np.diff(np.asarray(self.bm25.scores["indptr"]))
+        idf_by_id = np.log(1 + (n - df + 0.5) / (df + 0.5))
+        long_word = np.zeros(len(df), dtype=bool)
+        idf: dict[str, float] = {}
+        for word, i in self.bm25.vocab_dict.items():
+            if i < len(df):
+                long_word[i] = len(word) >= 2
+                idf[word] = float(idf_by_id[i])
+        return Vocabulary(
+            idf=idf, max_idf=math.log(1 + (n + 0.5) / 0.5), idf_by_id=idf_by_id, long_word=long_word
+        )
 
     def words_of(self, row: int) -> np.ndarray | None:
         """The distinct word ids of document `row` (vocabulary ids), or None for an index without them."""

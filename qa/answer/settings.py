@@ -1,0 +1,137 @@
+"""The answer layer's settings: frozen, validated, every number with its default and the data it was set on.
+
+Kept apart from the code that uses them so `qa.settings` (and `qa --help`) can read them without
+loading the models and indexes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from typing import Literal
+
+# The stage-2 re-scoring steps of retrieval, in the order they run (`qa.answer.rerank.STEPS`).
+RERANK_STEPS: tuple[str, ...] = ("sentence", "year", "typed", "agreement", "vote", "hedge")
+TOP_K_MAX = 50  # the most passages one question may ask for (API, CLI and settings share it)
+
+
+@dataclass(frozen=True)
+class RetrievalSettings:
+    """Every number retrieval depends on, with its default and the data it was set on.
+
+    Stage-2 weights were tuned on RGB (../shared/eval-external) and checked on held-out halves of it
+    (benchmarks/heldout.py); the pool sizes were set once on the seeds dev set and RGB.
+    """
+
+    fusion: Literal["weighted", "rrf"] = "weighted"  # how stage 1 combines dense and BM25 scores
+    rrf_k: int = 60  # reciprocal-rank fusion constant (the usual 60; only with fusion="rrf")
+    candidates: int = 50  # best chunks taken from each retriever into the fused pool
+    filtered_pool_factor: int = 20  # with a date/source filter, each retriever looks this many times deeper
+    filter_scan_all_below: int = 50_000  # ... or, under this many chunks, at every chunk
+    dense_weight: float = 0.8  # weighted fusion: dense share (RGB hit@1 0.69 vs 0.665 at 0.55/0.45)
+    lexical_weight: float = 0.2  # weighted fusion: BM25 share (scores divided by the pool's best)
+    sentence_weight: float = 0.35  # times the question weight the chunk's best sentence covers
+    year_bonus: float = 0.1  # the article's year is a year the question names
+    typed_pool: int = 10  # best candidates searched for an answer of the asked type
+    typed_bonus: float = 0.2  # a candidate holding an answer of the asked type
+    typed_context_weight: float = 0.1  # ... plus this times how well the answer sits among the question words
+    typed_context_cap: float = 2.0  # ... that placement counted up to this much
+    agreement_pool: int = 20  # best candidates whose words are compared with one another
+    agreement_weight: float = 2.5  # times how much more than the pool's average a candidate's words recur
+    vote_pool: int = 10  # best candidates whose typed answers vote
+    vote_weight: float = 0.4  # times the share of the vote the candidate's own answer got
+    keep_dense_within: int = 5  # the dense retriever's first choice is never pushed below this rank
+    search_parts: bool = True  # a two-part question is also searched part by part
+    steps: tuple[str, ...] = RERANK_STEPS  # the stage-2 steps that run (all by default)
+
+    def __post_init__(self) -> None:
+        """Refuse settings that cannot work, naming the field."""
+        if self.fusion not in ("weighted", "rrf"):
+            raise ValueError(f"fusion must be 'weighted' or 'rrf', got {self.fusion!r}")
+        unknown = [name for name in self.steps if name not in RERANK_STEPS]
+        if unknown:
+            raise ValueError(f"unknown stage-2 step(s) {unknown}; the steps are {list(RERANK_STEPS)}")
+        for name in ("rrf_k", "candidates", "filtered_pool_factor", "keep_dense_within"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        for name in ("typed_pool", "agreement_pool", "vote_pool", "filter_scan_all_below"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must not be negative, got {getattr(self, name)}")
+        if self.dense_weight < 0 or self.lexical_weight < 0 or self.dense_weight + self.lexical_weight <= 0:
+            raise ValueError("dense_weight and lexical_weight must be >= 0 and not both 0")
+
+    def without(self, *names: str) -> RetrievalSettings:
+        """A copy with the named stage-2 steps turned off (for ablations: `qa eval --without vote`)."""
+        unknown = [name for name in names if name not in RERANK_STEPS]
+        if unknown:
+            raise ValueError(f"unknown stage-2 step(s) {unknown}; the steps are {list(RERANK_STEPS)}")
+        return replace(self, steps=tuple(s for s in self.steps if s not in names))
+
+
+@dataclass(frozen=True)
+class AnswerSettings:
+    """The numbers of the answer step. Defaults are the shipped values.
+
+    Unless a field says otherwise it was calibrated on tests/data/dev.jsonl (92 questions over the
+    seeds pages). The compound fields were set once by judgment on RGB's two-part questions
+    (commit e973955: RGB answer accuracy 0.69 -> 0.75) and checked not to change dev answers.
+    """
+
+    # When to abstain: below these the corpus is judged not to hold the answer.
+    min_coverage: float = 0.42  # Chinese questions: share of question IDF weight in the best chunk + headline
+    min_dense: float = 0.77  # questions with no Chinese: cosine of the best sentence of the top chunks
+    min_typed_coverage: float = 0.75  # typed questions whose type is missing from the evidence need this
+    # How a candidate sentence scores (Chinese questions): weighted coverage of the question's words.
+    sentence_weight: float = 0.45  # ... by the sentence itself
+    context_weight: float = 0.2  # ... by the sentence with the one before it
+    chunk_weight: float = 0.2  # ... by its chunk with the article's headline
+    rank_weight: float = 0.15  # divided by 1 + the hit's rank: earlier hits are preferred
+    english_rank_weight: float = 0.02  # no Chinese: the cosine plus this divided by 1 + rank
+    typed_base: float = 0.1  # a sentence holding an answer of the asked type gets this ...
+    typed_weight: float = 0.2  # ... plus this times how well the answer is placed among the question's words
+    typed_cap: float = 2.0  # ... counted up to this much
+    year_bonus: float = 0.15  # the question's year is the article's year or is written in the sentence
+    # Picking the best sentence.
+    typed_switch_ratio: float = 0.8  # an untyped best gives way to a typed sentence scoring this share of it
+    weak_typed: float = 0.5  # a short answer placed below this is barely beside its topic ...
+    strong_typed: float = 1.0  # ... and one at or above this right beside it
+    strong_ratio: float = 0.65  # a strong one's sentence must score this share of a weak one's to win
+    sentences_from: int = 3  # hits whose sentences compete for the quote
+    # Further quotes.
+    max_quotes: int = 2  # quotes of a single question
+    second_quote_ratio: float = 0.85  # a further quote scores this share of the best (another article/answer)
+    look_back: int = 240  # characters searched back for the sentence a 这/该/其 sentence points to
+    # A question asking two things ("A和B分别…") gets a quote per part; set by judgment on RGB.
+    compound_from: int = 5  # hits whose sentences compete
+    compound_quotes: int = 3  # at most this many quotes (or max_quotes if larger)
+    compound_ratio: float = 0.5  # a further quote scores at least this share of the best one ...
+    new_words_weight: float = (
+        1.0  # ... and is chosen by its score plus this times the question weight it adds
+    )
+    part_word_weight: float = 3.0  # words only one part has weigh this much more when finding its answer
+
+    def __post_init__(self) -> None:
+        """Refuse values that cannot work: negative weights, ratios outside 0..1, counts below 1."""
+        ratios = ("min_coverage", "min_typed_coverage", "typed_switch_ratio", "strong_ratio")
+        ratios += ("second_quote_ratio", "compound_ratio")
+        counts = ("sentences_from", "max_quotes", "compound_from", "compound_quotes")
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+                raise ValueError(f"answer setting {f.name} must be a number, got {value!r}")
+            if f.name in counts and (not isinstance(value, int) or value < 1):
+                raise ValueError(
+                    f"answer setting {f.name} must be a whole number of at least 1, got {value!r}"
+                )
+            if f.name in ratios and not 0 <= value <= 1:
+                raise ValueError(f"answer setting {f.name} is a share and must lie in 0..1, got {value!r}")
+            if value < 0:
+                raise ValueError(f"answer setting {f.name} must not be negative, got {value!r}")
+        if self.min_dense > 1:
+            raise ValueError(
+                f"answer setting min_dense is a cosine and must not exceed 1, got {self.min_dense}"
+            )
+        if self.weak_typed > self.strong_typed:
+            raise ValueError(
+                f"answer setting weak_typed ({self.weak_typed}) must not exceed "
+                f"strong_typed ({self.strong_typed})"
+            )
