@@ -10,6 +10,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from qa.answer.settings import TOP_K_MAX
+
 ISO_DATE = r"^\d{4}(-\d{2}(-\d{2})?)?$"
 SESSION_ID = r"^[A-Za-z0-9_-]{1,64}$"
 
@@ -46,7 +48,9 @@ class AskIn(_In):
         str | None,
         Field(pattern=SESSION_ID, description="Returned by an earlier answer; continues that conversation."),
     ] = None
-    top_k: Annotated[int | None, Field(ge=1, le=50, description="Passages to return (1 to 50).")] = None
+    top_k: Annotated[
+        int | None, Field(ge=1, le=TOP_K_MAX, description=f"Passages to return (1 to {TOP_K_MAX}).")
+    ] = None
     filters: FiltersIn | None = None
 
     @field_validator("top_k", mode="before")
