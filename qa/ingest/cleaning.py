@@ -42,8 +42,8 @@ BYLINE_LINE = re.compile(
 LEAD = re.compile(r"^\s*本\s*报\s*讯\s*(?:[（(]\s*([^（）()]{0,40}?)\s*[）)])?\s*")
 _DATE = re.compile(r"(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日")
 _MASTHEAD_MARK = re.compile(
-    r"DAILY|日\s*报|刊\s*号|第\s*\d+\s*期|社\s*长|总\s*编\s*辑|农\s*历|星\s*期[一二三四五六日天]|机\s*关\s*报|"
-    r"出\s*版|一级报纸|CN\s*\d|邮发代号"
+    r"DAILY|(?<!\d)(?<!\d\s)日\s*报(?!\s*道)|刊\s*号|第\s*\d+\s*期|社\s*长|总\s*编\s*辑|农\s*历|星\s*期[一二三四五六日天]|机\s*关\s*报|"
+    r"出\s*版|一级报纸|CN\s*\d|邮发代号|责\s*任\s*编\s*辑|美\s*编"
 )
 _ROLE = re.compile(r"(记者|通讯员|实习生)")
 _LATIN_WORD_END = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.,;:!?)\"'")
@@ -243,7 +243,9 @@ def find_masthead(lines: list[str], look: int = 20) -> Masthead:
         seen += 1
         if seen > look:
             break
-        if len(line.strip()) < 40 and (_MASTHEAD_MARK.search(line) or _DATE.search(line)):
+        if _is_page_header(line):
+            marks.extend((index, index))  # a one-line page header counts as a whole masthead
+        elif len(line.strip()) < 40 and (_MASTHEAD_MARK.search(line) or _DATE.search(line)):
             marks.append(index)
     if len(marks) < 2:
         return Masthead(0, "")
@@ -257,6 +259,12 @@ def find_masthead(lines: list[str], look: int = 20) -> Masthead:
                 date = f"{year:04d}-{month:02d}-{day:02d}"
                 break
     return Masthead(end, date)
+
+
+def _is_page_header(line: str) -> bool:
+    """A one-line page header: a full date and another masthead mark ("…日 星期二 责任编辑：…")."""
+    date = _DATE.search(line)
+    return bool(date) and len(line.strip()) < 80 and "。" not in line and bool(_MASTHEAD_MARK.search(line[: date.start()] + " " + line[date.end() :]))
 
 
 def is_list_line(line: str) -> bool:
