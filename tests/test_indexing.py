@@ -91,6 +91,28 @@ def test_seeds_manifest_records_model_counts_and_fingerprint(seeds_index_dir: Pa
     assert manifest["built_at"].startswith("20")
 
 
+def test_manifest_records_the_segmentation_settings_and_the_corpus_aliases(seeds_index_dir: Path) -> None:
+    from dataclasses import asdict
+
+    from qa.ingest.segment import SegmentSettings
+
+    index = load_index(seeds_index_dir)
+    assert index.manifest["segmentation"] == asdict(SegmentSettings())
+    assert index.aliases["许昌"] == ("我市", "本市")  # from seeds/aliases.json, not from code
+
+
+def test_an_index_is_cut_with_the_segmentation_settings_it_is_given(tmp_path: Path, embedder) -> None:
+    from qa.ingest.segment import SegmentSettings
+
+    corpus = tmp_path / "pages"
+    corpus.mkdir()
+    (corpus / "page.txt").write_text("市区新建停车位三千个，方便市民出行。\n停车位建成\n", encoding="utf-8")
+    short = SegmentSettings(fallback_title_chars=8)
+    build_index(corpus, tmp_path / "index", embedder, progress=False, segment=short)
+    manifest = load_index(tmp_path / "index").manifest
+    assert manifest["segmentation"]["fallback_title_chars"] == 8
+
+
 def test_bm25_finds_a_seed_article_by_a_headline_word(seeds_index_dir: Path) -> None:
     index = load_index(seeds_index_dir)
     titled = [a for a in index.articles.values() if tokenize(a.title)]
