@@ -18,6 +18,10 @@ compares the articles it produces with the true ones:
 - body lost: the share of a true article's shingles found in no produced article at all (text the
   segmenter dropped, e.g. as masthead), averaged over true articles.
 - date: the matched article's date equals the masthead's (or is "" on a page without one).
+- untitled: the matched article says the page gave it no headline (`Article.untitled`, a placeholder
+  title): counted as "no title", apart from wrong titles (it is not exact either).
+- photo: a produced photo-news item (`Article.kind == "photo"`: a caption with its own photo
+  headline) is neither matched to a true article nor counted as spurious or merged; `photos` counts them.
 
     python benchmarks/segmentation.py PAGES_DIR GOLD.jsonl [--json] [--failures] [--out FILE [--key K]]
 """
@@ -51,6 +55,7 @@ class ArticleLike(Protocol):
     title: str
     text: str
     date: str
+    # `kind` ("article"/"photo") and `untitled` are read with getattr: defaults "article" and False.
 
 
 def _norm_text(text: str) -> str:
@@ -74,7 +79,9 @@ def norm_title(title: str) -> str:
 def _score_page(
     name: str, produced: Sequence[ArticleLike], gold: Sequence[dict[str, Any]]
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Per true article results and the page's own counts (produced, merged, spurious)."""
+    """Per true article results and the page's own counts (produced, merged, spurious, photos)."""
+    photos = [a for a in produced if getattr(a, "kind", "article") == "photo"]
+    produced = [a for a in produced if getattr(a, "kind", "article") != "photo"]
     true_sets = [shingles(row["body"]) for row in gold]
     made_sets = [shingles(article.text) for article in produced]
     overlap = [[len(t & m) for m in made_sets] for t in true_sets]
@@ -105,6 +112,7 @@ def _score_page(
                 "title": row["title"],
                 "produced_title": match.title if match else None,
                 "title_exact": bool(match) and norm_title(match.title) == norm_title(row["title"]),
+                "untitled": bool(match) and bool(getattr(match, "untitled", False)),
                 "body_f1": f1,
                 "merged": i in in_merge,
                 "split": shares >= 2,
@@ -113,7 +121,8 @@ def _score_page(
                 "tags": feature_tags(row["features"]),
             }
         )
-    return results, {"page": name, "produced": len(produced), "merged": merged, "spurious": spurious}
+    counts = {"produced": len(produced), "merged": merged, "spurious": spurious, "photos": len(photos)}
+    return results, {"page": name, **counts}
 
 
 def _figures(results: Sequence[dict[str, Any]], pages: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -124,6 +133,7 @@ def _figures(results: Sequence[dict[str, Any]], pages: Sequence[dict[str, Any]])
         "articles_true": n,
         "articles_produced": sum(p["produced"] for p in pages),
         "title_exact": round(sum(r["title_exact"] for r in results) / n, 4) if n else 0.0,
+        "title_untitled": round(sum(r["untitled"] for r in results) / n, 4) if n else 0.0,
         "body_f1": round(sum(r["body_f1"] for r in results) / n, 4) if n else 0.0,
         "merged": sum(p["merged"] for p in pages),
         "articles_in_merge": sum(r["merged"] for r in results),
@@ -131,6 +141,7 @@ def _figures(results: Sequence[dict[str, Any]], pages: Sequence[dict[str, Any]])
         "body_lost": round(sum(r["lost"] for r in results) / n, 4) if n else 0.0,
         "spurious": sum(len(p["spurious"]) for p in pages),
         "date_ok": round(sum(r["date_ok"] for r in results) / n, 4) if n else 0.0,
+        "photos": sum(p["photos"] for p in pages),
     }
 
 
@@ -154,6 +165,7 @@ def score_articles(
         per_feature[tag] = _figures(tagged, [p for p in pages if tag in p["tags"]])
     overall = _figures(results, pages)
     overall["merged_per_100"] = round(100 * overall["merged"] / max(1, overall["articles_true"]), 2)
+    overall["title_wrong"] = round(1 - overall["title_exact"] - overall["title_untitled"], 4)
     failures = [r for r in results if not r["title_exact"] or r["body_f1"] < 0.9 or r["merged"] or r["split"]]
     spurious = [{"page": p["page"], **s} for p in pages for s in p["spurious"]]
     return {"overall": overall, "per_feature": per_feature, "failures": failures, "spurious": spurious}
@@ -179,14 +191,15 @@ def score(
 def render(report: dict[str, Any]) -> str:
     """The report as a plain-text table: overall, then each feature, worst exact-title rate first."""
     head = f"{'feature':26} {'pages':>5} {'true':>5} {'made':>5} {'title':>6} {'bodyF1':>6} "
-    head += f"{'merged':>6} {'inMrg':>5} {'split':>5} {'spur':>5} {'lost':>5} {'date':>5}"
+    head += f"{'merged':>6} {'inMrg':>5} {'split':>5} {'spur':>5} {'lost':>5} {'date':>5} {'noTtl':>5}"
     lines = [head, "-" * len(head)]
 
     def row(label: str, f: dict[str, Any]) -> str:
         return (
             f"{label:26} {f['pages']:5d} {f['articles_true']:5d} {f['articles_produced']:5d} "
             f"{f['title_exact']:6.3f} {f['body_f1']:6.3f} {f['merged']:6d} {f['articles_in_merge']:5d} "
-            f"{f['split']:5d} {f['spurious']:5d} {f['body_lost']:5.3f} {f['date_ok']:5.2f}"
+            f"{f['split']:5d} {f['spurious']:5d} {f['body_lost']:5.3f} {f['date_ok']:5.2f} "
+            f"{f['title_untitled']:5.3f}"
         )
 
     lines.append(row("ALL", report["overall"]))
@@ -222,7 +235,7 @@ def main() -> None:
     if args.failures:
         print()
         for r in report["failures"]:
-            flags = " ".join(k for k in ("merged", "split") if r[k])
+            flags = " ".join(k for k in ("merged", "split", "untitled") if r[k])
             print(f"{r['page']} f1={r['body_f1']:.2f} {flags} | {r['title']} | -> {r['produced_title']}")
         for s in report["spurious"]:
             print(f"{s['page']} SPURIOUS | {s['title']} | {s['text']}")

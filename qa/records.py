@@ -7,6 +7,7 @@ import them without importing any other step.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,10 @@ class Article:
     source: str = ""
     byline: str = ""
     subtitle: str = ""
+    # "photo": a photo-news item with its own headline (caption text and credit), not a report.
+    kind: Literal["article", "photo"] = "article"
+    # True when the page printed no usable headline and `title` is a placeholder (page and date).
+    untitled: bool = False
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,8 @@ from qa.ingest.segment.settings import SegmentSettings
 from qa.ingest.segment.units import CONTINUATION_START, Unit, word_across
 from qa.text import CJK_CHARS
 
+# A caption that opens with a date ("5 月 5 日，…") starts a sentence; it does not continue a headline line.
+_DATE_START = re.compile(r"^\d{1,2}\s*月\s*\d{1,2}\s*日")
 _NOT_WORD = re.compile(f"[^{CJK_CHARS}0-9A-Za-z]")
 # Comparisons of summed shares allow for float rounding (not a tuned number).
 _EPSILON = 1e-9
@@ -30,6 +32,10 @@ class Run:
     paragraphs: list[Unit] = field(default_factory=list)
     byline: str = ""
     head: list[Unit] | None = None
+    # A jump marker ends this run ("（下转第五版）") or opened it ("（上接第三版）"): nothing is glued
+    # on after it, or it is not glued onto the run before.
+    closed: bool = False
+    continued: bool = False
 
     def opening(self, span: int) -> str:
         """The first `span` characters of the run, where a news lead restates its headline."""
@@ -38,7 +44,8 @@ class Run:
     @property
     def has_start_signal(self) -> bool:
         """True when the run opens like a report: "本报讯…" or a byline line above it."""
-        return bool(self.byline) or bool(self.paragraphs and starts_with_lead(self.paragraphs[0].raw))
+        lead = bool(self.paragraphs and starts_with_lead(self.paragraphs[0].raw))
+        return bool(self.byline) or self.continued or lead
 
 
 @dataclass
@@ -93,6 +100,10 @@ def _items(units: list[Unit], settings: SegmentSettings) -> list[Item]:
         last = items[-1] if items else None
         following = units[index + 1] if index + 1 < len(units) else None
         if unit.kind == "jump":
+            if isinstance(last, Run):
+                last.closed = True  # either way, the text before a jump marker ends there
+            if "上" in unit.raw:
+                items.append(Run(continued=True))
             continue
         if unit.kind == "credit":
             _take_photo(items, unit, settings)
@@ -100,7 +111,7 @@ def _items(units: list[Unit], settings: SegmentSettings) -> list[Item]:
             # A photo headline is kept with the body that follows until we know whether a credit ends it.
             unit.kind == "head" and unit.lead_line and following is not None and following.kind == "body"
         ):
-            if isinstance(last, Run):
+            if isinstance(last, Run) and not last.closed:
                 last.paragraphs.append(unit)
             else:
                 items.append(Run([unit]))
@@ -138,7 +149,7 @@ def _release_photo_heads(items: list[Item]) -> list[Item]:
     fixed: list[Item] = []
     for item in items:
         if isinstance(item, Run) and any(p.kind == "head" for p in item.paragraphs):
-            current = Run(byline=item.byline)
+            current = Run(byline=item.byline, continued=item.continued)
             for paragraph in item.paragraphs:
                 if paragraph.kind == "head":
                     if current.paragraphs or current.byline:
@@ -148,6 +159,7 @@ def _release_photo_heads(items: list[Item]) -> list[Item]:
                 else:
                     current.paragraphs.append(paragraph)
             if current.paragraphs:
+                current.closed = item.closed
                 fixed.append(current)
         elif not (isinstance(item, Run) and not item.paragraphs):
             fixed.append(item)
@@ -169,9 +181,8 @@ def _photo_headline(
     if len(head.lines) < 2:
         return title, caption
     start = caption.lines[0].strip()
-    if not (
-        start[:1].isdigit() or CONTINUATION_START.match(start) or word_across(head.lines[-1], start, settings)
-    ):
+    mid_number = start[:1].isdigit() and not _DATE_START.match(start)  # "70 周年，…", not "5月5日，…"
+    if not (mid_number or CONTINUATION_START.match(start) or word_across(head.lines[-1], start, settings)):
         return title, caption
     last.units.pop()
     if not last.units:
@@ -186,8 +197,9 @@ def _merge_adjacent(items: list[Item]) -> list[Item]:
         last = merged[-1] if merged else None
         if isinstance(item, Group) and isinstance(last, Group):
             last.units.extend(item.units)
-        elif isinstance(item, Run) and isinstance(last, Run) and not item.has_start_signal:
+        elif isinstance(item, Run) and isinstance(last, Run) and not item.has_start_signal and not last.closed:
             last.paragraphs.extend(item.paragraphs)
+            last.closed = item.closed
         else:
             merged.append(item)
     return merged

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 from qa.ingest.cleaning import (
     clean_text,
@@ -42,13 +43,15 @@ from qa.ingest.cleaning import (
 from qa.ingest.corpus import read_corpus
 from qa.ingest.segment.layout import Item, Photo, Run, page_items
 from qa.ingest.segment.settings import SegmentSettings
-from qa.ingest.segment.titles import fallback_title, title_parts
+from qa.ingest.segment.titles import title_parts
 from qa.ingest.segment.units import page_units
 from qa.records import Article, Page, Problem
 
 # An end tag naming the author after the last sentence: "……。（政文）".
 _END_TAG = re.compile(r"。（([^（）]{2,6})）$")
 _PHOTO_SUBTITLE = "图片新闻"
+# The last word of a placeholder title (see `_placeholder_title`).
+UNTITLED = "无标题"
 
 
 def segment_page(page: Page, settings: SegmentSettings | None = None) -> list[Article]:
@@ -58,13 +61,41 @@ def segment_page(page: Page, settings: SegmentSettings | None = None) -> list[Ar
     masthead = find_masthead(lines, settings.masthead_lines)
     items = page_items(page_units(lines[masthead.lines :], settings), settings)
     stem = Path(page.source).stem
-    articles: list[Article] = []
+    found: list[dict[str, Any]] = []
+    pending_captions: list[str] = []
     for item in items:
+        if isinstance(item, Photo) and not item.title:
+            _add_caption(found, pending_captions, item.text)
+            continue
         fields = _article_fields(item, settings)
         if fields is not None:
-            number = f"{len(articles) + 1:02d}"
-            articles.append(Article(id=f"{stem}-{number}", date=masthead.date, source=page.source, **fields))
+            if pending_captions:
+                fields["text"] = "\n".join([fields["text"], *pending_captions])
+                pending_captions.clear()
+            found.append(fields)
+    articles: list[Article] = []
+    for number, fields in enumerate(found, start=1):
+        if not fields["title"]:
+            fields = {**fields, "title": _placeholder_title(page.source, masthead.date), "untitled": True}
+        articles.append(Article(id=f"{stem}-{number:02d}", date=masthead.date, source=page.source, **fields))
     return articles
+
+
+def _add_caption(found: list[dict[str, Any]], pending: list[str], caption: str) -> None:
+    """A caption without its own headline illustrates the article before it: its text ends that article
+    (facts stay searchable, citations point to the story the photo belongs to). A caption before any
+    article waits for the first one."""
+    if not caption:
+        return
+    if found:
+        found[-1]["text"] = "\n".join([found[-1]["text"], caption])
+    else:
+        pending.append(caption)
+
+
+def _placeholder_title(source: str, date: str) -> str:
+    """The honest title of an article printed without a headline: its page (and date), "无标题"."""
+    return " ".join(part for part in (Path(source).stem, date, UNTITLED) if part)
 
 
 def load_articles(path: Path, settings: SegmentSettings | None = None) -> tuple[list[Article], list[Problem]]:
@@ -82,13 +113,16 @@ def load_articles(path: Path, settings: SegmentSettings | None = None) -> tuple[
     return articles, problems
 
 
-def _article_fields(item: Item, settings: SegmentSettings) -> dict[str, str] | None:
-    """Title, text, byline and subtitle of a photo or run; None for a headline group or an empty item."""
+def _article_fields(item: Item, settings: SegmentSettings) -> dict[str, Any] | None:
+    """Title, text, byline, subtitle and kind of a photo or run; None for a headline group or an empty item.
+
+    The title is "" when the page printed no headline for the text (the caller puts a placeholder).
+    """
     if isinstance(item, Photo):
         if not item.text:
             return None
-        title = item.title or fallback_title(item.text, settings)
-        return {"title": title, "text": item.text, "byline": item.byline, "subtitle": _PHOTO_SUBTITLE}
+        fields = {"title": item.title, "text": item.text, "byline": item.byline, "subtitle": _PHOTO_SUBTITLE}
+        return {**fields, "kind": "photo"}
     if not isinstance(item, Run):
         return None
     text, lead_byline = _run_text(item, settings)
@@ -97,7 +131,6 @@ def _article_fields(item: Item, settings: SegmentSettings) -> dict[str, str] | N
     title, subtitle, head_byline = title_parts(item.head or [], text, settings)
     end_tag = _END_TAG.search(text)
     byline = lead_byline or item.byline or head_byline or (end_tag.group(1) if end_tag else "")
-    title = title or fallback_title(text, settings)
     return {"title": title, "text": text, "byline": byline, "subtitle": subtitle}
 
 

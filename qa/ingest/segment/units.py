@@ -18,6 +18,7 @@ from typing import Literal
 import jieba
 
 from qa.ingest.cleaning import (
+    JUMP_MARKER,
     byline_line,
     ends_sentence,
     is_jump_marker_line,
@@ -39,12 +40,17 @@ jieba.setLogLevel(logging.WARNING)  # at import, as in qa/index/lexical.py: no d
 # intertitle: a lone headline kept inside a feature as one of its paragraphs (made by layout.py).
 UnitKind = Literal["body", "list", "head", "dek", "byline", "credit", "jump", "intertitle"]
 
+# A jump marker closing a line ("……。（下转第六版）") or opening one ("（上接第一版）依托……").
+JUMP_AT_END = re.compile(rf"\s*{JUMP_MARKER.pattern}\s*$")
+JUMP_AT_START = re.compile(rf"^\s*{JUMP_MARKER.pattern}\s*(?=\S)")
 _NAV = re.compile(r"^[▶►→]+\s*\d+\s*版|^\s*第?\s*\d+\s*版\s*$")
 _DEK = re.compile(r"^\s*(?:——|—|－－|--)\s*\S")
 _OCR_DEK = re.compile(r"^\s*一\s*(?=\S.*本报记者)")
 _DEK_BYLINE = re.compile(r"\s*(本报记者\s*\S.*)$")
 _HEAD_FORBIDDEN = re.compile(r"[。；;]")
 _HEAD_BAD_END = "，、：；,;:（(《“‘—是的和在与对为把将从向以及并而或"
+# How a headline may end where a sentence would: "！" or "？", maybe closed by a quote mark.
+_HEAD_END = re.compile(r"[！？!?][”’」』\"]?$")
 _BREAK_COMMA = re.compile(r"[，,！!？?]")
 _LEAD_HEAD_PUNCT = re.compile(r"[，。、,]")
 _DEK_SENTENCE = re.compile("[。；]")
@@ -80,17 +86,23 @@ def page_units(lines: list[str], settings: SegmentSettings) -> list[Unit]:
     return _merge_broken(_fix_context(units, settings))
 
 
-def _looks_like_head(lines: list[str], width: int, settings: SegmentSettings) -> bool:
-    """Short, unpunctuated, a few lines at most: how headlines print."""
+def _looks_like_head(lines: list[str], width: int, settings: SegmentSettings, alone: bool = False) -> bool:
+    """Short, unpunctuated, a few lines at most: how headlines print.
+
+    `alone`: the lines are a whole block (blank lines around them); then a headline may end in "！"
+    or "？" ("突发！…", "…保卫波兰？"), which inside a paragraph would end a sentence.
+    """
     text = remove_cjk_spaces(join_lines(lines))
     slack, narrow = settings.full_line_slack, width < settings.narrow_column
     if not text or len(lines) > settings.head_max_lines or visible_length(text) > settings.head_max_chars:
         return False
-    if _HEAD_FORBIDDEN.search(text) or text[-1] in _HEAD_BAD_END or ends_sentence(text):
+    exclaimed = alone and _HEAD_END.search(text) is not None
+    if _HEAD_FORBIDDEN.search(text) or text[-1] in _HEAD_BAD_END or (ends_sentence(text) and not exclaimed):
         return False
     if text.count("（") > text.count("）") or text.count("“") > text.count("”"):
         return False
-    if _BREAK_COMMA.search(text) and len(lines) == 1 and visible_length(text) >= width - slack and narrow:
+    full = width - slack <= visible_length(text) <= width + slack
+    if _BREAK_COMMA.search(text) and len(lines) == 1 and full and narrow:
         return False  # a full-width line with a comma is body text broken at a column end
     if len(lines) >= 3 and any(visible_length(line) > width * settings.head_line_share for line in lines):
         return False
@@ -162,8 +174,27 @@ def _is_dek(block: list[str], number: int, stripped: str) -> bool:
     return is_dash and is_last and not _DEK_SENTENCE.search(stripped)
 
 
+def _is_furniture(block: list[str], number: int, settings: SegmentSettings) -> bool:
+    """True for a line that is page furniture (jump marker, photo credit, byline, dek, page pointer) or
+    a list row: a block holding one is never a headline as a whole."""
+    stripped = block[number].strip()
+    return bool(
+        is_list_line(stripped)
+        or JUMP_AT_END.search(stripped)
+        or JUMP_AT_START.match(stripped)
+        or _NAV.match(stripped)
+        or _is_credit(block, number, stripped, settings)
+        or byline_line(stripped)
+        or _is_dek(block, number, stripped)
+    )
+
+
 def _block_units(block: list[str], width: int, settings: SegmentSettings) -> list[Unit]:
     """Units of one blank-line-separated block: furniture lines (jump, credit, byline, dek) cut the text."""
+    if not any(_is_furniture(block, n, settings) for n in range(len(block))) and _looks_like_head(
+        block, width, settings, alone=True
+    ):
+        return [Unit("head", list(block))]  # a whole block shaped like a headline is one
     units: list[Unit] = []
     text_lines: list[str] = []
     first_in_block = True
@@ -179,9 +210,19 @@ def _block_units(block: list[str], width: int, settings: SegmentSettings) -> lis
         stripped = line.strip()
         credit = _is_credit(block, number, stripped, settings)
         byline = byline_line(stripped)
+        end_jump, start_jump = JUMP_AT_END.search(stripped), JUMP_AT_START.match(stripped)
         if is_jump_marker_line(stripped):
             flush()
             units.append(Unit("jump", [stripped]))
+        elif end_jump and not start_jump:  # "……犯了罪。”（下转第六版）": the article stops here
+            text_lines.append(stripped[: end_jump.start()])
+            flush()
+            units.append(Unit("jump", [end_jump.group().strip()]))
+        elif start_jump:  # "（上接第一版）依托……": another article's continuation starts here
+            flush()
+            units.append(Unit("jump", [start_jump.group().strip()]))
+            text_lines.append(stripped[start_jump.end() :])
+            first_in_block = False  # the continued text is body, its first line no photo headline
         elif _NAV.match(stripped):
             flush()
         elif credit:
