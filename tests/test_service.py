@@ -93,3 +93,22 @@ def test_rebuild_index_builds_the_configured_corpus(settings, embedder, tmp_path
     assert report.articles >= 1 and report.chunks >= 1
     answer = QAService.load(local, embedder=embedder).ask("许昌植树活动栽种了多少棵树苗？")
     assert "1200棵" in answer.answer
+
+
+def test_the_text_cache_belongs_to_the_service_and_a_reloaded_index_starts_a_fresh_one(service, embedder):
+    service.ask("魏都区委书记是谁？")
+    assert len(service.cache) > 0  # retrieval and the answer step remembered sentences in it
+    swapped = QAService.load(service.settings, embedder=embedder, sessions=service.sessions)
+    assert swapped.cache is not service.cache
+    assert len(swapped.cache) == 0
+    assert swapped.sessions is service.sessions  # conversations carry over a swap; cached text does not
+
+
+def test_service_passes_its_settings_to_the_layers(service, embedder):
+    """The English grids question needs the agreement step (see test_retrieval); settings turn it off."""
+    question = "Into how many grids are the communities of Weidu District divided?"
+    plain = service.settings.model_copy(update={"retrieval": service.settings.retrieval.without("agreement")})
+    assert "620个网格" in service.ask(question).passages[0].text.replace(" ", "")
+    assert "620个网格" not in QAService.load(plain, embedder=embedder).ask(question).passages[0].text.replace(
+        " ", ""
+    )

@@ -524,6 +524,10 @@ class TextCache:
         self._tags = lru_cache(maxsize=max_tags)(pos_tags)
         self._answers = lru_cache(maxsize=max_answers)(self._typed_answer)
 
+    def __len__(self) -> int:
+        """How many tag lists and typed answers the cache holds."""
+        return self._tags.cache_info().currsize + self._answers.cache_info().currsize
+
     def tags(self, sentence: str) -> Tags:
         """jieba's (word, POS flag) pairs of a sentence, cached."""
         return self._tags(sentence)
