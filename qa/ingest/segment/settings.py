@@ -104,6 +104,11 @@ class SegmentSettings:
     # (a kicker over the main line), not one wrapped headline. Seeds: 9 changes 000, 002 and 003;
     # 36 changes 003; 17-19 the same.
     split_head_min_chars: int = 18
+    # A headline with a comma after a lead phrase of at most this many characters ("今年以来，…",
+    # "今年前8个月，…"), printed over another headline, is a kicker, not the title; a title with a later
+    # comma ("乐昌市委原书记，被双开！") stays a candidate. Set on typeset seed 1 (commas in real
+    # titles come after 7+ characters there); seeds: 4-6 give the same articles.
+    kicker_lead_max_chars: int = 6
     # A lone one-line headline of at most this many characters ending in a place or body name
     # ("魏都区") is the first part of the next headline. Seeds: 6 changes 004; 8-14 the same.
     prefix_max_chars: int = 7

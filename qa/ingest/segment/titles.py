@@ -32,8 +32,8 @@ def title_parts(units: list[Unit], text: str, settings: SegmentSettings) -> tupl
     if not heads:
         return "", " ".join(subs), byline
     candidates = [h for h in heads if not _SERIES_LABEL.search(h)] or heads
-    plain = [h for h in candidates if "，" not in h and "," not in h]
-    candidates = plain or candidates
+    kickers = [h for h in candidates[:-1] if _is_kicker(h, settings)]
+    candidates = [h for h in candidates if h not in kickers] or candidates
     main = max(candidates, key=lambda h: (len(h.replace(" ", "")), -heads.index(h)))
     others = [h for h in heads if h is not main]
     title = main
@@ -47,6 +47,12 @@ def title_parts(units: list[Unit], text: str, settings: SegmentSettings) -> tupl
         others.insert(0, moved)
     subtitle = " ".join([*others, *subs]).strip()
     return title, subtitle, byline
+
+
+def _is_kicker(head: str, settings: SegmentSettings) -> bool:
+    """A kicker (引题) over the main headline: a short lead phrase and a comma ("今年以来，…")."""
+    first = _COMMA.split(head, maxsplit=1)
+    return len(first) == 2 and len(first[0].replace(" ", "")) <= settings.kicker_lead_max_chars
 
 
 def _telling_heads(units: list[Unit], text: str, settings: SegmentSettings) -> list[Unit]:

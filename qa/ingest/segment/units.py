@@ -65,6 +65,10 @@ class Unit:
     kind: UnitKind
     lines: list[str]
     lead_line: bool = False  # photo headlines print this way; layout.py decides what they head
+    # A one-line headline block as wide as the column, with a comma: a headline when a byline, a
+    # headline or nothing follows it, but a paragraph's first line cut by a column break when body
+    # text follows it (`_fix_context`).
+    column_line: bool = False
 
     @property
     def raw(self) -> str:
@@ -102,8 +106,9 @@ def _looks_like_head(lines: list[str], width: int, settings: SegmentSettings, al
     if text.count("（") > text.count("）") or text.count("“") > text.count("”"):
         return False
     full = width - slack <= visible_length(text) <= width + slack
-    if _BREAK_COMMA.search(text) and len(lines) == 1 and full and narrow:
-        return False  # a full-width line with a comma is body text broken at a column end
+    if _BREAK_COMMA.search(text) and len(lines) == 1 and full and narrow and not alone:
+        return False  # a full-width line with a comma is body text broken at a column end (but see
+        # `Unit.column_line`: alone in its block, what follows it decides)
     if len(lines) >= 3 and any(visible_length(line) > width * settings.head_line_share for line in lines):
         return False
     column = [width - slack <= visible_length(line) <= width + slack for line in lines]
@@ -194,7 +199,12 @@ def _block_units(block: list[str], width: int, settings: SegmentSettings) -> lis
     if not any(_is_furniture(block, n, settings) for n in range(len(block))) and _looks_like_head(
         block, width, settings, alone=True
     ):
-        return [Unit("head", list(block))]  # a whole block shaped like a headline is one
+        text = remove_cjk_spaces(block[0])
+        full = abs(visible_length(text) - width) <= settings.full_line_slack
+        column_line = (
+            len(block) == 1 and full and bool(_BREAK_COMMA.search(text)) and width < settings.narrow_column
+        )
+        return [Unit("head", list(block), column_line=column_line and not _HEAD_END.search(text))]
     units: list[Unit] = []
     text_lines: list[str] = []
     first_in_block = True
@@ -271,6 +281,9 @@ def _fix_context(units: list[Unit], settings: SegmentSettings) -> list[Unit]:
             unit.kind = "body"
             continue
         if following is not None and following.kind == "body":
+            if unit.column_line:
+                unit.kind = "body"
+                continue
             tail, start = unit.lines[-1], following.lines[0].strip()
             if CONTINUATION_START.match(start) or (
                 len(unit.lines) == 1 and word_across(tail, start, settings)
