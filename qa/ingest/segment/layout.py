@@ -90,7 +90,7 @@ def page_items(units: list[Unit], settings: SegmentSettings) -> list[Item]:
     """Runs, headline groups and photos of a page, each run given at most one headline group."""
     items = _merge_intertitles(_items(units, settings), settings)
     _attach(items, _page_direction(items, settings), settings)
-    return _join_feature_tail(items)
+    return _join_feature_tail(items, settings)
 
 
 def _items(units: list[Unit], settings: SegmentSettings) -> list[Item]:
@@ -284,7 +284,7 @@ def _takes(group: Group, run: Run, along_direction: bool, settings: SegmentSetti
     )
 
 
-def _join_feature_tail(items: list[Item]) -> list[Item]:
+def _join_feature_tail(items: list[Item], settings: SegmentSettings) -> list[Item]:
     """A feature whose headline, dek and byline sit mid-page goes on after them to the page end.
 
     When a run took a headline group that carries a byline or dek (a signed feature), and the text
@@ -298,7 +298,13 @@ def _join_feature_tail(items: list[Item]) -> list[Item]:
         if feature.head != group.units or not any(u.kind in ("byline", "dek") for u in group.units):
             continue
         rest = [item for item in items[index + 3 :] if not isinstance(item, Photo)]
-        trailing_weak = len(rest) == 1 and isinstance(rest[0], Group) and is_weak(rest[0])
+        trailing_weak = (
+            len(rest) == 1
+            and isinstance(rest[0], Group)
+            and is_weak(rest[0])
+            # a section label, not the headline of the text before it (which restates its words)
+            and overlap(heads_text(rest[0].units), tail, settings) < settings.section_label_max_overlap
+        )
         if tail.has_start_signal or not (not rest or trailing_weak):
             continue
         if tail.head is not None and not (trailing_weak and tail.head == rest[0].units):
