@@ -257,10 +257,15 @@ def test_plain_page_with_headlines_below_is_segmented_headline_last():
     assert [a.title for a in segment_page(Page("p.txt", text))] == ["许昌召开全市工作会议", "鄢陵花木节开幕"]
 
 
-def test_page_without_any_headline_gets_its_first_sentence_as_title():
+def test_page_without_any_headline_gets_a_flagged_placeholder_title():
     [article] = segment_page(Page("p.txt", "只有一段正文，没有标题。这里讲的是许昌的天气。"))
-    assert article.title == "只有一段正文，没有标题"
+    assert (article.title, article.untitled) == ("p 无标题", True)
     assert article.text == "只有一段正文，没有标题。这里讲的是许昌的天气。"
+
+
+def test_articles_with_a_printed_headline_are_not_flagged_untitled(seed_articles):
+    reports = [a for a in _all(seed_articles) if a.kind == "article"]
+    assert reports and not any(a.untitled for a in reports)
 
 
 def test_latin_text_keeps_its_spaces():
@@ -280,10 +285,16 @@ def test_signed_feature_goes_on_after_its_mid_page_headline(seed_articles):
     assert "\n扛稳使命担当\n" in article.text
 
 
-def test_photo_without_headline_is_titled_by_its_first_clause_without_the_date(seed_articles):
+def test_photo_without_headline_is_a_photo_item_with_a_placeholder_title(seed_articles):
     photo = _containing(seed_articles["001"], "许继电气有限公司员工正在调试")
-    assert photo.title == "许继电气有限公司员工正在调试电力屏柜生产线上的机器人"
+    assert (photo.kind, photo.untitled) == ("photo", True)
+    assert photo.title == "001_934f6e8f83eb08ea 2020-11-04 无标题"
     assert photo.date == "2020-11-04"
+
+
+def test_standalone_photo_news_is_not_glued_to_the_unrelated_article_before_it(seed_articles):
+    signing = _containing(seed_articles["001"], "振德集团华中区域总部")
+    assert "许继电气" not in signing.text and signing.kind == "article"
 
 
 @pytest.mark.parametrize(

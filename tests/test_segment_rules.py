@@ -201,9 +201,9 @@ def test_photo_caption_is_its_own_photo_article_not_body_text():
     assert photo.text == "3月3日，学生们在许昌博物馆参观文物展览。"
 
 
-def test_photo_without_headline_is_titled_by_its_first_clause_without_the_date():
+def test_photo_without_headline_is_a_flagged_photo_item_with_a_placeholder_title():
     photo = _segment("photo")[1]
-    assert photo.title == "学生们在许昌博物馆参观文物展览"
+    assert (photo.title, photo.kind, photo.untitled) == ("photo 无标题", "photo", True)
 
 
 def test_short_first_line_of_a_credited_caption_is_the_photo_headline():
@@ -281,9 +281,9 @@ def test_ocr_repeated_headline_art_is_collapsed():
     assert _one("repeats").title == "豪气扬"
 
 
-def test_text_without_headline_is_titled_by_its_first_clause_without_the_date():
+def test_text_without_headline_gets_a_placeholder_title_not_its_first_sentence():
     article = _one("fallback")
-    assert article.title == "只有一段正文没有标题，这里讲的是许昌今天的天气和明天的天气"
+    assert (article.title, article.untitled) == ("fallback 无标题", True)
 
 
 def test_paragraph_cut_by_a_column_break_is_joined():

@@ -264,7 +264,9 @@ def find_masthead(lines: list[str], look: int = 20) -> Masthead:
 def _is_page_header(line: str) -> bool:
     """A one-line page header: a full date and another masthead mark ("…日 星期二 责任编辑：…")."""
     date = _DATE.search(line)
-    return bool(date) and len(line.strip()) < 80 and "。" not in line and bool(_MASTHEAD_MARK.search(line[: date.start()] + " " + line[date.end() :]))
+    if not date or len(line.strip()) >= 80 or "。" in line:
+        return False
+    return bool(_MASTHEAD_MARK.search(line[: date.start()] + " " + line[date.end() :]))
 
 
 def is_list_line(line: str) -> bool:

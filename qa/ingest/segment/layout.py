@@ -197,7 +197,7 @@ def _merge_adjacent(items: list[Item]) -> list[Item]:
         last = merged[-1] if merged else None
         if isinstance(item, Group) and isinstance(last, Group):
             last.units.extend(item.units)
-        elif isinstance(item, Run) and isinstance(last, Run) and not item.has_start_signal and not last.closed:
+        elif isinstance(item, Run) and isinstance(last, Run) and not (item.has_start_signal or last.closed):
             last.paragraphs.extend(item.paragraphs)
             last.closed = item.closed
         else:

@@ -41,7 +41,7 @@ from qa.ingest.cleaning import (
     visible_length,
 )
 from qa.ingest.corpus import read_corpus
-from qa.ingest.segment.layout import Item, Photo, Run, page_items
+from qa.ingest.segment.layout import Item, Photo, Run, bigrams, page_items
 from qa.ingest.segment.settings import SegmentSettings
 from qa.ingest.segment.titles import title_parts
 from qa.ingest.segment.units import page_units
@@ -62,16 +62,12 @@ def segment_page(page: Page, settings: SegmentSettings | None = None) -> list[Ar
     items = page_items(page_units(lines[masthead.lines :], settings), settings)
     stem = Path(page.source).stem
     found: list[dict[str, Any]] = []
-    pending_captions: list[str] = []
     for item in items:
-        if isinstance(item, Photo) and not item.title:
-            _add_caption(found, pending_captions, item.text)
+        if isinstance(item, Photo) and not item.title and _illustrates(found, item.text, settings):
+            found[-1]["text"] = "\n".join([found[-1]["text"], item.text])
             continue
         fields = _article_fields(item, settings)
         if fields is not None:
-            if pending_captions:
-                fields["text"] = "\n".join([fields["text"], *pending_captions])
-                pending_captions.clear()
             found.append(fields)
     articles: list[Article] = []
     for number, fields in enumerate(found, start=1):
@@ -81,16 +77,13 @@ def segment_page(page: Page, settings: SegmentSettings | None = None) -> list[Ar
     return articles
 
 
-def _add_caption(found: list[dict[str, Any]], pending: list[str], caption: str) -> None:
-    """A caption without its own headline illustrates the article before it: its text ends that article
-    (facts stay searchable, citations point to the story the photo belongs to). A caption before any
-    article waits for the first one."""
-    if not caption:
-        return
-    if found:
-        found[-1]["text"] = "\n".join([found[-1]["text"], caption])
-    else:
-        pending.append(caption)
+def _illustrates(found: list[dict[str, Any]], caption: str, settings: SegmentSettings) -> bool:
+    """True when an untitled caption illustrates the article printed before it (shares its words)."""
+    pairs = bigrams(caption)
+    if not found or not pairs:
+        return False
+    share = len(pairs & bigrams(found[-1]["text"])) / len(pairs)
+    return share >= settings.caption_topic_min_overlap
 
 
 def _placeholder_title(source: str, date: str) -> str:

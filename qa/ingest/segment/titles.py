@@ -1,4 +1,4 @@
-"""Headline group -> (title, subtitle, byline), and a title for text printed without a headline.
+"""Headline group -> (title, subtitle, byline); "" when text was printed without a headline.
 
 The main headline of a group is the longest one that is not a kicker (with a comma) or a series
 label; the other headlines and the dek make the subtitle. Short name prefixes ("魏都区") are joined
@@ -18,8 +18,6 @@ from qa.ingest.segment.units import Unit
 
 _SERIES_LABEL = re.compile(r"系列评论|之[一二三四五六七八九十]+$|专栏|^一周要闻$|^本版")
 _PREFIX_NAME = re.compile(r"(?:区|县|市|镇|乡|村|省|委|局|办|院|厅|所|部|系统|中心|公司|集团)$")
-_LEADING_DATE = re.compile(r"^(?:\d{1,2}月\d{1,2}日(?:[上下]午|晚|电)?|近日|日前)[，,]")
-_CLAUSE_END = re.compile(r"[。！？；\n]|(?<=[A-Za-z])[.!?](?:\s|$)")
 _COMMA = re.compile("[，,]")
 # Marks the seams between the lines of one headline until `_wrapped` decides how to join them.
 _SEAM = "\u2063"
@@ -138,16 +136,3 @@ def _wrapped(head: str, settings: SegmentSettings) -> bool:
         and abs(lengths[0] - lengths[1]) <= settings.couplet_max_difference
         and max(lengths) <= settings.couplet_max_chars
     )
-
-
-def fallback_title(text: str, settings: SegmentSettings) -> str:
-    """For an article or photo without a printed headline: its first clause(s), without a leading date."""
-    limit = settings.fallback_title_chars
-    text = _LEADING_DATE.sub("", text.strip())
-    pieces = _CLAUSE_END.split(text)
-    first = next((piece.strip() for piece in pieces if piece and piece.strip()), text.strip()[:limit])
-    if len(first) <= limit:
-        return first
-    commas = [m.start() for m in _COMMA.finditer(first[: limit + 1])]
-    cuts = [cut for cut in commas if cut >= settings.fallback_cut_min_chars]
-    return first[: cuts[-1]] if cuts else first[:limit] + "…"
