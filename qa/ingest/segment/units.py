@@ -112,7 +112,7 @@ def _looks_like_head(lines: list[str], width: int, settings: SegmentSettings, al
     if len(lines) >= 3 and any(visible_length(line) > width * settings.head_line_share for line in lines):
         return False
     column = [width - slack <= visible_length(line) <= width + slack for line in lines]
-    return not (len(lines) > 1 and all(column) and narrow)
+    return alone or not (len(lines) > 1 and all(column) and narrow)
 
 
 def _is_lead_head(piece: list[str], width: int, settings: SegmentSettings) -> bool:
@@ -194,17 +194,22 @@ def _is_furniture(block: list[str], number: int, settings: SegmentSettings) -> b
     )
 
 
+def _column_lines(block: list[str], width: int, settings: SegmentSettings) -> bool:
+    """True for a headline-shaped block that may be body lines cut off by a column break: one line
+    as wide as the column with a comma, or several lines all as wide as the column (not ending "！？")."""
+    text = remove_cjk_spaces(join_lines(block))
+    full = [abs(visible_length(line) - width) <= settings.full_line_slack for line in block]
+    if width >= settings.narrow_column or not all(full) or _HEAD_END.search(text):
+        return False
+    return len(block) > 1 or bool(_BREAK_COMMA.search(text))
+
+
 def _block_units(block: list[str], width: int, settings: SegmentSettings) -> list[Unit]:
     """Units of one blank-line-separated block: furniture lines (jump, credit, byline, dek) cut the text."""
     if not any(_is_furniture(block, n, settings) for n in range(len(block))) and _looks_like_head(
         block, width, settings, alone=True
     ):
-        text = remove_cjk_spaces(block[0])
-        full = abs(visible_length(text) - width) <= settings.full_line_slack
-        column_line = (
-            len(block) == 1 and full and bool(_BREAK_COMMA.search(text)) and width < settings.narrow_column
-        )
-        return [Unit("head", list(block), column_line=column_line and not _HEAD_END.search(text))]
+        return [Unit("head", list(block), column_line=_column_lines(block, width, settings))]
     units: list[Unit] = []
     text_lines: list[str] = []
     first_in_block = True
@@ -245,7 +250,8 @@ def _block_units(block: list[str], width: int, settings: SegmentSettings) -> lis
             units.append(Unit("byline", [byline]))
         elif _is_dek(block, number, stripped):
             unfinished = bool(text_lines) and not ends_sentence(text_lines[-1])
-            if unfinished and len(text_lines) <= settings.dek_head_max_lines:
+            headline = bool(text_lines) and _looks_like_head(text_lines, width, settings, alone=True)
+            if (unfinished or headline) and len(text_lines) <= settings.dek_head_max_lines:
                 units.append(Unit("head", list(text_lines)))  # the dek's headline
                 text_lines.clear()
             flush()
