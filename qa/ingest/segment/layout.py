@@ -211,7 +211,7 @@ def is_weak(group: Group) -> bool:
 
 
 def _merge_intertitles(items: list[Item], settings: SegmentSettings) -> list[Item]:
-    """A lone headline between two runs that do not open like reports stays inside one article."""
+    """A lone headline between two runs, the second not opening like a report, stays inside one article."""
     changed = True
     while changed:
         changed = False
@@ -223,7 +223,6 @@ def _merge_intertitles(items: list[Item], settings: SegmentSettings) -> list[Ite
                 and isinstance(after, Run)
                 and is_weak(group)
                 and not after.has_start_signal
-                and not (before.paragraphs and starts_with_lead(before.paragraphs[0].raw))
                 and overlap(heads_text(group.units), before, settings) < settings.intertitle_max_overlap
             ):
                 before.paragraphs.append(Unit("intertitle", group.units[0].lines))
