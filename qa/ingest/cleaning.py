@@ -43,7 +43,8 @@ LEAD = re.compile(r"^\s*本\s*报\s*讯\s*(?:[（(]\s*([^（）()]{0,40}?)\s*[�
 _DATE = re.compile(r"(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日")
 _MASTHEAD_MARK = re.compile(
     r"DAILY|(?<!\d)(?<!\d\s)日\s*报(?!\s*道)|刊\s*号|第\s*\d+\s*期|社\s*长|总\s*编\s*辑|农\s*历|星\s*期[一二三四五六日天]|机\s*关\s*报|"
-    r"出\s*版|一级报纸|CN\s*\d|邮发代号|责\s*任\s*编\s*辑|美\s*编"
+    r"出\s*版|一级报纸|CN\s*\d|邮发代号|责\s*任\s*编\s*辑|美\s*编|"
+    r"第\s*\d+\s*版(?!\s*[）)])"
 )
 _ROLE = re.compile(r"(记者|通讯员|实习生)")
 _LATIN_WORD_END = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.,;:!?)\"'")

@@ -28,6 +28,7 @@ from qa.ingest.cleaning import (
     normalize_byline,
     remove_cjk_spaces,
     split_photo_credit,
+    starts_with_lead,
     visible_length,
 )
 from qa.ingest.segment.settings import SegmentSettings
@@ -287,8 +288,8 @@ def _fix_context(units: list[Unit], settings: SegmentSettings) -> list[Unit]:
             unit.kind = "body"
             continue
         if following is not None and following.kind == "body":
-            if unit.column_line:
-                unit.kind = "body"
+            if unit.column_line and not starts_with_lead(following.lines[0]):
+                unit.kind = "body"  # unless the text after it opens a report ("本报讯…")
                 continue
             tail, start = unit.lines[-1], following.lines[0].strip()
             if CONTINUATION_START.match(start) or (
