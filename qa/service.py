@@ -16,8 +16,8 @@ from qa.answer.compose import answer_question
 from qa.answer.extraction import TextCache
 from qa.answer.retrieve import Filters, retrieve
 from qa.answer.settings import TOP_K_MAX
-from qa.index.build import BuildReport, build_index
-from qa.index.embedding import Embedder, PassageEmbedder
+from qa.index.build import BuildReport, build_index, unchanged_build
+from qa.index.embedding import Embedder, PassageEmbedder, configured_passage_prompt
 from qa.index.store import LoadedIndex, load_index
 from qa.records import Answer, Article
 from qa.settings import Settings
@@ -146,7 +146,20 @@ class QAService:
 def rebuild_index(
     settings: Settings, progress: bool = True, embedder: PassageEmbedder | None = None
 ) -> BuildReport:
-    """Build (incrementally) the index of `settings.corpus_dir` into `settings.index_dir`."""
+    """Build (incrementally) the index of `settings.corpus_dir` into `settings.index_dir`.
+
+    When the live index was built from the same corpus with the same settings, nothing is rebuilt and
+    the model is not even loaded (a no-op `qa index` takes the time to read the corpus).
+    """
+    if embedder is None:
+        prompt = configured_passage_prompt(settings.model, settings.model_cache_dir, settings.passage_prompt)
+        if prompt is not None:
+            model_id = f"{settings.model}|{prompt}"
+            unchanged = unchanged_build(
+                settings.corpus_dir, settings.index_dir, model_id, segment=settings.segment
+            )
+            if unchanged is not None:
+                return unchanged
     embedder = embedder or load_embedder(settings)
     return build_index(settings.corpus_dir, settings.index_dir, embedder, progress, segment=settings.segment)
 

@@ -112,3 +112,31 @@ def test_service_passes_its_settings_to_the_layers(service, embedder):
     assert "620个网格" not in QAService.load(plain, embedder=embedder).ask(question).passages[0].text.replace(
         " ", ""
     )
+
+
+def test_rebuild_with_nothing_changed_keeps_the_live_index_and_loads_no_model(
+    tmp_path, embedder, model_cache_dir
+):
+    import shutil
+
+    from qa.index.build import build_index
+    from qa.index.e5_convert import ensure_e5_model
+    from qa.settings import PROJECT_ROOT, Settings
+
+    corpus = tmp_path / "pages"
+    corpus.mkdir()
+    shutil.copy(sorted((PROJECT_ROOT / "seeds").glob("*.txt"))[0], corpus)
+    built = build_index(corpus, tmp_path / "index", embedder, progress=False)
+    # A model cache whose e5 folder has its configuration but no weights: loading the model would fail.
+    real = ensure_e5_model(model_cache_dir)
+    shutil.copytree(real, tmp_path / "models" / real.name, ignore=shutil.ignore_patterns("*.safetensors"))
+    settings = Settings(corpus_dir=corpus, index_dir=tmp_path / "index", model_cache_dir=tmp_path / "models")
+
+    report = rebuild_index(settings, progress=False)
+    assert report.unchanged and report.embedded == 0 and report.build_id == built.build_id
+    assert "Nothing changed" in report.summary()
+
+    page = next(corpus.glob("*.txt"))
+    page.write_text(page.read_text(encoding="utf-8") + "\n新增的一段正文。\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="cannot load embedding model"):  # a change needs the model
+        rebuild_index(settings, progress=False)

