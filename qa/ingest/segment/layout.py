@@ -111,8 +111,8 @@ def _items(units: list[Unit], settings: SegmentSettings) -> list[Item]:
             # A photo headline is kept with the body that follows until we know whether a credit ends it.
             unit.kind == "head" and unit.lead_line and following is not None and following.kind == "body"
         ):
-            if isinstance(last, Run) and not last.closed:
-                last.paragraphs.append(unit)
+            if isinstance(last, Run) and not last.closed and not starts_with_lead(unit.raw):
+                last.paragraphs.append(unit)  # (a paragraph opening "本报讯…" starts another report)
             else:
                 items.append(Run([unit]))
         elif (
