@@ -254,10 +254,13 @@ def _page_direction(items: list[Item], settings: SegmentSettings) -> int:
 
 
 def _attach(items: list[Item], direction: int, settings: SegmentSettings) -> None:
-    """Give each run at most one headline group: the neighbour it shares the most words with."""
-    for index, item in enumerate(items):
-        if not isinstance(item, Group) or not any(u.kind == "head" for u in item.units):
-            continue
+    """Give each run at most one headline group: the neighbour it shares the most words with.
+
+    Groups whose words clearly reappear in a neighbour's opening choose first, so a column label
+    or a kicker with no such evidence cannot take the run that a restating headline belongs to.
+    """
+    for index in _attach_order(items, settings):
+        item = items[index]
         before = items[index - 1] if index else None
         after = items[index + 1] if index + 1 < len(items) else None
         before_free = before if isinstance(before, Run) and before.head is None else None
@@ -273,6 +276,20 @@ def _attach(items: list[Item], direction: int, settings: SegmentSettings) -> Non
                 before_free.head = item.units
         elif after_free is not None and _takes(item, after_free, direction < 0, settings):
             after_free.head = item.units
+
+
+def _attach_order(items: list[Item], settings: SegmentSettings) -> list[int]:
+    """Indexes of the headline groups, strongest evidence first (ties in page order)."""
+    evidence: dict[int, float] = {}
+    for index, item in enumerate(items):
+        if not isinstance(item, Group) or not any(u.kind == "head" for u in item.units):
+            continue
+        head = heads_text(item.units)
+        neighbours = [items[i] for i in (index - 1, index + 1) if 0 <= i < len(items)]
+        shares = [overlap(head, run, settings) for run in neighbours if isinstance(run, Run)]
+        evidence[index] = max(shares, default=0.0)
+    strong = settings.attach_first_overlap
+    return sorted(evidence, key=lambda index: (evidence[index] < strong, index))
 
 
 def _takes(group: Group, run: Run, along_direction: bool, settings: SegmentSettings) -> bool:

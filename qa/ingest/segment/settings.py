@@ -22,6 +22,7 @@ _SHARES = frozenset(
         "telling_head_min_overlap",
         "section_label_max_overlap",
         "caption_topic_min_overlap",
+        "attach_first_overlap",
     }
 )
 _MAY_BE_ZERO = frozenset(
@@ -99,9 +100,14 @@ class SegmentSettings:
     # A signed feature goes on past its mid-page headline to the page end, over at most a lone heading
     # at the page end that shares less than this share of its character pairs with the text before it
     # (a section label; a headline restating that text heads an article of its own). Seed 004's
-    # label "豪气扬… 奋力走在前列" shares 0.33; a headline on typeset seed 1 p003 0.84; seeds: 0.35-0.8
+    # label "豪气扬… 奋力走在前列" shares 0.33; a headline on typeset seed 1 p003 0.84; seeds: 0.35-0.85
     # give the same articles.
     section_label_max_overlap: float = 0.5
+    # Headline groups sharing at least this share of their character pairs with a neighbouring run's
+    # opening are attached first (in page order), the rest after them, so a column label cannot take
+    # the run a restating headline belongs to. Set on typeset seeds 1, 11 and 12; seeds: 0.2-1.0 give
+    # the same articles.
+    attach_first_overlap: float = 0.5
     # When a group sits between two free runs, the cut that follows the page direction gets this
     # bonus (in summed overlap shares), so an even split goes the page's way. Seeds: 0.075-0.225 the same.
     split_direction_bonus: float = 0.15
@@ -114,7 +120,7 @@ class SegmentSettings:
     # A headline with a comma after a lead phrase of at most this many characters ("今年以来，…",
     # "今年前8个月，…"), printed over another headline, is a kicker, not the title; a title with a later
     # comma ("乐昌市委原书记，被双开！") stays a candidate. Set on typeset seed 1 (commas in real
-    # titles come after 7+ characters there); seeds: 4-6 give the same articles.
+    # titles come after 7+ characters there); seeds: 5 changes 000 ("今年前8个月，…"), 6-8 the same.
     kicker_lead_max_chars: int = 6
     # A lone one-line headline of at most this many characters ending in a place or body name
     # ("魏都区") is the first part of the next headline. Seeds: 6 changes 004; 8-14 the same.
@@ -147,7 +153,7 @@ class SegmentSettings:
     # is a photo-news item of its own (kind "photo", placeholder title), never glued into an unrelated
     # story. The seeds' five untitled captions (all standalone photo news) share 0.11-0.23 of their
     # pairs with the article before them, typeset seed 1's 0-0.04 (unrelated filler): none shares more,
-    # so this was set above them; 0.25-0.6 give the same articles on both.
+    # so this was set above them; seeds: 0.25-0.9 give the same articles.
     caption_topic_min_overlap: float = 0.35
     # A table row ending within this many characters of the longest row was wrapped at the column end
     # and goes on in the next line (set in 36a63ce). Seeds: 1 changes 002 and 003; 3-4 the same.
