@@ -122,6 +122,25 @@ def test_a_split_article_and_a_caption_article_are_counted(pages: Pages) -> None
     assert report["spurious"][0]["title"] == "图片新闻"
 
 
+def test_a_photo_item_is_not_counted_as_a_spurious_article(pages: Pages) -> None:
+    produced = _gold_as_produced(pages)
+    photo = Article(id="p", title="p000 无标题", text="9月4日，工人正在调试生产线上的机器人。", kind="photo")
+    produced["p000.txt"] = [*produced["p000.txt"], photo]
+    overall = segmentation.score_articles(produced, _gold_rows(pages))["overall"]
+    assert overall["spurious"] == 0 and overall["photos"] == 1
+    assert overall["articles_produced"] == overall["articles_true"]
+
+
+def test_an_untitled_article_counts_as_no_title_not_as_a_wrong_title(pages: Pages) -> None:
+    produced = _gold_as_produced(pages)
+    first, *rest = produced["p000.txt"]
+    produced["p000.txt"] = [Article(id="u", title="p000 无标题", text=first.text, untitled=True), *rest]
+    overall = segmentation.score_articles(produced, _gold_rows(pages))["overall"]
+    n = overall["articles_true"]
+    assert overall["title_exact"] == round((n - 1) / n, 4)
+    assert overall["title_untitled"] == round(1 / n, 4) and overall["title_wrong"] == 0.0
+
+
 def test_score_reads_a_written_set(pages: Pages, tmp_path: Path) -> None:
     typeset.write_set(pages[:3], tmp_path)
     gold = [json.loads(line) for line in (tmp_path / "gold.jsonl").read_text(encoding="utf-8").splitlines()]
