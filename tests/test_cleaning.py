@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from qa.ingest.cleaning import (
+    Masthead,
     byline_line,
     clean_text,
     collapse_repeats,
@@ -165,3 +166,22 @@ def test_phrase_read_twice_across_a_column_seam_is_kept_once():
 def test_masthead_needs_masthead_lines_not_just_a_date_in_the_body():
     lines = ["本报讯（记者 李新）2020年11月4日，市里召开会议，会议由市长主持并讲话，与会人员认真学习。"]
     assert find_masthead(lines).lines == 0
+
+
+def test_a_wire_dateline_is_not_a_masthead_mark():
+    lines = ["据美联社7月19日报道，美国", "国务院当天宣布……", "", "另据路透社7月20日报道，", "更多的正文。"]
+    assert find_masthead(lines).lines == 0
+
+
+def test_one_line_page_header_is_a_masthead_with_its_date():
+    lines = ["2021年10月5日 星期二 责任编辑：王明 美编：李华", "", "全市工作会议召开", "", "正文。"]
+    assert find_masthead(lines) == Masthead(1, "2021-10-05")
+
+
+def test_page_number_line_ends_the_masthead():
+    lines = ["许昌日报", "2021年11月28日 星期日", "第6版 要闻", "", "全市工作会议召开"]
+    assert find_masthead(lines) == Masthead(3, "2021-11-28")
+
+
+def test_jump_marker_naming_a_page_is_no_masthead_mark():
+    assert find_masthead(["（下转第5版）", "", "7月19日报道，……", "正文。"]).lines == 0

@@ -130,6 +130,34 @@ PAGES = {
 "接受红色教育\n坚守初心使命\n\n"
 "本报讯 3月1日，党员干部来到\n纪念馆接受红色教育，表示要\n坚守初心使命。\n"),
 "too_short": "全市工作会议召开\n\n好。\n",
+"jump_down": (
+"全市工作会议在许昌召开\n\n"
+"本报讯 3月1日，全市工作会议在\n许昌召开。会议总结了去年的\n工作。（下转第五版）\n\n"
+"鄢陵花木节开幕\n\n"
+"3月2日，鄢陵花木节在鄢陵县\n开幕。来自各地的游客参观了\n花木展览。\n"),
+"jump_up": (
+"全市工作会议在许昌召开\n\n"
+"本报讯 3月1日，全市工作会议在\n许昌召开。会议总结了去年的\n工作。\n\n"
+"（上接第三版）游客们在花木展\n览上参观了各地的名贵花木。\n"),
+"exclaimed_head": (
+"突发！花木节今天开幕！\n\n"
+"本报讯 3月2日，鄢陵花木节在鄢\n陵县开幕。来自各地的游客参\n观了花木展览。\n"),
+"comma_title": (
+"今年以来，鄢陵花木展览游客多\n\n鄢陵花木节开幕，游客如织\n\n"
+"本报讯 3月2日，鄢陵花木节在鄢\n陵县开幕。来自各地的游客参\n观了花木展览。\n"),
+"second_lead": (
+"3月1日，全市工作会议在许昌\n召开。会议总结了去年的工作。\n\n"
+"本报讯 3月2日，鄢陵花木节在鄢\n陵县开幕。游客参观了花木展\n览。\n\n"
+"鄢陵花木节开幕\n"),
+"related_caption": (
+"鄢陵花木节开幕\n\n"
+"本报讯 3月2日，鄢陵花木节在鄢\n陵县开幕。来自各地的游客参\n观了花木展览。\n\n"
+"3月2日，游客在鄢陵花木节上参\n观花木展览。\n\n本报记者 乔利峰 摄\n"),
+"column_label": (
+"3月1日，全市工作会议在许昌\n召开。会议总结了去年的工作。\n\n"
+"全市工作会议在许昌召开\n\n综合新闻\n\n"
+"3月2日，鄢陵花木节在鄢陵县\n开幕。来自各地的游客参观了\n花木展览。\n\n"
+"鄢陵花木节开幕\n"),
 }
 # fmt: on
 
@@ -312,6 +340,44 @@ def test_signed_feature_goes_on_after_its_mid_page_headline():
     article = _one("signed_feature")
     assert (article.title, article.byline) == ("底气朝气豪气", "记者 许廷合")
     assert "魏都区区长李朝锋表示" in article.text
+
+
+def test_down_jump_marker_ends_the_article_before_the_next_headline():
+    meeting, fair = _segment("jump_down")
+    assert (meeting.title, fair.title) == ("全市工作会议在许昌召开", "鄢陵花木节开幕")
+    assert "下转" not in meeting.text and "花木" not in meeting.text
+
+
+def test_up_jump_marker_starts_another_article():
+    meeting, continued = _segment("jump_up")
+    assert "花木" not in meeting.text
+    assert continued.text == "游客们在花木展览上参观了各地的名贵花木。" and continued.untitled
+
+
+def test_headline_block_ending_in_an_exclamation_mark_is_a_headline():
+    article = _one("exclaimed_head")
+    assert article.title == "突发！花木节今天开幕！"
+    assert article.text.startswith("3月2日")
+
+
+def test_short_lead_phrase_and_comma_is_a_kicker_but_a_later_comma_is_a_title():
+    article = _one("comma_title")
+    assert (article.title, article.subtitle) == ("鄢陵花木节开幕，游客如织", "今年以来，鄢陵花木展览游客多")
+
+
+def test_paragraph_opening_a_report_starts_another_article():
+    meeting, fair = _segment("second_lead")
+    assert "花木" not in meeting.text and fair.title == "鄢陵花木节开幕"
+
+
+def test_caption_sharing_the_words_of_the_article_before_ends_that_article():
+    [fair] = _segment("related_caption")
+    assert fair.text.endswith("3月2日，游客在鄢陵花木节上参观花木展览。") and fair.kind == "article"
+
+
+def test_column_label_does_not_take_the_headline_of_the_text_it_stands_over():
+    meeting, fair = _segment("column_label")
+    assert (meeting.title, fair.title) == ("全市工作会议在许昌召开", "鄢陵花木节开幕")
 
 
 def test_unit_kinds_are_the_eight_kinds_the_segmenter_makes():

@@ -219,6 +219,7 @@ def _merge_intertitles(items: list[Item], settings: SegmentSettings) -> list[Ite
             before, group, after = items[index - 1], items[index], items[index + 1]
             if (
                 isinstance(before, Run)
+                and not before.closed
                 and isinstance(group, Group)
                 and isinstance(after, Run)
                 and is_weak(group)
