@@ -206,8 +206,9 @@ def _merge_adjacent(items: list[Item]) -> list[Item]:
 
 
 def is_weak(group: Group) -> bool:
-    """One headline line with no dek or byline: could be an intertitle inside a feature."""
-    return len(group.units) == 1 and group.units[0].kind == "head" and len(group.units[0].lines) == 1
+    """One headline line, no wider than a column, with no dek or byline: could be an intertitle."""
+    units = group.units
+    return len(units) == 1 and units[0].kind == "head" and len(units[0].lines) == 1 and not units[0].wide
 
 
 def _merge_intertitles(items: list[Item], settings: SegmentSettings) -> list[Item]:
@@ -313,6 +314,8 @@ def _join_feature_tail(items: list[Item], settings: SegmentSettings) -> list[Ite
         if not (isinstance(feature, Run) and isinstance(group, Group) and isinstance(tail, Run)):
             continue
         if feature.head != group.units or not any(u.kind in ("byline", "dek") for u in group.units):
+            continue
+        if feature.closed:  # "（下转第二版）": the feature goes on on another page, not here
             continue
         rest = [item for item in items[index + 3 :] if not isinstance(item, Photo)]
         trailing_weak = (

@@ -70,6 +70,9 @@ class Unit:
     # headline or nothing follows it, but a paragraph's first line cut by a column break when body
     # text follows it (`_fix_context`).
     column_line: bool = False
+    # A headline line longer than the column: printed across columns, so a headline, never an
+    # intertitle inside one column's text (layout.py).
+    wide: bool = False
 
     @property
     def raw(self) -> str:
@@ -210,7 +213,8 @@ def _block_units(block: list[str], width: int, settings: SegmentSettings) -> lis
     if not any(_is_furniture(block, n, settings) for n in range(len(block))) and _looks_like_head(
         block, width, settings, alone=True
     ):
-        return [Unit("head", list(block), column_line=_column_lines(block, width, settings))]
+        wide = any(visible_length(line) > width + settings.full_line_slack for line in block)
+        return [Unit("head", list(block), column_line=_column_lines(block, width, settings), wide=wide)]
     units: list[Unit] = []
     text_lines: list[str] = []
     first_in_block = True
