@@ -288,8 +288,9 @@ def _fix_context(units: list[Unit], settings: SegmentSettings) -> list[Unit]:
             continue
         previous = units[index - 1] if index else None
         following = units[index + 1] if index + 1 < len(units) else None
+        over_dek = following is not None and following.kind == "dek"  # a dek's headline stays one
         if previous is not None and previous.kind == "body" and not ends_sentence(previous.lines[-1]):
-            unit.kind = "body"
+            unit.kind = "body" if not over_dek else unit.kind
             continue
         if following is not None and following.kind == "body":
             if unit.column_line and not starts_with_lead(following.lines[0]):
