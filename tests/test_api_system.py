@@ -41,6 +41,13 @@ def test_health_is_ready_once_the_index_is_loaded(client):
     assert response.json()["status"] == "ready"
 
 
+def test_health_tells_the_page_the_servers_question_limit(settings, embedder):
+    assert settings.max_question_chars == 2000
+    small = settings.model_copy(update={"max_question_chars": 120})
+    with TestClient(create_app(small, embedder=embedder)) as client:
+        assert client.get("/health").json()["max_question_chars"] == 120
+
+
 def test_stats_describe_the_live_index(client, service):
     body = client.get("/stats").json()
     assert body["articles"] == len(service.index.articles)

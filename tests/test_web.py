@@ -137,6 +137,11 @@ def test_short_answer_date_and_further_quote_note_are_rendered_from_the_answer_f
     page.screenshot(path=str(TEST_OUTPUT / "answered-dated.png"))
 
 
+def test_question_box_takes_its_length_limit_from_the_server(page, settings):
+    """index.html holds no limit of its own: the page sets it from GET /health."""
+    assert page.eval_on_selector("#question", "el => el.maxLength") == settings.max_question_chars
+
+
 def test_follow_up_question_continues_the_conversation(page):
     ask(page, "今年以来许昌市区查处了多少起醉驾？")
     ask(page, "酒驾呢？")

@@ -410,6 +410,8 @@ async function waitUntilReady() {
     try {
       const response = await fetch("/health");
       const payload = await response.json();
+      // The question limit is the server's setting, never a number copied into the page.
+      if (payload.max_question_chars) els.question.maxLength = payload.max_question_chars;
       if (response.ok) {
         state.ready = true;
         showBanner("");

@@ -128,6 +128,9 @@ class HealthOut(BaseModel):
 
     status: Literal["ready", "loading", "error"]
     detail: str
+    max_question_chars: int = Field(
+        description="The longest question this server accepts (QA_MAX_QUESTION_CHARS); the page reads it."
+    )
 
 
 class StatsOut(BaseModel):

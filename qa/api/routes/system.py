@@ -24,17 +24,22 @@ NOT_READY = {503: {"model": ErrorOut, "description": "The index is not loaded ye
 )
 def health(manager: ManagerDep) -> JSONResponse:
     """200 `ready` once an index is loaded; 503 `loading` (first start, building) or `error` before that."""
+    limit = manager.settings.max_question_chars
     if manager.service is not None:
         stats = manager.service.stats()
         body = HealthOut(
-            status="ready", detail=f"{stats['articles']} articles, {stats['chunks']} chunks loaded"
+            status="ready",
+            detail=f"{stats['articles']} articles, {stats['chunks']} chunks loaded",
+            max_question_chars=limit,
         )
         return JSONResponse(body.model_dump(), status_code=200)
     current = manager.status()
     if current.state == "failed":
-        body = HealthOut(status="error", detail=f"The index could not be loaded: {current.error}")
+        detail = f"The index could not be loaded: {current.error}"
+        body = HealthOut(status="error", detail=detail, max_question_chars=limit)
     else:
-        body = HealthOut(status="loading", detail=f"Not ready yet: {current.phase or 'starting'}.")
+        detail = f"Not ready yet: {current.phase or 'starting'}."
+        body = HealthOut(status="loading", detail=detail, max_question_chars=limit)
     return JSONResponse(body.model_dump(), status_code=503, headers={"Retry-After": "5"})
 
 
