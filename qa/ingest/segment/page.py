@@ -1,25 +1,34 @@
 """Page -> Article: the public face of segmentation, and the text of each article.
 
 How a page is read (each step has its own module):
-1. The masthead (title, date, issue, editors) is cut off; its date becomes every article's date.
-   A page without a printed masthead date gives date "" (never invented).
+1. The masthead (title, date, issue, editors; or a one-line page header "2021年10月5日 星期二
+   责任编辑：…") is cut off; its date becomes every article's date. A page without a printed
+   masthead date gives date "" (never invented).
 2. units.py: the rest becomes units: body paragraphs (hard line breaks and column breaks joined),
-   headline pieces (short lines without sentence punctuation), dek lines ("——访…"), bylines
-   ("□ 记者陈晨"), photo credits ("…摄"), list/table rows; jump markers ("（下转第七版）") are dropped.
+   headline pieces (short lines without sentence punctuation; a whole block shaped like a headline
+   may end in "！"/"？"), dek lines ("——访…"), bylines ("□ 记者陈晨"), photo credits ("…摄"),
+   list/table rows, and jump markers ("（下转第七版）" ends the text before it, "（上接第三版）"
+   starts another article's text; the markers themselves never reach the text).
 3. layout.py: photo captions (the paragraph right before a "…摄" credit, with its own short headline
-   if it has one) become their own small articles (subtitle "图片新闻", byline "记者 X 摄"): their
-   facts stay searchable, but they are never glued into the body of a neighbouring article.
+   if it has one) are photo items, never glued into an unrelated article's body.
 4. layout.py: each headline group is attached to the body before it or after it. Pages differ (most
-   print the headline after the body, some before), so the choice is made per group from how many
-   headline character pairs reappear in the opening of each neighbour, with the page's overall
-   direction (voted by all groups, plus what the page starts and ends with) breaking ties. A lone
-   short headline between two runs of text that do not open like a report ("本报讯…") is an
-   intertitle and stays inside the article as a paragraph; a signed feature (headline with dek or
-   byline) goes on past its mid-page headline to the page end.
-5. titles.py: the main headline of a group is the longest one that is not a kicker (with a comma) or
-   a series label; the others and the dek make the subtitle. The byline comes from "本报讯（记者 X）"
-   (taken out of the text here), a byline line, the dek, or an end tag like "（政文）".
-6. Headline groups with no body (column labels, teasers for other pages) and the masthead are not
+   print the headline after the body, some before, some mix), so the choice is made per group from
+   how many headline character pairs reappear in the opening of each neighbour (groups with clear
+   evidence choose first), with the page's overall direction (voted by all groups, plus what the
+   page starts and ends with) breaking ties. A paragraph opening "本报讯…" starts another report. A
+   lone short headline (no wider than a column) between two runs, the second not opening like a
+   report, is an intertitle and stays inside the article as a paragraph; a signed feature (headline
+   with dek or byline) goes on past its mid-page headline to the page end.
+5. titles.py: the main headline of a group is the longest one that is not a kicker (a short lead
+   phrase and a comma: "今年以来，…") or a series label; the others and the dek make the subtitle.
+   The byline comes from "本报讯（记者 X）" (taken out of the text here), a byline line, the dek,
+   or an end tag like "（政文）".
+6. Here: a caption without its own headline ends the article before it when it shares that
+   article's words (the photo illustrates it); otherwise it stays a photo item of its own
+   (`kind="photo"`, subtitle "图片新闻", byline "记者 X 摄"), so its facts stay searchable without
+   being cited under another story's title. Text the page printed no headline for gets the honest
+   placeholder title "<file stem> <date> 无标题" and `untitled=True`, never a sentence of its body.
+7. Headline groups with no body (column labels, teasers for other pages) and the masthead are not
    articles. Article ids are `<file stem>-<nn>` in page order, so rebuilds give the same ids.
 All tuned numbers come from one `SegmentSettings` (settings.py); None means the defaults.
 """
