@@ -107,10 +107,10 @@ def test_an_index_is_cut_with_the_segmentation_settings_it_is_given(tmp_path: Pa
     corpus = tmp_path / "pages"
     corpus.mkdir()
     (corpus / "page.txt").write_text("市区新建停车位三千个，方便市民出行。\n停车位建成\n", encoding="utf-8")
-    short = SegmentSettings(fallback_title_chars=8)
+    short = SegmentSettings(head_max_lines=4)
     build_index(corpus, tmp_path / "index", embedder, progress=False, segment=short)
     manifest = load_index(tmp_path / "index").manifest
-    assert manifest["segmentation"]["fallback_title_chars"] == 8
+    assert manifest["segmentation"]["head_max_lines"] == 4
 
 
 def test_bm25_finds_a_seed_article_by_a_headline_word(seeds_index_dir: Path) -> None:
