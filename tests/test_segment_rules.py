@@ -158,6 +158,11 @@ PAGES = {
 "全市工作会议在许昌召开\n\n综合新闻\n\n"
 "3月2日，鄢陵花木节在鄢陵县\n开幕。来自各地的游客参观了\n花木展览。\n\n"
 "鄢陵花木节开幕\n"),
+"two_headed": (
+"全市工作会议在许昌召开\n\n"
+"3月1日，全市工作会议在许昌\n召开。会议总结了去年的工作。\n\n"
+"3月2日，鄢陵花木节在鄢陵县\n开幕。游客参观了花木展览。\n\n"
+"鄢陵花木节开幕\n"),
 }
 # fmt: on
 
@@ -378,6 +383,12 @@ def test_caption_sharing_the_words_of_the_article_before_ends_that_article():
 def test_column_label_does_not_take_the_headline_of_the_text_it_stands_over():
     meeting, fair = _segment("column_label")
     assert (meeting.title, fair.title) == ("全市工作会议在许昌召开", "鄢陵花木节开幕")
+
+
+def test_text_between_a_headline_before_and_another_after_is_cut_where_the_second_restates_its_headline():
+    meeting, fair = _segment("two_headed")
+    assert (meeting.title, fair.title) == ("全市工作会议在许昌召开", "鄢陵花木节开幕")
+    assert "花木" not in meeting.text and fair.text.startswith("3月2日")
 
 
 def test_unit_kinds_are_the_eight_kinds_the_segmenter_makes():

@@ -90,7 +90,7 @@ def page_items(units: list[Unit], settings: SegmentSettings) -> list[Item]:
     """Runs, headline groups and photos of a page, each run given at most one headline group."""
     items = _merge_intertitles(_items(units, settings), settings)
     _attach(items, _page_direction(items, settings), settings)
-    return _join_feature_tail(items, settings)
+    return _join_feature_tail(_split_two_headed(items, settings), settings)
 
 
 def _items(units: list[Unit], settings: SegmentSettings) -> list[Item]:
@@ -292,6 +292,54 @@ def _attach_order(items: list[Item], settings: SegmentSettings) -> list[int]:
         evidence[index] = max(shares, default=0.0)
     strong = settings.attach_first_overlap
     return sorted(evidence, key=lambda index: (evidence[index] < strong, index))
+
+
+def _split_two_headed(items: list[Item], settings: SegmentSettings) -> list[Item]:
+    """A run headed by the group before it, followed by a headline group that found no run sharing
+    its words, holds two articles when one of its later paragraphs opens by restating that group
+    (the second article's headline printed after it): cut the run there and give it that group."""
+    out: list[Item] = []
+    for index, item in enumerate(items):
+        before = items[index - 1] if index else None
+        group = items[index + 1] if index + 1 < len(items) else None
+        headed = (
+            isinstance(item, Run)
+            and isinstance(before, Group)
+            and bool(item.head)
+            and any(unit is item.head[0] for unit in before.units)
+        )
+        if not (headed and isinstance(group, Group) and isinstance(item, Run)):
+            out.append(item)
+            continue
+        taker = items[index + 2] if index + 2 < len(items) else None
+        taken = isinstance(taker, Run) and taker.head is group.units
+        head = heads_text(group.units)
+        if taken and overlap(head, taker, settings) >= settings.against_direction_overlap:
+            out.append(item)
+            continue
+        start = _restating_start(head, item, settings)
+        if not start:
+            out.append(item)
+            continue
+        if taken:
+            taker.head = None
+        out.append(Run(item.paragraphs[:start], item.byline, item.head, continued=item.continued))
+        out.append(Run(item.paragraphs[start:], head=group.units, closed=item.closed))
+    return out
+
+
+def _restating_start(head: str, run: Run, settings: SegmentSettings) -> int:
+    """The later paragraph of `run` whose opening restates `head` clearly more than the text before
+    it does (0 when none does)."""
+    best, best_gain = 0, 0.0
+    for start in range(1, len(run.paragraphs)):
+        if run.paragraphs[start].kind != "body":
+            continue
+        share = overlap(head, Run(run.paragraphs[start:]), settings)
+        gain = share - overlap(head, Run(run.paragraphs[:start]), settings)
+        if share >= settings.restate_min_overlap and gain >= settings.restate_margin and gain > best_gain:
+            best, best_gain = start, gain
+    return best
 
 
 def _takes(group: Group, run: Run, along_direction: bool, settings: SegmentSettings) -> bool:

@@ -23,6 +23,8 @@ _SHARES = frozenset(
         "section_label_max_overlap",
         "caption_topic_min_overlap",
         "attach_first_overlap",
+        "restate_min_overlap",
+        "restate_margin",
     }
 )
 _MAY_BE_ZERO = frozenset(
@@ -110,6 +112,16 @@ class SegmentSettings:
     # the run a restating headline belongs to. Set on typeset seeds 1, 11 and 12; seeds: 0.2-1.0 give
     # the same articles.
     attach_first_overlap: float = 0.5
+    # A run headed by the group before it, followed by a group that no run's opening restates, is cut
+    # before its later paragraph whose opening holds at least this share of that group's character
+    # pairs (two articles, the second headed after its text, nothing printed between the texts) ...
+    # Set on typeset seeds 1, 11 and 12 (0.3-0.4 give the same figures there, 0.5 one more merge each on 1
+    # and 11);
+    # seeds: 0.2-1.0 give the same articles.
+    restate_min_overlap: float = 0.4
+    # ... and this much more than the run's own opening. Set on typeset seeds 1, 11 and 12; seeds:
+    # 0.05-0.6 give the same articles.
+    restate_margin: float = 0.2
     # When a group sits between two free runs, the cut that follows the page direction gets this
     # bonus (in summed overlap shares), so an even split goes the page's way. Seeds: 0.075-0.225 the same.
     split_direction_bonus: float = 0.15
