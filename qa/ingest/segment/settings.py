@@ -115,9 +115,8 @@ class SegmentSettings:
     # A run headed by the group before it, followed by a group that no run's opening restates, is cut
     # before its later paragraph whose opening holds at least this share of that group's character
     # pairs (two articles, the second headed after its text, nothing printed between the texts) ...
-    # Set on typeset seeds 1, 11 and 12 (0.3-0.4 give the same figures there, 0.5 one more merge each on 1
-    # and 11);
-    # seeds: 0.2-1.0 give the same articles.
+    # Set on typeset seeds 1, 11 and 12 (0.3-0.4 give the same figures there, 0.5 one more merge
+    # each on 1 and 11); seeds: 0.2-1.0 give the same articles.
     restate_min_overlap: float = 0.4
     # ... and this much more than the run's own opening. Set on typeset seeds 1, 11 and 12; seeds:
     # 0.05-0.6 give the same articles.
