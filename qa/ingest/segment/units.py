@@ -104,6 +104,8 @@ def _looks_like_head(lines: list[str], width: int, settings: SegmentSettings, al
     slack, narrow = settings.full_line_slack, width < settings.narrow_column
     if not text or len(lines) > settings.head_max_lines or visible_length(text) > settings.head_max_chars:
         return False
+    if starts_with_lead(text):  # "本报讯（记者 X）…" opens a report
+        return False
     exclaimed = alone and _HEAD_END.search(text) is not None
     if _HEAD_FORBIDDEN.search(text) or text[-1] in _HEAD_BAD_END or (ends_sentence(text) and not exclaimed):
         return False
