@@ -11,9 +11,10 @@ from dataclasses import asdict
 from pathlib import Path
 
 import click
+from pydantic import ValidationError
 
 from qa.answer.settings import RERANK_STEPS, TOP_K_MAX
-from qa.settings import Settings
+from qa.settings import Settings, describe_settings_error
 
 INDEX_DIR_HELP = "Index folder (default: QA_INDEX_DIR or ./embeddings)."
 
@@ -25,7 +26,11 @@ def _settings(index_dir: Path | None = None, corpus: Path | None = None) -> Sett
         updates["index_dir"] = index_dir
     if corpus is not None:
         updates["corpus_dir"] = corpus
-    return Settings().model_copy(update=updates)
+    try:
+        settings = Settings()
+    except ValidationError as error:
+        raise click.ClickException(describe_settings_error(error)) from None
+    return settings.model_copy(update=updates)
 
 
 @click.group()

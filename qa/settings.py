@@ -12,7 +12,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from qa.answer.settings import TOP_K_MAX, AnswerSettings, RetrievalSettings
@@ -93,3 +93,13 @@ class Settings(BaseSettings):
         if value is not None and len(value) < 12:
             raise ValueError("admin_token must be at least 12 characters")
         return value
+
+
+def describe_settings_error(error: ValidationError) -> str:
+    """Bad environment settings as one sentence per variable ("QA_TOP_K: top_k must be ..."), no trace."""
+    lines = []
+    for problem in error.errors():
+        name = "QA_" + "__".join(str(part) for part in problem["loc"]).upper()
+        message = problem["msg"].removeprefix("Value error, ")
+        lines.append(f"{name}: {message}")
+    return "bad setting: " + "; ".join(lines)

@@ -74,3 +74,11 @@ def test_index_builds_a_corpus(tmp_path, model_cache_dir, monkeypatch):
     )
     assert result.exit_code == 0, result.output
     assert "Indexed" in result.output
+
+
+def test_a_bad_setting_in_the_environment_is_a_sentence_naming_the_variable(settings, monkeypatch):
+    monkeypatch.setenv("QA_RETRIEVAL__CANDIDATES", "0")
+    result = CliRunner().invoke(cli, ["ask", "魏都区委书记是谁？", "--index-dir", str(settings.index_dir)])
+    assert result.exit_code == 1
+    assert "QA_RETRIEVAL: candidates must be at least 1, got 0" in result.output
+    assert "Traceback" not in result.output
