@@ -281,15 +281,15 @@ def _attach(items: list[Item], direction: int, settings: SegmentSettings) -> Non
 
 
 def _attach_order(items: list[Item], settings: SegmentSettings) -> list[int]:
-    """Indexes of the headline groups, strongest evidence first (ties in page order)."""
+    """Indexes of the headline groups, strongest evidence (of any one headline) first, else page order."""
     evidence: dict[int, float] = {}
     for index, item in enumerate(items):
         if not isinstance(item, Group) or not any(u.kind == "head" for u in item.units):
             continue
-        head = heads_text(item.units)
+        heads = [heads_text([unit]) for unit in item.units if unit.kind == "head"]
         neighbours = [items[i] for i in (index - 1, index + 1) if 0 <= i < len(items)]
-        shares = [overlap(head, run, settings) for run in neighbours if isinstance(run, Run)]
-        evidence[index] = max(shares, default=0.0)
+        runs = [run for run in neighbours if isinstance(run, Run)]
+        evidence[index] = max((overlap(head, run, settings) for head in heads for run in runs), default=0.0)
     strong = settings.attach_first_overlap
     return sorted(evidence, key=lambda index: (evidence[index] < strong, index))
 
