@@ -1,10 +1,10 @@
 """Segmentation on typeset pages that no rule or setting was tuned on (issue 11).
 
 Tuning used the five seed pages and typeset seeds 1, 11 and 12; seeds 2, 3 and 4 are held out and
-only ever scored (never their failures read). This test typesets 24 pages of held-out seed 3 and
-holds the segmenter to the figures it reached, so a change that breaks a layout it once handled
-fails here. Issue 11's targets (exact title >= 0.90, body F1 >= 0.96, merged <= 2 per 100 articles,
-no caption or byline as an article) are the bar; the floors below are what is reached today.
+only ever scored (never their failures read). This test typesets 48 pages of held-out seed 3 (215
+true articles) and holds the segmenter to issue 11's targets, which it reaches there: exact title
+>= 0.90, body F1 >= 0.96, merged <= 2 per 100 articles. One produced article there is still not
+matched to a true one (issue 11 asks for none that is a caption or byline); the ceiling says so.
 """
 
 from __future__ import annotations
@@ -22,10 +22,11 @@ import segmentation  # noqa: E402
 import typeset  # noqa: E402
 
 HELD_OUT_SEED = 3
-# Reached on those 24 pages (108 true articles): see benchmarks/results/segmentation.json.
-TITLE_FLOOR = 0.88
+HELD_OUT_PAGES = 48
+# Issue 11's targets; reached on these pages: 0.912, 0.970, 1.86 (benchmarks/results/segmentation.json).
+TITLE_FLOOR = 0.90
 F1_FLOOR = 0.96
-MERGED_CEILING = 2.8  # per 100 true articles
+MERGED_CEILING = 2.0  # per 100 true articles
 SPURIOUS_CEILING = 1
 
 
@@ -36,7 +37,7 @@ def held_out() -> dict[str, Any]:
     from qa.ingest.segment import segment_page
     from qa.records import Page
 
-    pages = typeset.typeset_pages(typeset.load_crud_articles(), seed=HELD_OUT_SEED, n_pages=24)
+    pages = typeset.typeset_pages(typeset.load_crud_articles(), seed=HELD_OUT_SEED, n_pages=HELD_OUT_PAGES)
     produced = {
         f"p{n:03d}.txt": segment_page(Page(f"p{n:03d}.txt", text)) for n, (text, _) in enumerate(pages)
     }
