@@ -62,7 +62,7 @@ def test_article_is_returned_whole(client, service):
     assert body["id"] == article.id
     assert body["title"] == article.title
     assert body["text"] == article.text
-    assert set(body) == {"id", "title", "text", "date", "source", "byline", "subtitle"}
+    assert set(body) == {"id", "title", "text", "date", "source", "byline", "subtitle", "kind", "untitled"}
 
 
 def test_unknown_article_is_404_with_a_sentence(client):
@@ -159,3 +159,39 @@ def test_health_is_503_with_the_reason_when_the_index_cannot_be_built(tmp_path, 
         assert ask.status_code == 503
         assert "could not be loaded" in ask.json()["detail"]
         assert client.get("/index/status").json()["state"] == "failed"
+
+
+def test_every_response_carries_the_security_headers(client):
+    for response in (
+        client.get("/"),
+        client.get("/health"),
+        client.get("/docs"),
+        client.get("/no-such-page"),
+    ):
+        policy = response.headers["content-security-policy"]
+        assert "default-src 'self'" in policy and "script-src 'self'" in policy
+        assert "frame-ancestors 'none'" in policy and "unsafe-inline" not in policy
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert response.headers["referrer-policy"] == "no-referrer"
+    streamed = client.post("/chat/stream", json={"question": "魏都区委书记是谁？"})
+    assert streamed.headers["x-content-type-options"] == "nosniff"
+
+
+def test_docs_load_every_file_from_this_server(client):
+    import re
+
+    page = client.get("/docs")
+    assert page.status_code == 200
+    sources = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assert sources and all(s.startswith("/static/") for s in sources)
+    assert "<script>" not in page.text  # the policy allows no inline script
+    for source in sources:
+        assert client.get(source).status_code == 200, source
+
+
+def test_a_photo_item_and_a_placeholder_title_are_flagged_in_the_article(client, service):
+    photo = next(a for a in service.index.articles.values() if a.kind == "photo")
+    assert client.get(f"/articles/{photo.id}").json()["kind"] == "photo"
+    untitled = next(a for a in service.index.articles.values() if a.untitled)
+    body = client.get(f"/articles/{untitled.id}").json()
+    assert body["untitled"] is True and body["title"] == untitled.title

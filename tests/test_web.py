@@ -214,3 +214,20 @@ def test_ask_latency_over_http_is_recorded(server_url):
     }
     TEST_OUTPUT.mkdir(exist_ok=True)
     (TEST_OUTPUT / "api_latency.json").write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
+
+
+def test_api_docs_work_with_the_network_cut(browser, server_url):
+    """Every request to another host is refused: Swagger UI still renders the operations from our files."""
+    context = browser.new_context()
+    page = context.new_page()
+    errors = []
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.route(
+        "**/*", lambda route: route.continue_() if route.request.url.startswith(server_url) else route.abort()
+    )
+    page.goto(f"{server_url}/docs")
+    page.wait_for_selector(".opblock", timeout=30_000)
+    assert page.locator(".opblock").count() >= 8
+    assert errors == []  # no blocked script, style or request under the Content-Security-Policy
+    page.screenshot(path=str(TEST_OUTPUT / "docs-offline.png"))
+    context.close()

@@ -15,10 +15,11 @@ from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
-from starlette.datastructures import Headers
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from swagger_ui_bundle import swagger_ui_path
 
 from qa.api.jobs import IndexManager
 from qa.api.routes import admin, articles, ask, system, web
@@ -81,6 +82,41 @@ class DeclaredSizeLimit:
                 await JSONResponse(_error_body(detail), status_code=code)(scope, receive, send)
                 return
         await self.app(scope, receive, send)
+
+
+# Only our own origin: no inline script or style, no framing, no third-party anything (the page and the
+# offline /docs load every file from this server).
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
+        "form-action 'self'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+class SecurityHeaders:
+    """Add `SECURITY_HEADERS` to every HTTP response (streamed ones included), leaving the body untouched."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the request on; add the headers to the response's start message."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in SECURITY_HEADERS.items():
+                    headers.setdefault(name, value)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 # ------------------------------------------------------------------------------------------ errors
@@ -215,6 +251,7 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
         version="0.1.0",
         summary="Extractive answers with verbatim, checkable quotes; no LLM.",
         lifespan=_lifespan,
+        docs_url=None,  # served by routes/web.py from a packaged Swagger UI, so it works offline
         redoc_url=None,
     )
     app.state.settings = settings
@@ -226,6 +263,8 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
     app.add_exception_handler(Exception, _unexpected_error)
     for module in (ask, articles, system, admin, web):
         app.include_router(module.router, max_body_size=BODY_LIMIT)  # /documents sets its own, larger
+    app.mount("/static/swagger", StaticFiles(directory=swagger_ui_path), name="swagger")
     app.mount("/static", StaticFiles(directory=web.WEB_DIR), name="static")
+    app.add_middleware(SecurityHeaders)
     _document_settings(app, settings)
     return app

@@ -121,6 +121,12 @@ class ArticleOut(BaseModel):
     source: str = ""
     byline: str = ""
     subtitle: str = ""
+    kind: Literal["article", "photo"] = Field(
+        default="article", description="'photo': a photo with its caption, printed as an item of its own."
+    )
+    untitled: bool = Field(
+        default=False, description="True when the page printed no headline: `title` is a placeholder."
+    )
 
 
 class HealthOut(BaseModel):

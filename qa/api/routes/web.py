@@ -1,4 +1,5 @@
-"""GET /: the chat page; its script and style are served from /static (the `web/` folder, no build step)."""
+"""GET /: the chat page; GET /docs: the interactive API docs. Their files come from /static (the `web/`
+folder, no build step) and /static/swagger (Swagger UI from the `swagger-ui-bundle` package): no CDN."""
 
 from __future__ import annotations
 
@@ -16,3 +17,9 @@ router = APIRouter(include_in_schema=False)
 def index() -> FileResponse:
     """The single page of the chat."""
     return FileResponse(WEB_DIR / "index.html", media_type="text/html; charset=utf-8")
+
+
+@router.get("/docs")
+def docs() -> FileResponse:
+    """Swagger UI over /openapi.json, every file served from here (works with the network cut)."""
+    return FileResponse(WEB_DIR / "docs.html", media_type="text/html; charset=utf-8")
