@@ -63,6 +63,11 @@ class Settings(BaseSettings):
     max_sessions: int = Field(default=1000, description="At most this many chat sessions are kept.")
     max_turns: int = Field(default=20, description="At most this many turns are kept per session.")
     threads: int = Field(default=2, description="CPU threads for torch and FAISS.")
+    max_in_flight: int = Field(
+        default=32,
+        ge=1,
+        description="Questions answered or waiting at once; beyond it /ask answers 503 with Retry-After.",
+    )
     retrieval: RetrievalSettings = Field(
         default_factory=RetrievalSettings,
         description="Retrieval numbers (fusion, pools, stage-2 steps, weights): qa/answer/settings.py.",

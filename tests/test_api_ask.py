@@ -212,3 +212,57 @@ def test_lying_content_length_is_400(client):
 def test_wrong_method_and_unknown_path_are_explained(client):
     assert_refused(client.get("/ask"), 405, "use POST")
     assert_refused(client.get("/no-such-thing"), 404, "nothing at /no-such-thing")
+
+
+def test_a_question_beyond_the_in_flight_limit_gets_503_with_retry_after_and_is_counted(settings, embedder):
+    from qa.api.app import create_app
+
+    app = create_app(settings.model_copy(update={"max_in_flight": 2}), embedder=embedder)
+    with TestClient(app) as client:
+        assert app.state.index.wait(600)
+        app.state.admission.in_flight = 2  # two questions are being answered right now
+        busy = client.post("/ask", json={"question": "魏都区委书记是谁？"})
+        assert busy.status_code == 503 and busy.headers["retry-after"] == "1"
+        assert "again in a moment" in busy.json()["detail"]
+        assert client.post("/chat/stream", json={"question": "魏都区委书记是谁？"}).status_code == 503
+        stats = client.get("/stats").json()  # other routes are not held back
+        assert stats["questions_refused_busy"] == 2 and stats["questions_in_flight"] == 2
+        app.state.admission.in_flight = 1
+        assert client.post("/ask", json={"question": "魏都区委书记是谁？"}).status_code == 200
+        assert app.state.admission.in_flight == 1  # the answered question gave its slot back
+
+
+def test_many_clients_at_once_get_answers_or_503_never_an_error(settings, embedder):
+    """A real server with room for two questions; twelve clients ask together."""
+    import threading
+
+    import httpx
+    import uvicorn
+
+    from qa.api.app import create_app
+
+    app = create_app(settings.model_copy(update={"max_in_flight": 2}), embedder=embedder)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        threading.Event().wait(0.05)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    assert app.state.index.wait(600)
+    statuses: list[int] = []
+
+    def one() -> None:
+        response = httpx.post(f"{url}/ask", json={"question": "魏都区委书记是谁？"}, timeout=120)
+        assert response.status_code == 200 or response.headers.get("retry-after") == "1"
+        statuses.append(response.status_code)
+
+    clients = [threading.Thread(target=one) for _ in range(12)]
+    for client in clients:
+        client.start()
+    for client in clients:
+        client.join()
+    server.should_exit = True
+    thread.join(30)
+    assert len(statuses) == 12 and set(statuses) <= {200, 503} and 200 in statuses
+    assert app.state.admission.in_flight == 0

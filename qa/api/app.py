@@ -21,6 +21,7 @@ from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from swagger_ui_bundle import swagger_ui_path
 
+from qa.api.admission import Admission, AdmitQuestions
 from qa.api.jobs import IndexManager
 from qa.api.routes import admin, articles, ask, system, web
 from qa.api.routes.admin import UPLOAD_BODY_LIMIT
@@ -256,6 +257,7 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
     )
     app.state.settings = settings
     app.state.index = IndexManager(settings, app.state, embedder=embedder)
+    app.state.admission = Admission(settings.max_in_flight)
     app.add_middleware(DeclaredSizeLimit, default=BODY_LIMIT, limits={"/documents": UPLOAD_BODY_LIMIT})
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
@@ -265,6 +267,7 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
         app.include_router(module.router, max_body_size=BODY_LIMIT)  # /documents sets its own, larger
     app.mount("/static/swagger", StaticFiles(directory=swagger_ui_path), name="swagger")
     app.mount("/static", StaticFiles(directory=web.WEB_DIR), name="static")
+    app.add_middleware(AdmitQuestions, admission=app.state.admission)
     app.add_middleware(SecurityHeaders)
     _document_settings(app, settings)
     return app

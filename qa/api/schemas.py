@@ -150,6 +150,10 @@ class StatsOut(BaseModel):
     dim: int | None = None
     built_at: str | None = None
     corpus_fingerprint: str | None = None
+    questions_in_flight: int = Field(default=0, description="Questions being answered (or waiting) now.")
+    questions_refused_busy: int = Field(
+        default=0, description="Questions refused with 503 because QA_MAX_IN_FLIGHT were already in flight."
+    )
 
 
 class ExampleOut(BaseModel):

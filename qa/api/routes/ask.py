@@ -26,7 +26,11 @@ ERRORS = {
         "model": ErrorOut,
         "description": "A field is missing, unknown, of the wrong type or out of range.",
     },
-    503: {"model": ErrorOut, "description": "The index is not loaded yet."},
+    503: {
+        "model": ErrorOut,
+        "description": "The index is not loaded yet, or QA_MAX_IN_FLIGHT questions are already being "
+        "answered (see Retry-After).",
+    },
 }
 # Pieces of the answer text sent as `token` events: citation markers whole, else a few characters.
 _PIECE = re.compile(r"\[\d+\]|[^\[]{1,8}|\[")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
 from qa.api.deps import ManagerDep, ServiceDep
@@ -44,9 +44,12 @@ def health(manager: ManagerDep) -> JSONResponse:
 
 
 @router.get("/stats", response_model=StatsOut, responses=NOT_READY, summary="What the live index holds")
-def stats(service: ServiceDep) -> StatsOut:
-    """Articles, chunks, model, build time and corpus fingerprint of the live index."""
-    return StatsOut.model_validate(service.stats())
+def stats(service: ServiceDep, request: Request) -> StatsOut:
+    """Articles, chunks, model, build time and corpus fingerprint of the live index; questions in flight
+    and how many were refused because the server was busy."""
+    admission = request.app.state.admission
+    load = {"questions_in_flight": admission.in_flight, "questions_refused_busy": admission.refused}
+    return StatsOut.model_validate({**service.stats(), **load})
 
 
 @router.get(
