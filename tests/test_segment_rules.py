@@ -163,6 +163,12 @@ PAGES = {
 "3月1日，全市工作会议在许昌\n召开。会议总结了去年的工作。\n\n"
 "3月2日，鄢陵花木节在鄢陵县\n开幕。游客参观了花木展览。\n\n"
 "鄢陵花木节开幕\n"),
+"closing_aside": (
+"3月1日，全市工作会议在许昌\n召开。会议总结了去年的工作。\n"
+"（详情见本报昨日文章《许昌\n召开工作会议》）\n\n"
+"全市工作会议在许昌召开\n\n"
+"3月2日，鄢陵花木节在鄢陵县\n开幕。游客参观了花木展览。\n\n"
+"鄢陵花木节开幕\n"),
 }
 # fmt: on
 
@@ -389,6 +395,12 @@ def test_text_between_a_headline_before_and_another_after_is_cut_where_the_secon
     meeting, fair = _segment("two_headed")
     assert (meeting.title, fair.title) == ("全市工作会议在许昌召开", "鄢陵花木节开幕")
     assert "花木" not in meeting.text and fair.text.startswith("3月2日")
+
+
+def test_paragraph_ending_in_an_aside_after_its_last_sentence_ends_there():
+    meeting, fair = _segment("closing_aside")
+    assert (meeting.title, fair.title) == ("全市工作会议在许昌召开", "鄢陵花木节开幕")
+    assert meeting.text.endswith("召开工作会议》）") and fair.text.startswith("3月2日")
 
 
 def test_unit_kinds_are_the_eight_kinds_the_segmenter_makes():

@@ -55,6 +55,9 @@ _HEAD_END = re.compile(r"[！？!?][”’」』\"]?$")
 _BREAK_COMMA = re.compile(r"[，,！!？?]")
 _LEAD_HEAD_PUNCT = re.compile(r"[，。、,]")
 _DEK_SENTENCE = re.compile("[。；]")
+# A paragraph that ends a sentence and then closes an aside of any length, "……当选。（详情可见此前文章
+# 《……》）": the aside's last line alone does not look finished, the paragraph does.
+_CLOSED_ASIDE = re.compile(r"[。！？!?][”’」』\"]?\s*[（(][^（）()]*[）)]\s*$")
 # Text that cannot start a paragraph: it continues the line before ("的", a closing bracket, a comma).
 CONTINUATION_START = re.compile(r"^[的地得了着过们，。、；：）》」”,.;:)]")
 
@@ -291,7 +294,7 @@ def _fix_context(units: list[Unit], settings: SegmentSettings) -> list[Unit]:
         previous = units[index - 1] if index else None
         following = units[index + 1] if index + 1 < len(units) else None
         over_dek = following is not None and following.kind == "dek"  # a dek's headline stays one
-        if previous is not None and previous.kind == "body" and not ends_sentence(previous.lines[-1]):
+        if previous is not None and previous.kind == "body" and not _ends_paragraph(previous):
             unit.kind = "body" if not over_dek else unit.kind
             continue
         if following is not None and following.kind == "body":
@@ -306,10 +309,15 @@ def _fix_context(units: list[Unit], settings: SegmentSettings) -> list[Unit]:
     return units
 
 
+def _ends_paragraph(unit: Unit) -> bool:
+    """True when a body unit ends a sentence, or a sentence and then an aside in brackets."""
+    return ends_sentence(unit.lines[-1]) or bool(_CLOSED_ASIDE.search(remove_cjk_spaces(unit.raw)))
+
+
 def _continues(last: Unit, unit: Unit) -> bool:
     """True when `unit` is the rest of `last`, cut by a column break: a table, or an unfinished paragraph."""
     if last.kind == "body":
-        return unit.kind == "body" and not ends_sentence(last.lines[-1]) and not unit.lead_line
+        return unit.kind == "body" and not _ends_paragraph(last) and not unit.lead_line
     if last.kind != "list":
         return False
     tail = last.lines[-1]
