@@ -169,6 +169,13 @@ PAGES = {
 "全市工作会议在许昌召开\n\n"
 "3月2日，鄢陵花木节在鄢陵县\n开幕。游客参观了花木展览。\n\n"
 "鄢陵花木节开幕\n"),
+"two_headed_shared_group": (
+"全市工作会议在许昌召开\n\n"
+"3月1日，全市工作会议在许昌\n召开。会议总结了去年的工作。\n\n"
+"3月2日，鄢陵花木节在鄢陵县\n开幕。游客参观了花木展览。\n\n"
+"鄢陵花木节开幕\n\n"
+"禹州钧瓷文化节举行\n\n"
+"3月3日，禹州钧瓷文化节在禹\n州举行。客商洽谈了合作。\n"),
 }
 # fmt: on
 
@@ -395,6 +402,16 @@ def test_text_between_a_headline_before_and_another_after_is_cut_where_the_secon
     meeting, fair = _segment("two_headed")
     assert (meeting.title, fair.title) == ("全市工作会议在许昌召开", "鄢陵花木节开幕")
     assert "花木" not in meeting.text and fair.text.startswith("3月2日")
+
+
+def test_headline_after_its_text_and_the_next_headline_before_its_text_in_one_group_head_each_their_own():
+    meeting, fair, expo = _segment("two_headed_shared_group")
+    assert (meeting.title, fair.title, expo.title) == (
+        "全市工作会议在许昌召开",
+        "鄢陵花木节开幕",
+        "禹州钧瓷文化节举行",
+    )
+    assert "花木" not in meeting.text and fair.text.startswith("3月2日") and expo.text.startswith("3月3日")
 
 
 def test_paragraph_ending_in_an_aside_after_its_last_sentence_ends_there():

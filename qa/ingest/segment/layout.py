@@ -295,9 +295,10 @@ def _attach_order(items: list[Item], settings: SegmentSettings) -> list[int]:
 
 
 def _split_two_headed(items: list[Item], settings: SegmentSettings) -> list[Item]:
-    """A run headed by the group before it, followed by a headline group that found no run sharing
-    its words, holds two articles when one of its later paragraphs opens by restating that group
-    (the second article's headline printed after it): cut the run there and give it that group."""
+    """A run headed by the group before it, followed by a headline group whose leading headlines
+    found no run sharing their words, holds two articles when one of its later paragraphs opens by
+    restating those headlines (the second article's headline printed after it, the next article's
+    before its own text, in one group): cut the run there and give it those headlines."""
     out: list[Item] = []
     for index, item in enumerate(items):
         before = items[index - 1] if index else None
@@ -312,25 +313,39 @@ def _split_two_headed(items: list[Item], settings: SegmentSettings) -> list[Item
             out.append(item)
             continue
         taker = items[index + 2] if index + 2 < len(items) else None
-        taken = isinstance(taker, Run) and taker.head is group.units
-        head = heads_text(group.units)
-        if taken and overlap(head, taker, settings) >= settings.against_direction_overlap:
-            out.append(item)
-            continue
-        start = _restating_start(head, item, settings)
+        # (a group cut at point 0 between two free runs is a copy of its units: compare the first)
+        taken = isinstance(taker, Run) and bool(taker.head) and taker.head[0] is group.units[0]
+        point, start = _restated_part(group, item, taker if taken else None, settings)
         if not start:
             out.append(item)
             continue
         if taken:
-            taker.head = None
+            taker.head = group.units[point:] or None
         out.append(Run(item.paragraphs[:start], item.byline, item.head, continued=item.continued))
-        out.append(Run(item.paragraphs[start:], head=group.units, closed=item.closed))
+        out.append(Run(item.paragraphs[start:], head=group.units[:point], closed=item.closed))
     return out
 
 
-def _restating_start(head: str, run: Run, settings: SegmentSettings) -> int:
+def _restated_part(group: Group, run: Run, taker: Run | None, settings: SegmentSettings) -> tuple[int, int]:
+    """(cut point in `group`, paragraph of `run`): the leading headlines of `group` that a later
+    paragraph of `run` restates best, and that paragraph; (0, 0) when none does. With a `taker` (the
+    run after the group, which took it) the part must not restate the taker's opening, and it may be
+    only the group's first headlines (the rest stay the taker's); without one it is the whole group."""
+    points = _split_points(group.units)[1:] if taker is not None else [len(group.units)]
+    best, best_gain = (0, 0), 0.0
+    for point in points:
+        head = heads_text(group.units[:point])
+        if taker is not None and overlap(head, taker, settings) >= settings.against_direction_overlap:
+            continue
+        start, gain = _restating_start(head, run, settings)
+        if start and gain > best_gain + _EPSILON:
+            best, best_gain = (point, start), gain
+    return best
+
+
+def _restating_start(head: str, run: Run, settings: SegmentSettings) -> tuple[int, float]:
     """The later paragraph of `run` whose opening restates `head` clearly more than the text before
-    it does (0 when none does)."""
+    it does, and by how much more (0, 0.0 when none does)."""
     best, best_gain = 0, 0.0
     for start in range(1, len(run.paragraphs)):
         if run.paragraphs[start].kind != "body":
@@ -339,7 +354,7 @@ def _restating_start(head: str, run: Run, settings: SegmentSettings) -> int:
         gain = share - overlap(head, Run(run.paragraphs[:start]), settings)
         if share >= settings.restate_min_overlap and gain >= settings.restate_margin and gain > best_gain:
             best, best_gain = start, gain
-    return best
+    return best, best_gain
 
 
 def _takes(group: Group, run: Run, along_direction: bool, settings: SegmentSettings) -> bool:
