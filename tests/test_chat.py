@@ -101,3 +101,20 @@ def test_store_is_safe_under_concurrent_appends():
         t.join()
     assert len(store) <= 50
     assert all(len(store.history(f"s{i}")) <= 5 for i in range(80))
+
+
+@pytest.mark.parametrize(
+    ("previous", "follow_up", "resolved"),
+    [
+        ("市公安局创文指挥部的指挥长是谁？", "那指挥部的政委呢？", "市公安局创文指挥部的政委是谁？"),
+        ("市公安局创文指挥部的指挥长是谁？", "那政委呢？", "市公安局创文指挥部的政委是谁？"),
+        ("市区查处的醉驾有多少起？", "那酒驾呢？", "市区查处的酒驾有多少起？"),
+    ],
+)
+def test_a_follow_up_naming_another_role_or_attribute_replaces_the_asked_one(previous, follow_up, resolved):
+    assert resolve_followup(follow_up, [previous]) == resolved
+
+
+def test_a_follow_up_naming_a_wider_role_replaces_the_asked_one_not_a_context_word():
+    resolved = resolve_followup("那副指挥长呢？", ["市公安局创文指挥部的指挥长是谁？"])
+    assert "副指挥长" in resolved and "指挥部" in resolved and "的指挥长" not in resolved

@@ -48,6 +48,8 @@ _QUESTION_WORDS = re.compile(
 _TOPIC_FLAGS = ("n", "nr", "nrt", "ns", "nt", "nz", "vn", "t", "eng", "i", "l", "j")
 _CARRY_FLAGS = ("n", "nr", "nrt", "ns", "nt", "nz", "t", "eng", "j")
 _GROUPS = {"nr": "person", "nrt": "person", "ns": "place", "t": "time", "nt": "org"}
+# An asked attribute after 的 ("…的指挥长是谁") is a short noun phrase: longer tails are a clause.
+MIN_ATTRIBUTE_CHARS, MAX_ATTRIBUTE_CHARS = 2, 6
 _STOP = frozenset("的 了 是 在 和 与 有 多少 几 谁 哪 哪个 哪些 哪里 什么 呢 吗".split())  # noqa: SIM905
 
 
@@ -100,10 +102,48 @@ def _is_followup(question: str) -> bool:
     return len(_topic_words(stripped)) == 0
 
 
+def _asked_attribute(question: str) -> str:
+    """What the question asks about: the words right before its question word, after the last 的
+    ("…指挥部的指挥长是谁" -> 指挥长), else its last content word. A follow-up naming another attribute
+    or role (那政委呢？) replaces it."""
+    match = _QUESTION_WORDS.search(question)
+    if not match:
+        return ""
+    head = re.sub(r"(?:是|为|有|在)+$", "", question[: match.start()].rstrip())
+    if "的" in head:
+        tail = head.rsplit("的", 1)[1]
+        if MIN_ATTRIBUTE_CHARS <= len(tail) <= MAX_ATTRIBUTE_CHARS:
+            return tail
+    words = [word for word, _flag in _topic_words(head)]
+    return words[-1] if words else ""
+
+
 def _substitute(previous: str, new_words: list[tuple[str, str]]) -> str | None:
-    """The previous question with its term of the same kind as the new word swapped for it, else None."""
+    """The previous question with its term of the same kind as the new word swapped for it, else None.
+
+    Words the previous question already has are context ("那指挥部的政委呢？" after "…指挥部的指挥长是谁？"):
+    only the new ones replace something; when no term of the same kind matches, the new word replaces
+    the attribute the previous question asked about (指挥长 -> 政委).
+    """
+    fresh = [(w, f) for w, f in new_words if w not in previous]
+    new_words = fresh or new_words
     if not new_words:
         return None
+    asked = _asked_attribute(previous)
+    word = "".join(w for w, _ in new_words)
+    if asked and fresh and asked != word and (asked in word or word in asked):  # 指挥长 -> 副指挥长
+        return _replace_keeping_word(previous, asked, word)
+    swapped = _substitute_same_kind(previous, new_words)
+    if swapped is not None:
+        return swapped
+    if asked and fresh and asked != word:
+        return _replace_keeping_word(previous, asked, word)
+    return None
+
+
+def _substitute_same_kind(previous: str, new_words: list[tuple[str, str]]) -> str | None:
+    """Swap the previous question's term of the same kind as the new word (a place for a place), or a span
+    ending like it (醉驾 -> 酒驾), else None."""
     word, flag = new_words[0] if len(new_words) == 1 else ("".join(w for w, _ in new_words), "n")
     if _TIME_WORD.fullmatch(word):
         swapped = _TIME_WORD.sub(word, previous, count=1)
@@ -161,7 +201,7 @@ def resolve_followup(question: str, history: Sequence[str | Turn]) -> str:
     if not _QUESTION_WORDS.search(core):
         # Elliptical: "那禹州市呢？" -> swap the matching term, keep the previous question's ask.
         new_words = _topic_words(core)
-        if "".join(w for w, _ in new_words) != core and len(core) <= 6:
+        if "".join(w for w, _ in new_words) != core.replace("的", "") and len(core) <= 6:
             new_words = [(core, "n")]  # jieba split a short term it does not know (酒驾 -> 酒/驾)
         swapped = _substitute(previous, new_words)
         if swapped is not None:
