@@ -137,9 +137,21 @@ def test_short_answer_date_and_further_quote_note_are_rendered_from_the_answer_f
     page.screenshot(path=str(TEST_OUTPUT / "answered-dated.png"))
 
 
-def test_question_box_takes_its_length_limit_from_the_server(page, settings):
-    """index.html holds no limit of its own: the page sets it from GET /health."""
-    assert page.eval_on_selector("#question", "el => el.maxLength") == settings.max_question_chars
+def test_a_long_paste_is_never_cut_the_page_says_it_is_too_long(page, settings):
+    """The limit comes from GET /health (index.html has none); past it a sentence shows, sending waits."""
+    limit = settings.max_question_chars
+    pasted = "许" * limit + "魏都区委书记是谁？"
+    page.fill("#question", pasted)
+    assert page.input_value("#question") == pasted  # nothing silently cut off the end
+    count = page.locator("#question-count")
+    assert count.is_visible() and "问题太长" in count.inner_text() and f"{limit:,}" in count.inner_text()
+    assert page.is_disabled("#send")
+    page.screenshot(path=str(TEST_OUTPUT / "too-long.png"))
+    page.fill("#question", "许" * (limit - 10))
+    assert "问题太长" not in count.inner_text() and f"/ {limit:,}" in count.inner_text()
+    assert not page.is_disabled("#send")
+    page.fill("#question", "魏都区委书记是谁？")
+    assert not count.is_visible()
 
 
 def test_follow_up_question_continues_the_conversation(page):

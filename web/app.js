@@ -14,6 +14,7 @@ const els = {
   chat: $("chat"),
   form: $("ask-form"),
   question: $("question"),
+  questionCount: $("question-count"),
   send: $("send"),
   newChat: $("new-chat"),
   source: $("source"),
@@ -28,6 +29,7 @@ const state = {
   sessionId: null,
   ready: false,
   busy: false,
+  maxChars: 0, // the server's question limit, from GET /health
   conversation: 0, // bumped by "new conversation" so late events of an old stream are dropped
   articles: new Map(), // article id -> article JSON, fetched once
 };
@@ -45,10 +47,31 @@ function scrollChatToEnd() {
   els.chat.scrollTop = els.chat.scrollHeight;
 }
 
+function tooLong() {
+  return Boolean(state.maxChars) && els.question.value.length > state.maxChars;
+}
+
 function setBusy(busy) {
   state.busy = busy;
-  els.send.disabled = busy || !state.ready;
+  els.send.disabled = busy || !state.ready || tooLong();
   els.form.classList.toggle("busy", busy);
+}
+
+// Near the server's limit a counter shows; past it a sentence says so and sending waits: a long paste is
+// never cut silently (the real question is often at its end).
+const COUNT_FROM = 0.8;
+function updateCount() {
+  const length = els.question.value.length;
+  const limit = state.maxChars;
+  const show = Boolean(limit) && length >= COUNT_FROM * limit;
+  els.questionCount.hidden = !show;
+  els.questionCount.classList.toggle("over", tooLong());
+  if (show) {
+    els.questionCount.textContent = tooLong()
+      ? `问题太长：${length.toLocaleString()} 字，最多 ${limit.toLocaleString()} 字，请删减后再发送。`
+      : `${length.toLocaleString()} / ${limit.toLocaleString()} 字`;
+  }
+  setBusy(state.busy);
 }
 
 function showBanner(text, kind) {
@@ -411,7 +434,7 @@ async function waitUntilReady() {
       const response = await fetch("/health");
       const payload = await response.json();
       // The question limit is the server's setting, never a number copied into the page.
-      if (payload.max_question_chars) els.question.maxLength = payload.max_question_chars;
+      if (payload.max_question_chars) state.maxChars = payload.max_question_chars;
       if (response.ok) {
         state.ready = true;
         showBanner("");
@@ -436,9 +459,10 @@ function autoGrow() {
 els.form.addEventListener("submit", (event) => {
   event.preventDefault();
   const text = els.question.value;
-  if (!text.trim() || state.busy || !state.ready) return;
+  if (!text.trim() || state.busy || !state.ready || tooLong()) return;
   els.question.value = "";
   autoGrow();
+  updateCount();
   ask(text);
 });
 
@@ -449,7 +473,10 @@ els.question.addEventListener("keydown", (event) => {
     els.form.requestSubmit();
   }
 });
-els.question.addEventListener("input", autoGrow);
+els.question.addEventListener("input", () => {
+  autoGrow();
+  updateCount();
+});
 els.newChat.addEventListener("click", newConversation);
 els.sourceClose.addEventListener("click", closeSource);
 document.addEventListener("keydown", (event) => {
