@@ -13,7 +13,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("qa.ingest",),
     ("qa.index",),
     ("qa.answer",),
-    ("qa.settings", "qa.service", "qa.evaluation"),
+    ("qa.settings", "qa.service", "qa.evaluation", "qa.feedback"),
     ("qa.api", "qa.cli", "qa.__main__"),
 )
 
