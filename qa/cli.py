@@ -1,4 +1,4 @@
-"""The `qa` command line: one click command per verb (index, ask, eval, serve).
+"""The `qa` command line: one click command per verb (index, ask, eval, serve, feedback export).
 
 Heavy imports happen inside each command so `qa --help` stays instant.
 """
@@ -121,6 +121,40 @@ def serve(host: str, port: int, index_dir: Path | None) -> None:
 
     settings = _settings(index_dir)
     uvicorn.run(create_app(settings), host=host, port=port)
+
+
+@cli.group()
+def feedback() -> None:
+    """Readers' 有用 / 没用 verdicts, kept in feedback.sqlite3 beside the index."""
+
+
+@feedback.command("export")
+@click.option("--jsonl", is_flag=True, help="One dev-set JSON object per line (the only format so far).")
+@click.option("--index-dir", type=click.Path(file_okay=False, path_type=Path), help=INDEX_DIR_HELP)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    default=None,
+    help="File to write (default: standard output).",
+)
+def feedback_export(jsonl: bool, index_dir: Path | None, out: Path | None) -> None:
+    """Write every feedback record, oldest first, as rows `qa eval` reads (question, answers, verdict,
+    comment, resolved_question, citations, time); `answers` holds the short answer only when it was
+    useful, so a wrong answer becomes a dev case once its right answer is filled in."""
+    from qa.feedback import FeedbackStore, feedback_path
+
+    if not jsonl:
+        raise click.UsageError("Choose the format: --jsonl.")
+    path = feedback_path(_settings(index_dir).index_dir)
+    if not path.is_file():
+        raise click.ClickException(f"No feedback has been stored yet ({path} does not exist).")
+    store = FeedbackStore(path)
+    if out is None:
+        written = store.export_jsonl(sys.stdout)
+    else:
+        with open(out, "w", encoding="utf-8") as handle:
+            written = store.export_jsonl(handle)
+    click.echo(f"{written} feedback record(s) exported" + (f" to {out}" if out else "") + ".", err=True)
 
 
 def main() -> None:

@@ -23,7 +23,7 @@ from swagger_ui_bundle import swagger_ui_path
 
 from qa.api.admission import Admission, AdmitQuestions
 from qa.api.jobs import IndexManager
-from qa.api.routes import admin, articles, ask, system, web
+from qa.api.routes import admin, articles, ask, feedback, system, web
 from qa.api.routes.admin import UPLOAD_BODY_LIMIT
 from qa.index.embedding import Embedder
 from qa.service import QuestionError
@@ -263,7 +263,7 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(QuestionError, _question_error)
     app.add_exception_handler(Exception, _unexpected_error)
-    for module in (ask, articles, system, admin, web):
+    for module in (ask, articles, system, admin, feedback, web):
         app.include_router(module.router, max_body_size=BODY_LIMIT)  # /documents sets its own, larger
     app.mount("/static/swagger", StaticFiles(directory=swagger_ui_path), name="swagger")
     app.mount("/static", StaticFiles(directory=web.WEB_DIR), name="static")

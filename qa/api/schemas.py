@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from qa.answer.settings import TOP_K_MAX
 
@@ -209,3 +209,87 @@ class ErrorOut(BaseModel):
 
     detail: str
     errors: list[FieldError] = []
+
+
+# ------------------------------------------------------------------------------------------ feedback
+# The limits mirror qa.feedback's checks, so whatever the schema accepts is stored.
+
+FEEDBACK_TEXT_CHARS = 20000
+FEEDBACK_COMMENT_CHARS = 2000
+
+
+class FeedbackCitationIn(_In):
+    """A citation of the judged answer: where its quote is in which article."""
+
+    article_id: Annotated[str, Field(min_length=1, max_length=200)]
+    start: Annotated[int, Field(ge=0)]
+    end: Annotated[int, Field(ge=0)]
+    quote: Annotated[str | None, Field(max_length=FEEDBACK_TEXT_CHARS)] = None
+
+    @model_validator(mode="after")
+    def _end_after_start(self) -> FeedbackCitationIn:
+        """A span cannot end before it starts."""
+        if self.end < self.start:
+            raise ValueError("a citation's end must not be before its start")
+        return self
+
+
+class FeedbackIn(_In):
+    """A reader's verdict on one answer: 有用 (`useful`) or 没用 (`not_useful`), with an optional comment."""
+
+    question: Annotated[
+        str, Field(min_length=1, max_length=FEEDBACK_TEXT_CHARS, pattern=r"\S", description="As asked.")
+    ]
+    resolved_question: Annotated[
+        str | None,
+        Field(max_length=FEEDBACK_TEXT_CHARS, description="The follow-up as the server rewrote it."),
+    ] = None
+    answer: Annotated[
+        str,
+        Field(min_length=1, max_length=FEEDBACK_TEXT_CHARS, pattern=r"\S", description="The answer text."),
+    ]
+    short_answer: Annotated[str | None, Field(max_length=FEEDBACK_TEXT_CHARS)] = None
+    citations: Annotated[list[FeedbackCitationIn], Field(max_length=50)] = []
+    verdict: Literal["useful", "not_useful"]
+    comment: Annotated[
+        str | None,
+        Field(max_length=FEEDBACK_COMMENT_CHARS, description="What was wrong or missing (optional)."),
+    ] = None
+    session_id: Annotated[str | None, Field(pattern=SESSION_ID)] = None
+
+
+class FeedbackCreatedOut(BaseModel):
+    """The id the feedback was stored under."""
+
+    id: int
+
+
+class FeedbackCitationOut(BaseModel):
+    """A stored citation."""
+
+    article_id: str
+    start: int
+    end: int
+    quote: str = ""
+
+
+class FeedbackOut(BaseModel):
+    """One stored verdict."""
+
+    id: int
+    time: str = Field(description="When it was received, ISO 8601 in UTC.")
+    question: str
+    resolved_question: str | None = None
+    answer: str
+    short_answer: str | None = None
+    citations: list[FeedbackCitationOut] = []
+    verdict: Literal["useful", "not_useful"]
+    comment: str = ""
+    session_id: str | None = None
+
+
+class FeedbackListOut(BaseModel):
+    """A page of feedback, newest first."""
+
+    total: int
+    items: list[FeedbackOut]
