@@ -243,3 +243,28 @@ def test_api_docs_work_with_the_network_cut(browser, server_url):
     assert errors == []  # no blocked script, style or request under the Content-Security-Policy
     page.screenshot(path=str(TEST_OUTPUT / "docs-offline.png"))
     context.close()
+
+
+def test_not_useful_with_a_comment_is_sent_and_stored(page, settings):
+    from qa.feedback import FeedbackStore
+
+    ask(page, SEED_QUESTION)
+    bot = page.locator(".msg.bot").last
+    useful, not_useful = bot.get_by_role("button", name="有用"), bot.get_by_role("button", name="没用")
+    assert useful.get_attribute("aria-pressed") == "false"
+    box = not_useful.bounding_box()
+    assert box and box["width"] >= 24 and box["height"] >= 24
+    not_useful.click()
+    assert not_useful.get_attribute("aria-pressed") == "true"
+    comment = f"浏览器测试：答非所问 {time.time_ns()}"
+    bot.locator(".feedback-comment").fill(comment)
+    bot.get_by_role("button", name="提交").click()
+    status = bot.locator(".feedback-status")
+    status.filter(has_text="谢谢反馈").wait_for(timeout=10_000)
+    TEST_OUTPUT.mkdir(exist_ok=True)
+    page.screenshot(path=str(TEST_OUTPUT / "feedback.png"))
+    [record] = [r for r in FeedbackStore.beside(settings.index_dir).list(500, 0) if r["comment"] == comment]
+    assert record["verdict"] == "not_useful"
+    assert record["question"] == SEED_QUESTION
+    assert record["answer"] and record["citations"]
+    assert record["citations"][0]["quote"]

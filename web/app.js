@@ -246,6 +246,90 @@ function finishMessage(msg, answer) {
   if (answer.timings_ms && answer.timings_ms.total !== undefined) {
     msg.card.appendChild(el("p", "timing", `${Math.round(answer.timings_ms.total)} 毫秒`));
   }
+  renderFeedback(msg, answer);
+}
+
+// ---------------------------------------------------------------------------------------------- feedback
+
+// 有用 sends at once; 没用 first opens an optional comment box, whose 提交 sends. POST /feedback keeps the
+// verdict with the question, how it was understood, the answer and its citations (an operator exports them
+// with `qa feedback export --jsonl`).
+function renderFeedback(msg, answer) {
+  const wrap = el("div", "feedback");
+  const row = el("div", "feedback-row");
+  row.setAttribute("role", "group");
+  row.setAttribute("aria-label", "这个回答有用吗？");
+  const useful = el("button", "feedback-button", "有用");
+  const notUseful = el("button", "feedback-button", "没用");
+  for (const button of [useful, notUseful]) {
+    button.type = "button";
+    button.setAttribute("aria-pressed", "false");
+  }
+  row.append(el("span", "feedback-label", "这个回答："), useful, notUseful);
+  const form = el("div", "feedback-form");
+  form.hidden = true;
+  const comment = el("textarea", "feedback-comment");
+  comment.rows = 2;
+  comment.maxLength = 2000;
+  comment.placeholder = "哪里不对？（可不填）";
+  comment.setAttribute("aria-label", "说明哪里不对（可不填）");
+  const submit = el("button", "feedback-submit", "提交");
+  submit.type = "button";
+  form.append(comment, submit);
+  const status = el("p", "feedback-status");
+  status.setAttribute("role", "status");
+  wrap.append(row, form, status);
+  msg.card.appendChild(wrap);
+
+  const press = (chosen) => {
+    useful.setAttribute("aria-pressed", String(chosen === useful));
+    notUseful.setAttribute("aria-pressed", String(chosen === notUseful));
+  };
+  const send = async (verdict) => {
+    const controls = [useful, notUseful, submit];
+    controls.forEach((c) => { c.disabled = true; });
+    status.textContent = "正在发送…";
+    try {
+      const response = await fetch("/feedback", {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify(feedbackBody(msg, answer, verdict, comment.value.trim())),
+      });
+      if (!response.ok) throw new Error(String(response.status));
+      form.hidden = true;
+      status.textContent = "谢谢反馈";
+    } catch (error) {
+      controls.forEach((c) => { c.disabled = false; });
+      status.textContent = "反馈没能发送（服务器没有收到），请稍后再试。";
+    }
+  };
+  useful.addEventListener("click", () => {
+    press(useful);
+    send("useful");
+  });
+  notUseful.addEventListener("click", () => {
+    press(notUseful);
+    form.hidden = false;
+    status.textContent = "";
+    comment.focus();
+  });
+  submit.addEventListener("click", () => send("not_useful"));
+}
+
+function feedbackBody(msg, answer, verdict, comment) {
+  const body = {
+    question: msg.question || answer.question,
+    answer: answer.answer || answer.short_answer || "（空）",
+    verdict,
+    citations: (answer.citations || []).map((c) => ({
+      article_id: c.article_id, start: c.start, end: c.end, quote: c.quote,
+    })),
+  };
+  if (answer.resolved_question) body.resolved_question = answer.resolved_question;
+  if (answer.short_answer) body.short_answer = answer.short_answer;
+  if (answer.session_id) body.session_id = answer.session_id;
+  if (comment) body.comment = comment;
+  return body;
 }
 
 function showMeta(msg, meta) {
@@ -278,6 +362,7 @@ async function ask(question) {
   els.empty.hidden = true;
   addUserMessage(question);
   const msg = addBotMessage();
+  msg.question = question;
   scrollChatToEnd();
   setBusy(true);
   const body = { question };
