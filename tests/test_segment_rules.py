@@ -176,6 +176,11 @@ PAGES = {
 "鄢陵花木节开幕\n\n"
 "禹州钧瓷文化节举行\n\n"
 "3月3日，禹州钧瓷文化节在禹\n州举行。客商洽谈了合作。\n"),
+"lone_head_restated_below": (
+"全市工作会议在许昌召开\n\n"
+"3月1日，全市工作会议在许昌\n召开。会议总结了去年的工作。\n\n"
+"鄢陵县花木节开幕式举行\n\n"
+"3月2日，鄢陵县花木节开幕式\n在鄢陵举行。游客参观了花木\n展览。\n"),
 }
 # fmt: on
 
@@ -412,6 +417,12 @@ def test_headline_after_its_text_and_the_next_headline_before_its_text_in_one_gr
         "禹州钧瓷文化节举行",
     )
     assert "花木" not in meeting.text and fair.text.startswith("3月2日") and expo.text.startswith("3月3日")
+
+
+def test_lone_headline_restating_the_text_below_it_heads_that_text_not_an_intertitle():
+    meeting, fair = _segment("lone_head_restated_below")
+    assert (meeting.title, fair.title) == ("全市工作会议在许昌召开", "鄢陵县花木节开幕式举行")
+    assert "花木" not in meeting.text and fair.text.startswith("3月2日")
 
 
 def test_paragraph_ending_in_an_aside_after_its_last_sentence_ends_there():

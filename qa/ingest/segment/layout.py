@@ -226,6 +226,7 @@ def _merge_intertitles(items: list[Item], settings: SegmentSettings) -> list[Ite
                 and is_weak(group)
                 and not after.has_start_signal
                 and overlap(heads_text(group.units), before, settings) < settings.intertitle_max_overlap
+                and not _heads_below(heads_text(group.units), after, settings)
             ):
                 before.paragraphs.append(Unit("intertitle", group.units[0].lines))
                 before.paragraphs.extend(after.paragraphs)
@@ -233,6 +234,14 @@ def _merge_intertitles(items: list[Item], settings: SegmentSettings) -> list[Ite
                 changed = True
                 break
     return items
+
+
+def _heads_below(head: str, run: Run, settings: SegmentSettings) -> bool:
+    """True when a lone headline clearly restates the opening of the text below it (many of its
+    character pairs, most of them): the headline of that text, printed before it, not an intertitle."""
+    pairs = bigrams(head)
+    shared = len(pairs & bigrams(run.opening(settings.bigram_span)))
+    return shared >= settings.below_head_min_pairs and shared >= settings.attach_first_overlap * len(pairs)
 
 
 def _page_direction(items: list[Item], settings: SegmentSettings) -> int:

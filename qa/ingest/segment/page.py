@@ -17,8 +17,8 @@ How a page is read (each step has its own module):
    evidence choose first), with the page's overall direction (voted by all groups, plus what the
    page starts and ends with) breaking ties. A paragraph opening "本报讯…" starts another report. A
    lone short headline (no wider than a column) between two runs, the second not opening like a
-   report, is an intertitle and stays inside the article as a paragraph; a signed feature (headline
-   with dek or byline) goes on past its mid-page headline to the page end.
+   report nor restating it, is an intertitle and stays inside the article as a paragraph; a signed
+   feature (headline with dek or byline) goes on past its mid-page headline to the page end.
 5. titles.py: the main headline of a group is the longest one that is not a kicker (a short lead
    phrase and a comma: "今年以来，…") or a series label; the others and the dek make the subtitle.
    The byline comes from "本报讯（记者 X）" (taken out of the text here), a byline line, the dek,

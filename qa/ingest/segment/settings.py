@@ -121,6 +121,13 @@ class SegmentSettings:
     # ... and this much more than the run's own opening. Set on typeset seeds 1, 11 and 12; seeds:
     # 0.05-0.6 give the same articles.
     restate_margin: float = 0.2
+    # A lone headline between two runs is not an intertitle when at least this many of its character
+    # pairs, and at least `attach_first_overlap` of them, reappear in the opening of the run below it
+    # (the headline of that text, printed before it; a short label repeating a word, "应急响应", has
+    # too few pairs to tell). Set on typeset seeds 1 and 11-20, where 4-10 give the same figures (11
+    # loses a headline there); seeds: 7 or more give the same articles, 6 reads one of their intertitles
+    # as a headline.
+    below_head_min_pairs: int = 9
     # When a group sits between two free runs, the cut that follows the page direction gets this
     # bonus (in summed overlap shares), so an even split goes the page's way. Seeds: 0.075-0.225 the same.
     split_direction_bonus: float = 0.15
