@@ -123,3 +123,26 @@ def test_embedding_text_without_title_or_date_is_the_chunk_text() -> None:
     article = _article("市区新增公交线路三条。", title="")
     [chunk] = chunk_article(article)
     assert embedding_text(chunk, article) == chunk.text
+
+
+def test_a_placeholder_title_is_not_embedded_the_lead_clause_heads_the_chunk_instead():
+
+    article = Article(
+        id="p-1",
+        title="001_page 2020-11-20 无标题",
+        text="11月20日，许继电气有限公司员工正在调试机器人。该公司建设的项目已投产。",
+        date="2020-11-20",
+        untitled=True,
+    )
+    chunk = chunk_article(article)[0]
+    text = embedding_text(chunk, article)
+    assert "无标题" not in text and "001_page" not in text
+    assert text.startswith("许继电气有限公司员工正在调试机器人 2020-11-20\n")
+
+
+def test_lead_clause_drops_a_leading_date_and_cuts_a_long_sentence_at_a_comma():
+    from qa.ingest.chunking import lead_clause
+
+    assert lead_clause("近日，市图书馆新馆开放。") == "市图书馆新馆开放"
+    long = "魏都区委办公室党支部开展“低碳环保，绿色骑行”活动，通过参观“民生365工程”等方式增强责任感。"
+    assert lead_clause(long) == "魏都区委办公室党支部开展“低碳环保，绿色骑行”活动"

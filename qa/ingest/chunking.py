@@ -79,7 +79,31 @@ def chunk_article(
     ]
 
 
+# The lead clause of a text without a headline: its first sentence without a leading date ("11月20日，"),
+# cut at a comma to at most LEAD_MAX_CHARS (not before LEAD_MIN_CUT). Set on the seed pages' photo captions,
+# where it reproduces the search heading they had when it was also their (first-clause) title.
+LEAD_MAX_CHARS = 32
+LEAD_MIN_CUT = 12
+_LEADING_DATE = re.compile(r"^(?:\d{1,2}月\d{1,2}日(?:[上下]午|晚|电)?|近日|日前)[，,]")
+_CLAUSE_END = re.compile(r"[。！？；\n]|(?<=[A-Za-z])[.!?](?:\s|$)")
+
+
+def lead_clause(text: str) -> str:
+    """The first clause(s) of `text` without a leading date, at most LEAD_MAX_CHARS (cut at a comma)."""
+    text = _LEADING_DATE.sub("", text.strip())
+    first = next((piece.strip() for piece in _CLAUSE_END.split(text) if piece.strip()), "")
+    if len(first) <= LEAD_MAX_CHARS:
+        return first
+    cuts = [m.start() for m in re.finditer("[，,]", first[: LEAD_MAX_CHARS + 1]) if m.start() >= LEAD_MIN_CUT]
+    return first[: cuts[-1]] if cuts else first[:LEAD_MAX_CHARS] + "…"
+
+
 def embedding_text(chunk: Chunk, article: Article) -> str:
-    """What gets embedded and BM25-indexed: title and date first, so headline words find the chunk."""
-    header = " ".join(part for part in (article.title.strip(), article.date.strip()) if part)
+    """What gets embedded and BM25-indexed: title and date first, so headline words find the chunk.
+
+    A placeholder title (`untitled`: the page printed no headline) is not the page's text and stays out;
+    the article's lead clause heads the chunk instead, as a headline would.
+    """
+    title = lead_clause(article.text) if article.untitled else article.title.strip()
+    header = " ".join(part for part in (title, article.date.strip()) if part)
     return f"{header}\n{chunk.text}" if header else chunk.text
