@@ -22,8 +22,14 @@ Record = dict[str, Any]
 Records = list[Record]  # named here: inside FeedbackStore, `list` is the method
 VERDICTS = ("useful", "not_useful")
 MAX_COMMENT_CHARS = 2000
-MAX_TEXT_CHARS = 20000  # question, resolved question, answer: far above any real one
-MAX_CITATIONS = 50
+# Far above any real answer (questions stop at QA_MAX_QUESTION_CHARS, 2,000 by default; an answer quotes
+# at most 3 passages), and small enough that a body with one field over its limit, at 12 bytes a
+# character (JSON escapes of astral characters), still fits the API's 64 KB: a 422, not a 413.
+MAX_QUESTION_CHARS = 2000
+MAX_ANSWER_CHARS = 4000
+MAX_SHORT_ANSWER_CHARS = 500
+MAX_QUOTE_CHARS = 1000
+MAX_CITATIONS = 5
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS feedback (
@@ -58,7 +64,7 @@ def feedback_path(index_dir: Path) -> Path:
     return Path(index_dir) / FEEDBACK_FILE
 
 
-def _text(record: dict[str, Any], key: str, *, required: bool, limit: int = MAX_TEXT_CHARS) -> str | None:
+def _text(record: dict[str, Any], key: str, *, required: bool, limit: int) -> str | None:
     """The string field `key` of `record`, checked; None when optional and absent."""
     value = record.get(key)
     if value is None:
@@ -93,7 +99,7 @@ def _citations(value: Any) -> list[dict[str, Any]]:
                 raise ValueError("a citation's start and end must be integers >= 0")
         if end < start:
             raise ValueError("a citation's end must not be before its start")
-        if not isinstance(quote, str) or len(quote) > MAX_TEXT_CHARS:
+        if not isinstance(quote, str) or len(quote) > MAX_QUOTE_CHARS:
             raise ValueError("a citation's quote must be a string")
         cleaned.append({"article_id": article_id, "start": start, "end": end, "quote": quote})
     return cleaned
@@ -107,10 +113,10 @@ def validate(record: dict[str, Any]) -> dict[str, Any]:
     comment = _text(record, "comment", required=False, limit=MAX_COMMENT_CHARS) or ""
     return {
         "time": datetime.now(UTC).isoformat(timespec="seconds"),
-        "question": _text(record, "question", required=True),
-        "resolved_question": _text(record, "resolved_question", required=False),
-        "answer": _text(record, "answer", required=True),
-        "short_answer": _text(record, "short_answer", required=False),
+        "question": _text(record, "question", required=True, limit=MAX_QUESTION_CHARS),
+        "resolved_question": _text(record, "resolved_question", required=False, limit=MAX_QUESTION_CHARS),
+        "answer": _text(record, "answer", required=True, limit=MAX_ANSWER_CHARS),
+        "short_answer": _text(record, "short_answer", required=False, limit=MAX_SHORT_ANSWER_CHARS),
         "citations": _citations(record.get("citations")),
         "verdict": verdict,
         "comment": comment,

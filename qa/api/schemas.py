@@ -11,6 +11,14 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from qa.answer.settings import TOP_K_MAX
+from qa.feedback import (
+    MAX_ANSWER_CHARS,
+    MAX_CITATIONS,
+    MAX_COMMENT_CHARS,
+    MAX_QUESTION_CHARS,
+    MAX_QUOTE_CHARS,
+    MAX_SHORT_ANSWER_CHARS,
+)
 
 ISO_DATE = r"^\d{4}(-\d{2}(-\d{2})?)?$"
 SESSION_ID = r"^[A-Za-z0-9_-]{1,64}$"
@@ -212,10 +220,8 @@ class ErrorOut(BaseModel):
 
 
 # ------------------------------------------------------------------------------------------ feedback
-# The limits mirror qa.feedback's checks, so whatever the schema accepts is stored.
-
-FEEDBACK_TEXT_CHARS = 20000
-FEEDBACK_COMMENT_CHARS = 2000
+# The limits are qa.feedback's (see there why they are these numbers), so whatever the schema accepts is
+# stored.
 
 
 class FeedbackCitationIn(_In):
@@ -224,7 +230,7 @@ class FeedbackCitationIn(_In):
     article_id: Annotated[str, Field(min_length=1, max_length=200)]
     start: Annotated[int, Field(ge=0)]
     end: Annotated[int, Field(ge=0)]
-    quote: Annotated[str | None, Field(max_length=FEEDBACK_TEXT_CHARS)] = None
+    quote: Annotated[str | None, Field(max_length=MAX_QUOTE_CHARS)] = None
 
     @model_validator(mode="after")
     def _end_after_start(self) -> FeedbackCitationIn:
@@ -238,22 +244,22 @@ class FeedbackIn(_In):
     """A reader's verdict on one answer: 有用 (`useful`) or 没用 (`not_useful`), with an optional comment."""
 
     question: Annotated[
-        str, Field(min_length=1, max_length=FEEDBACK_TEXT_CHARS, pattern=r"\S", description="As asked.")
+        str, Field(min_length=1, max_length=MAX_QUESTION_CHARS, pattern=r"\S", description="As asked.")
     ]
     resolved_question: Annotated[
         str | None,
-        Field(max_length=FEEDBACK_TEXT_CHARS, description="The follow-up as the server rewrote it."),
+        Field(max_length=MAX_QUESTION_CHARS, description="The follow-up as the server rewrote it."),
     ] = None
     answer: Annotated[
         str,
-        Field(min_length=1, max_length=FEEDBACK_TEXT_CHARS, pattern=r"\S", description="The answer text."),
+        Field(min_length=1, max_length=MAX_ANSWER_CHARS, pattern=r"\S", description="The answer text."),
     ]
-    short_answer: Annotated[str | None, Field(max_length=FEEDBACK_TEXT_CHARS)] = None
-    citations: Annotated[list[FeedbackCitationIn], Field(max_length=50)] = []
+    short_answer: Annotated[str | None, Field(max_length=MAX_SHORT_ANSWER_CHARS)] = None
+    citations: Annotated[list[FeedbackCitationIn], Field(max_length=MAX_CITATIONS)] = []
     verdict: Literal["useful", "not_useful"]
     comment: Annotated[
         str | None,
-        Field(max_length=FEEDBACK_COMMENT_CHARS, description="What was wrong or missing (optional)."),
+        Field(max_length=MAX_COMMENT_CHARS, description="What was wrong or missing (optional)."),
     ] = None
     session_id: Annotated[str | None, Field(pattern=SESSION_ID)] = None
 
