@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
 
 from qa.answer.extraction import (
     Aliases,
@@ -32,6 +31,7 @@ from qa.answer.extraction import (
 )
 from qa.answer.rerank import question_terms
 from qa.answer.settings import AnswerSettings
+from qa.index.embedding import Embedder
 from qa.index.store import LoadedIndex
 from qa.records import Answer, Article, Citation, Hit, Passage
 from qa.text import has_cjk, normalise, sentence_spans, years
@@ -139,7 +139,9 @@ def _passages(hits: list[Hit], index: LoadedIndex) -> list[Passage]:
     return passages
 
 
-def _sentence_similarities(question: str, hits: list[Hit], embedder: Any) -> dict[tuple[int, int], float]:
+def _sentence_similarities(
+    question: str, hits: list[Hit], embedder: Embedder
+) -> dict[tuple[int, int], float]:
     """Cosine of the question with each sentence of `hits`, keyed by (hit rank, offset in chunk).
 
     Used for questions with no Chinese, where word overlap cannot pick the sentence.
@@ -204,7 +206,7 @@ def _score_candidates(
     hits: list[Hit],
     index: LoadedIndex,
     settings: AnswerSettings,
-    embedder: Any,
+    embedder: Embedder | None,
     cache: TextCache | None,
 ) -> _Evidence:
     """Every sentence of the top hits scored as a candidate quote, with the figures for abstention."""
@@ -407,7 +409,7 @@ def answer_question(
     hits: list[Hit],
     index: LoadedIndex,
     settings: AnswerSettings | None = None,
-    embedder: Any = None,
+    embedder: Embedder | None = None,
     cache: TextCache | None = None,
 ) -> Answer:
     """Build the answer (short answer + quotes + citations) or an abstention with the closest passages.
