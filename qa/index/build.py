@@ -196,8 +196,13 @@ class _Vectors:
     reused: int
 
 
-def _read_corpus(corpus: Path, max_chars: int, overlap: int, segment: SegmentSettings) -> _Corpus:
-    """Load the articles of `corpus`, drop repeated ids, cut chunks; EmptyCorpusError when nothing is left."""
+def _read_corpus(corpus: Path, max_chars: int | None, segment: SegmentSettings | None) -> _Corpus:
+    """Load the articles of `corpus`, drop repeated ids, cut chunks; EmptyCorpusError when nothing is left.
+
+    None takes the default chunk size and segmentation settings.
+    """
+    max_chars, overlap = max_chars or DEFAULT_MAX_CHARS, DEFAULT_OVERLAP_SENTENCES
+    segment = segment or SegmentSettings()
     loaded, problems = load_articles(corpus, segment)
     aliases, alias_problems = read_aliases(corpus)
     articles, duplicates = _unique_articles(loaded)
@@ -234,24 +239,11 @@ def unchanged_build(
         return None
     if not isinstance(manifest, dict) or manifest.get("format_version") != FORMAT_VERSION:
         return None
-    segment = segment or SegmentSettings()
     try:
-        read = _read_corpus(corpus, max_chars or DEFAULT_MAX_CHARS, DEFAULT_OVERLAP_SENTENCES, segment)
+        read = _read_corpus(corpus, max_chars, segment)
     except EmptyCorpusError:
         return None
-    now = {
-        "model_id": model_id,
-        "corpus_fingerprint": corpus_fingerprint(read.articles),
-        "chunking": {"max_chars": read.max_chars, "overlap_sentences": read.overlap},
-        "segmentation": asdict(segment),
-        "aliases": read.aliases,
-        "counts": {
-            "articles": len(read.articles),
-            "chunks": len(read.chunks),
-            "problems": len(read.problems),
-        },
-    }
-    if any(manifest.get(key) != value for key, value in now.items()):
+    if any(manifest.get(key) != value for key, value in _contents(read, model_id).items()):
         return None
     return BuildReport(
         articles=len(read.articles),
@@ -295,6 +287,22 @@ def _write_build(build_dir: Path, read: _Corpus, vectors: _Vectors) -> DenseInde
     return dense
 
 
+def _contents(read: _Corpus, model_id: str) -> dict[str, Any]:
+    """The manifest entries that decide what a build holds: equal entries mean an equal index."""
+    return {
+        "model_id": model_id,
+        "counts": {
+            "articles": len(read.articles),
+            "chunks": len(read.chunks),
+            "problems": len(read.problems),
+        },
+        "corpus_fingerprint": corpus_fingerprint(read.articles),
+        "chunking": {"max_chars": read.max_chars, "overlap_sentences": read.overlap},
+        "segmentation": asdict(read.segment),
+        "aliases": read.aliases,
+    }
+
+
 def _manifest(
     build_id: str, read: _Corpus, embedder: PassageEmbedder, model_id: str, dense: DenseIndex
 ) -> dict[str, Any]:
@@ -304,18 +312,9 @@ def _manifest(
         "build_id": build_id,
         "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "model": embedder.name,
-        "model_id": model_id,
         "dim": int(embedder.dim),
-        "counts": {
-            "articles": len(read.articles),
-            "chunks": len(read.chunks),
-            "problems": len(read.problems),
-        },
         "corpus": str(read.path),
-        "corpus_fingerprint": corpus_fingerprint(read.articles),
-        "chunking": {"max_chars": read.max_chars, "overlap_sentences": read.overlap},
-        "segmentation": asdict(read.segment),
-        "aliases": read.aliases,
+        **_contents(read, model_id),
         "dense": {"file": DENSE_FILE, "kind": dense.kind, "metric": "inner_product"},
         "lexical": {"dir": LEXICAL_DIR, "tokenizer": TOKENIZER},
         "libraries": _library_versions(),
@@ -351,8 +350,7 @@ def build_index(
     """
     started = time.perf_counter()
     corpus, index_dir = Path(corpus), Path(index_dir)
-    segment = segment or SegmentSettings()
-    read = _read_corpus(corpus, max_chars or DEFAULT_MAX_CHARS, DEFAULT_OVERLAP_SENTENCES, segment)
+    read = _read_corpus(corpus, max_chars, segment)
 
     index_dir.mkdir(parents=True, exist_ok=True)
     (index_dir / BUILDS_DIR).mkdir(exist_ok=True)
