@@ -95,8 +95,14 @@ def ask(question: str, as_json: bool, index_dir: Path | None, top_k: int | None)
     type=click.Choice(RERANK_STEPS),
     help="Turn off one stage-2 re-scoring step (repeat for several): an ablation in one command.",
 )
+@click.option("--no-reader", is_flag=True, help="Answer with the typed rules only (the reader's ablation).")
 def eval_(
-    questions: Path, index_dir: Path | None, limit: int | None, as_json: bool, without: tuple[str, ...]
+    questions: Path,
+    index_dir: Path | None,
+    limit: int | None,
+    as_json: bool,
+    without: tuple[str, ...],
+    no_reader: bool,
 ) -> None:
     """Measure retrieval and answers on a questions file."""
     from qa.evaluation import format_report, run_eval
@@ -104,6 +110,8 @@ def eval_(
 
     settings = _settings(index_dir)
     settings = settings.model_copy(update={"retrieval": settings.retrieval.without(*without)})
+    if no_reader:
+        settings = settings.model_copy(update={"reader_dir": None})
     service = QAService.load(settings)
     report = run_eval(service, questions, limit=limit)
     click.echo(json.dumps(report, ensure_ascii=False, indent=2) if as_json else format_report(report))
@@ -121,6 +129,57 @@ def serve(host: str, port: int, index_dir: Path | None) -> None:
 
     settings = _settings(index_dir)
     uvicorn.run(create_app(settings), host=host, port=port)
+
+
+@cli.group()
+def reader() -> None:
+    """The trained span reader that picks the short answer (models/reader/)."""
+
+
+@reader.command("train")
+@click.option(
+    "--data",
+    required=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Folder of SQuAD-style .json files (e.g. ../shared/reader-data).",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("models/reader"),
+    show_default=True,
+    help="Folder to write the trained layers, config and card into.",
+)
+@click.option(
+    "--epochs", type=click.FloatRange(min=0, min_open=True), default=None, help="Passes over the data."
+)
+@click.option(
+    "--max-windows", type=click.IntRange(1), default=None, help="Train on a tiny slice (smoke test)."
+)
+@click.option("--max-steps", type=click.IntRange(1), default=None, help="Stop after this many steps.")
+@click.option(
+    "--device",
+    default="auto",
+    show_default=True,
+    help="auto (CUDA when there is one, else CPU), cpu, cuda, cuda:N.",
+)
+def reader_train(
+    data: Path, out: Path, epochs: float | None, max_windows: int | None, max_steps: int | None, device: str
+) -> None:
+    """Fine-tune e5's top layers as a span reader on DATA; writes weights, config and a model card."""
+    from dataclasses import replace
+
+    from qa.answer.reader_train import TrainSettings, train_reader
+    from qa.index.e5_convert import ensure_e5_model
+
+    settings = _settings()
+    train = TrainSettings(max_windows=max_windows, max_steps=max_steps, device=device)
+    if epochs is not None:
+        train = replace(train, epochs=epochs)
+    figures = train_reader(data, out, train, ensure_e5_model(settings.model_cache_dir), log=click.echo)
+    click.echo(
+        f"held-out EM {figures['heldout']['exact_match']} F1 {figures['heldout']['f1']}; written to {out}"
+    )
 
 
 @cli.group()

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from qa.records import Answer
-from qa.text import normalise
+from qa.text import char_f1, exact_match, normalise
 
 K_VALUES = (1, 3, 5)
 MRR_AT = 10
@@ -84,6 +84,8 @@ class _Tally:
     unmapped: int = 0
     short_asked: int = 0
     short_right: int = 0  # stricter: the short answer alone holds the accepted string
+    short_em: float = 0.0  # CMRC 2018 rules over every answerable question (no short answer: 0)
+    short_f1: float = 0.0
     failures: list[dict[str, Any]] = field(default_factory=list)
     by_kind: dict[str, list[int]] = field(default_factory=dict)
 
@@ -105,6 +107,9 @@ class _Tally:
         if not answer.abstained and answer.short_answer is not None:
             self.short_asked += 1
             self.short_right += answer_matches(answer.short_answer, accepted, groups)
+            alternatives = [*accepted, *(alt for group in groups or [] for alt in group)]
+            self.short_em += exact_match(answer.short_answer, alternatives)
+            self.short_f1 += char_f1(answer.short_answer, alternatives)
         self.false_abstentions += answer.abstained
         right, asked = self.by_kind.setdefault(kind, [0, 0])
         self.by_kind[kind] = [right + ok, asked + 1]
@@ -150,6 +155,10 @@ class _Tally:
             "answer_accuracy": share(self.correct, answerable),
             "short_answer_accuracy": share(self.short_right, self.short_asked),
             "short_answers": self.short_asked,
+            "short_answer_shown": share(self.short_asked, answerable),
+            "shown_and_wrong": share(self.short_asked - self.short_right, self.short_asked),
+            "short_exact_match": share(self.short_em, answerable),
+            "short_f1": share(self.short_f1, answerable),
             "abstention_accuracy": share(self.abstained_right, unanswerable),
             "false_abstention_rate": share(self.false_abstentions, answerable),
             "latency_p50_ms": round(float(np.percentile(lat, 50)), 1),
@@ -187,7 +196,12 @@ def run_eval(service: Any, questions_path: Path, limit: int | None = None) -> di
             tally.ranking(set(gold), answer)
     manifest = service.index.manifest
     built_with = {key: manifest[key] for key in ("chunking", "segmentation") if key in manifest}
-    return {**tally.report(), "settings": {**service.settings.layer_settings(), **built_with}}
+    reader = service.reader.config.get("figures", {}).get("heldout") if service.reader else None
+    return {
+        **tally.report(),
+        "reader": {"dir": str(service.settings.reader_dir), "heldout": reader} if service.reader else None,
+        "settings": {**service.settings.layer_settings(), **built_with},
+    }
 
 
 def format_report(report: dict[str, Any]) -> str:
@@ -203,6 +217,9 @@ def format_report(report: dict[str, Any]) -> str:
         f"MRR@{MRR_AT} {show(report[f'mrr@{MRR_AT}'])}",
         f"answer accuracy {show(report['answer_accuracy'])}  (short answer alone right: "
         f"{show(report.get('short_answer_accuracy'))} of {report.get('short_answers', 0)} given)",
+        f"short answers: shown for {show(report.get('short_answer_shown'))} of answerable, "
+        f"shown and wrong {show(report.get('shown_and_wrong'))}; EM {show(report.get('short_exact_match'))} "
+        f"F1 {show(report.get('short_f1'))} (CMRC 2018 rules, over all answerable)",
         f"abstention accuracy {show(report['abstention_accuracy'])}  "
         f"false-abstention rate {show(report['false_abstention_rate'])}",
         f"latency p50 {report['latency_p50_ms']} ms  p95 {report['latency_p95_ms']} ms",
@@ -210,6 +227,8 @@ def format_report(report: dict[str, Any]) -> str:
     steps = report.get("settings", {}).get("retrieval", {}).get("steps")
     if steps is not None:
         lines.append(f"stage-2 steps: {', '.join(steps) or 'none'}")
+    reader = report.get("reader")
+    lines.append(f"reader: {reader['dir']}" if reader else "reader: none (typed rules)")
     if report.get("unmapped_gold"):
         lines.append(f"warning: {report['unmapped_gold']} question(s) whose evidence matched no article")
     if report.get("accuracy_by_kind"):

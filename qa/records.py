@@ -80,7 +80,8 @@ class Citation:
     """A verbatim quote: `quote == article.text[start:end]`, numbered as [n] in the answer.
 
     `note` is the remark shown after a further quote that brings another answer, such as
-    "（2021-01-05的报道）"; "" when none.
+    "（2021-01-05的报道）"; "" when none. `answer_start`/`answer_end` mark the short answer read in
+    this quote (article offsets, `start <= answer_start < answer_end <= end`), None when not here.
     """
 
     n: int
@@ -92,6 +93,8 @@ class Citation:
     start: int
     end: int
     note: str = ""
+    answer_start: int | None = None  # the short answer's place in the article, inside [start, end)
+    answer_end: int | None = None
 
 
 @dataclass(frozen=True)

@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from qa.answer.chat import SessionStore, Turn, resolve_followup
 from qa.answer.compose import answer_question
 from qa.answer.extraction import TextCache
+from qa.answer.reader import READER_WEIGHTS, Reader
 from qa.answer.retrieve import Filters, retrieve
 from qa.answer.settings import TOP_K_MAX
 from qa.index.build import BuildReport, build_index, unchanged_build
+from qa.index.e5_convert import ensure_e5_model
 from qa.index.embedding import Embedder, PassageEmbedder, configured_passage_prompt
 from qa.index.store import LoadedIndex, load_index
 from qa.records import Answer, Article
@@ -40,6 +43,14 @@ def load_embedder(settings: Settings) -> Embedder:
     )
 
 
+def load_reader(settings: Settings) -> Reader | None:
+    """The trained reader named by the settings, joined with the e5 weights; None when there is none."""
+    folder = settings.reader_dir
+    if folder is None or not (Path(folder) / READER_WEIGHTS).is_file():
+        return None
+    return Reader.load(folder, ensure_e5_model(settings.model_cache_dir), int8=settings.reader_int8)
+
+
 @dataclass
 class QAService:
     """Answers questions over one loaded index; `sessions` outlives the service across rebuilds.
@@ -53,20 +64,28 @@ class QAService:
     embedder: Embedder
     sessions: SessionStore
     cache: TextCache = field(default_factory=TextCache)
+    reader: Reader | None = None
 
     @classmethod
     def load(
-        cls, settings: Settings, embedder: Embedder | None = None, sessions: SessionStore | None = None
+        cls,
+        settings: Settings,
+        embedder: Embedder | None = None,
+        sessions: SessionStore | None = None,
+        reader: Reader | None = None,
     ) -> QAService:
-        """Load the index from `settings.index_dir` (IndexMissingError if none) and the embedder."""
+        """Load the index from `settings.index_dir` (IndexMissingError if none), the embedder and the
+        reader (a passed one is reused: a rebuilt index keeps the loaded models)."""
         index = load_index(settings.index_dir)
         if embedder is None:
             embedder = load_embedder(settings)
+        if reader is None:
+            reader = load_reader(settings)
         if sessions is None:
             sessions = SessionStore(
                 max_sessions=settings.max_sessions, max_turns=settings.max_turns, ttl_s=settings.session_ttl_s
             )
-        return cls(settings=settings, index=index, embedder=embedder, sessions=sessions)
+        return cls(settings=settings, index=index, embedder=embedder, sessions=sessions, reader=reader)
 
     def ask(
         self,
@@ -102,7 +121,13 @@ class QAService:
         )
         retrieved_at = time.perf_counter()
         answer = answer_question(
-            resolved, hits, self.index, self.settings.answer, embedder=self.embedder, cache=self.cache
+            resolved,
+            hits,
+            self.index,
+            self.settings.answer,
+            embedder=self.embedder,
+            cache=self.cache,
+            reader=self.reader,
         )
         answered_at = time.perf_counter()
         answer = replace(

@@ -53,6 +53,16 @@ class Settings(BaseSettings):
         default=None,
         description="Prefix for passages; None = the model's own (e5: 'passage: ').",
     )
+    reader_dir: Path | None = Field(
+        default=PROJECT_ROOT / "models" / "reader",
+        description=(
+            "The trained span reader (`qa reader train`); it is joined with the converted e5 weights. "
+            "Empty = no reader: the typed rules give the short answers."
+        ),
+    )
+    reader_int8: bool = Field(
+        default=True, description="Quantise the reader's linear layers to int8 for the CPU (faster)."
+    )
     top_k: int = Field(default=5, description="Passages returned with each answer.")
     admin_token: str | None = Field(
         default=None,
@@ -84,6 +94,11 @@ class Settings(BaseSettings):
     def layer_settings(self) -> dict[str, Any]:
         """The tuned numbers of the answer layers, as `qa eval` records them beside its figures."""
         return {"retrieval": asdict(self.retrieval), "answer": asdict(self.answer)}
+
+    @field_validator("reader_dir", mode="before")
+    @classmethod
+    def _empty_means_no_reader(cls, value: Any) -> Any:
+        return None if value is None or str(value).strip() in ("", "none") else value
 
     @field_validator("top_k")
     @classmethod

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from difflib import SequenceMatcher
 
 # CJK unified ideographs, extension A and the compatibility block.
 CJK_CHARS = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
@@ -85,3 +86,32 @@ def normalise(text: str) -> str:
         for ch in unicodedata.normalize("NFKC", text).lower()
         if ch in ".%·" or unicodedata.category(ch)[0] in "LN"
     )
+
+
+def _answer_chars(text: str) -> str:
+    """CMRC 2018 evaluation's view of an answer: lower case, no punctuation, no spaces."""
+    return "".join(
+        ch for ch in text.lower() if not ch.isspace() and not unicodedata.category(ch).startswith("P")
+    )
+
+
+def exact_match(predicted: str, answers: list[str]) -> float:
+    """1.0 when the prediction equals an accepted answer after CMRC 2018 normalisation."""
+    guess = _answer_chars(predicted)
+    return float(any(guess == _answer_chars(a) for a in answers if _answer_chars(a)))
+
+
+def char_f1(predicted: str, answers: list[str]) -> float:
+    """Best character F1 against the accepted answers, via the longest common substring (CMRC 2018)."""
+    guess, best = _answer_chars(predicted), 0.0
+    for answer in answers:
+        gold = _answer_chars(answer)
+        if not guess or not gold:
+            continue
+        longest = SequenceMatcher(None, guess, gold, autojunk=False).find_longest_match(
+            0, len(guess), 0, len(gold)
+        )
+        if longest.size:
+            precision, recall = longest.size / len(guess), longest.size / len(gold)
+            best = max(best, 2 * precision * recall / (precision + recall))
+    return best

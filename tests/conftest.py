@@ -48,8 +48,17 @@ def embedder(model_cache_dir: Path):
 
 
 @pytest.fixture(scope="session")
-def service(settings: Settings, embedder):
-    """A QAService over the seeds index, sharing the session's embedder."""
+def reader(settings: Settings):
+    """The shipped reader (models/reader/), joined with the e5 weights once for the session
+    (tests/test_reader.py checks that it ships; None only in a tree without it)."""
+    from qa.service import load_reader
+
+    return load_reader(settings)
+
+
+@pytest.fixture(scope="session")
+def service(settings: Settings, embedder, reader):
+    """A QAService over the seeds index, sharing the session's embedder and reader."""
     from qa.service import QAService
 
-    return QAService.load(settings, embedder=embedder)
+    return QAService.load(settings, embedder=embedder, reader=reader)

@@ -23,7 +23,7 @@ NEW_ARTICLE = {
 
 
 @pytest.fixture(scope="module")
-def admin_app(tmp_path_factory, settings, embedder, seeds_index_dir):
+def admin_app(tmp_path_factory, settings, embedder, reader, seeds_index_dir):
     """An app with an admin token over copies of the seeds corpus and index (rebuilds touch the copies)."""
     root = tmp_path_factory.mktemp("admin")
     corpus, index_dir = root / "corpus", root / "index"
@@ -32,6 +32,7 @@ def admin_app(tmp_path_factory, settings, embedder, seeds_index_dir):
     app = create_app(
         settings.model_copy(update={"corpus_dir": corpus, "index_dir": index_dir, "admin_token": TOKEN}),
         embedder=embedder,
+        reader=reader,
     )
     return app
 
@@ -65,8 +66,8 @@ def test_admin_endpoints_are_403_with_a_wrong_token(client, method, path):
     assert response.json()["detail"] == "The admin token is wrong."
 
 
-def test_admin_endpoints_refuse_everyone_when_no_token_is_configured(settings, embedder):
-    app = create_app(settings.model_copy(update={"admin_token": None}), embedder=embedder)
+def test_admin_endpoints_refuse_everyone_when_no_token_is_configured(settings, embedder, reader):
+    app = create_app(settings.model_copy(update={"admin_token": None}), embedder=embedder, reader=reader)
     with TestClient(app) as client:
         response = client.post("/index/rebuild", headers=AUTH)
         assert response.status_code == 403

@@ -14,9 +14,9 @@ UNANSWERABLE = "2035年火星基地的宇航员有多少人？"
 
 
 @pytest.fixture(scope="module")
-def client(settings, embedder):
+def client(settings, embedder, reader):
     """A TestClient opened with `with` (the lifespan runs) over the session's seeds index."""
-    app = create_app(settings, embedder=embedder)
+    app = create_app(settings, embedder=embedder, reader=reader)
     with TestClient(app) as client:
         assert app.state.index.wait(600), "the index did not load"
         yield client
@@ -160,8 +160,10 @@ def test_ask_refuses_hostile_json_with_a_sentence(client, body, status, words):
     assert_refused(client.post("/ask", json=body), status, words)
 
 
-def test_question_limit_follows_the_max_question_chars_setting(settings, embedder):
-    app = create_app(settings.model_copy(update={"max_question_chars": 100}), embedder=embedder)
+def test_question_limit_follows_the_max_question_chars_setting(settings, embedder, reader):
+    app = create_app(
+        settings.model_copy(update={"max_question_chars": 100}), embedder=embedder, reader=reader
+    )
     with TestClient(app) as short_client:
         assert app.state.index.wait(600), "the index did not load"
         response = short_client.post("/ask", json={"question": "问" * 150})
@@ -214,10 +216,12 @@ def test_wrong_method_and_unknown_path_are_explained(client):
     assert_refused(client.get("/no-such-thing"), 404, "nothing at /no-such-thing")
 
 
-def test_a_question_beyond_the_in_flight_limit_gets_503_with_retry_after_and_is_counted(settings, embedder):
+def test_a_question_beyond_the_in_flight_limit_gets_503_with_retry_after_and_is_counted(
+    settings, embedder, reader
+):
     from qa.api.app import create_app
 
-    app = create_app(settings.model_copy(update={"max_in_flight": 2}), embedder=embedder)
+    app = create_app(settings.model_copy(update={"max_in_flight": 2}), embedder=embedder, reader=reader)
     with TestClient(app) as client:
         assert app.state.index.wait(600)
         app.state.admission.in_flight = 2  # two questions are being answered right now
@@ -232,7 +236,7 @@ def test_a_question_beyond_the_in_flight_limit_gets_503_with_retry_after_and_is_
         assert app.state.admission.in_flight == 1  # the answered question gave its slot back
 
 
-def test_many_clients_at_once_get_answers_or_503_never_an_error(settings, embedder):
+def test_many_clients_at_once_get_answers_or_503_never_an_error(settings, embedder, reader):
     """A real server with room for two questions; twelve clients ask together."""
     import threading
 
@@ -241,7 +245,7 @@ def test_many_clients_at_once_get_answers_or_503_never_an_error(settings, embedd
 
     from qa.api.app import create_app
 
-    app = create_app(settings.model_copy(update={"max_in_flight": 2}), embedder=embedder)
+    app = create_app(settings.model_copy(update={"max_in_flight": 2}), embedder=embedder, reader=reader)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

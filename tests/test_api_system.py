@@ -27,9 +27,9 @@ TINY_EXPORT = [
 
 
 @pytest.fixture(scope="module")
-def client(settings, embedder):
+def client(settings, embedder, reader):
     """A TestClient opened with `with` (the lifespan runs) over the session's seeds index."""
-    app = create_app(settings, embedder=embedder)
+    app = create_app(settings, embedder=embedder, reader=reader)
     with TestClient(app) as client:
         assert app.state.index.wait(600), "the index did not load"
         yield client
@@ -41,10 +41,10 @@ def test_health_is_ready_once_the_index_is_loaded(client):
     assert response.json()["status"] == "ready"
 
 
-def test_health_tells_the_page_the_servers_question_limit(settings, embedder):
+def test_health_tells_the_page_the_servers_question_limit(settings, embedder, reader):
     assert settings.max_question_chars == 2000
     small = settings.model_copy(update={"max_question_chars": 120})
-    with TestClient(create_app(small, embedder=embedder)) as client:
+    with TestClient(create_app(small, embedder=embedder, reader=reader)) as client:
         assert client.get("/health").json()["max_question_chars"] == 120
 
 
@@ -124,14 +124,16 @@ def test_openapi_lists_every_endpoint(client):
         assert path in paths
 
 
-def test_first_start_builds_the_index_then_answers(tmp_path, settings, embedder):
+def test_first_start_builds_the_index_then_answers(tmp_path, settings, embedder, reader):
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     lines = "\n".join(json.dumps(a, ensure_ascii=False) for a in TINY_EXPORT)
     (corpus / "tiny.jsonl").write_text(lines + "\n", encoding="utf-8")
     index_dir = tmp_path / "index"
     app = create_app(
-        settings.model_copy(update={"corpus_dir": corpus, "index_dir": index_dir}), embedder=embedder
+        settings.model_copy(update={"corpus_dir": corpus, "index_dir": index_dir}),
+        embedder=embedder,
+        reader=reader,
     )
     with TestClient(app) as client:
         assert app.state.index.wait(600)
@@ -143,11 +145,13 @@ def test_first_start_builds_the_index_then_answers(tmp_path, settings, embedder)
     assert index_exists(index_dir)
 
 
-def test_health_is_503_with_the_reason_when_the_index_cannot_be_built(tmp_path, settings, embedder):
+def test_health_is_503_with_the_reason_when_the_index_cannot_be_built(tmp_path, settings, embedder, reader):
     empty = tmp_path / "empty-corpus"
     empty.mkdir()
     app = create_app(
-        settings.model_copy(update={"corpus_dir": empty, "index_dir": tmp_path / "index"}), embedder=embedder
+        settings.model_copy(update={"corpus_dir": empty, "index_dir": tmp_path / "index"}),
+        embedder=embedder,
+        reader=reader,
     )
     with TestClient(app) as client:
         assert app.state.index.wait(600)

@@ -115,13 +115,15 @@ def test_export_is_a_dev_set_that_read_questions_reads(store, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def client(tmp_path_factory, settings, embedder, seeds_index_dir):
+def client(tmp_path_factory, settings, embedder, reader, seeds_index_dir):
     """An app with an admin token over a copy of the seeds index (its feedback file is the copy's)."""
     index_dir = tmp_path_factory.mktemp("feedback") / "index"
     shutil.copytree(seeds_index_dir, index_dir)
     (index_dir / FEEDBACK_FILE).unlink(missing_ok=True)
     app = create_app(
-        settings.model_copy(update={"index_dir": index_dir, "admin_token": TOKEN}), embedder=embedder
+        settings.model_copy(update={"index_dir": index_dir, "admin_token": TOKEN}),
+        embedder=embedder,
+        reader=reader,
     )
     with TestClient(app) as client:
         assert app.state.index.wait(600)

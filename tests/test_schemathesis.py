@@ -41,9 +41,9 @@ def no_lambda_source_parsing(monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def api_schema(settings, embedder):
+def api_schema(settings, embedder, reader):
     """The app's own OpenAPI schema, bound to the app with its index loaded (lifespan run by `with`)."""
-    app = create_app(settings.model_copy(update={"admin_token": None}), embedder=embedder)
+    app = create_app(settings.model_copy(update={"admin_token": None}), embedder=embedder, reader=reader)
     with TestClient(app):
         assert app.state.index.wait(600)
         yield schemathesis.openapi.from_asgi("/openapi.json", app)

@@ -66,8 +66,8 @@ def test_article_lookup(service):
     assert service.article("no-such-article") is None
 
 
-def test_sessions_carry_over_to_a_reloaded_service(service, settings, embedder):
-    reloaded = QAService.load(settings, embedder=embedder, sessions=service.sessions)
+def test_sessions_carry_over_to_a_reloaded_service(service, settings, embedder, reader):
+    reloaded = QAService.load(settings, embedder=embedder, reader=reader, sessions=service.sessions)
     assert reloaded.sessions is service.sessions
 
 
@@ -81,7 +81,7 @@ def test_format_answer_of_an_abstention_shows_closest_passages(service):
     assert "没有找到" in text and "最接近的段落" in text
 
 
-def test_rebuild_index_builds_the_configured_corpus(settings, embedder, tmp_path):
+def test_rebuild_index_builds_the_configured_corpus(settings, embedder, reader, tmp_path):
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     (corpus / "page.txt").write_text(
@@ -91,27 +91,29 @@ def test_rebuild_index_builds_the_configured_corpus(settings, embedder, tmp_path
     local = settings.model_copy(update={"corpus_dir": corpus, "index_dir": tmp_path / "index"})
     report = rebuild_index(local, progress=False, embedder=embedder)
     assert report.articles >= 1 and report.chunks >= 1
-    answer = QAService.load(local, embedder=embedder).ask("许昌植树活动栽种了多少棵树苗？")
+    answer = QAService.load(local, embedder=embedder, reader=reader).ask("许昌植树活动栽种了多少棵树苗？")
     assert "1200棵" in answer.answer
 
 
-def test_the_text_cache_belongs_to_the_service_and_a_reloaded_index_starts_a_fresh_one(service, embedder):
+def test_the_text_cache_belongs_to_the_service_and_a_reloaded_index_starts_a_fresh_one(
+    service, embedder, reader
+):
     service.ask("魏都区委书记是谁？")
     assert len(service.cache) > 0  # retrieval and the answer step remembered sentences in it
-    swapped = QAService.load(service.settings, embedder=embedder, sessions=service.sessions)
+    swapped = QAService.load(service.settings, embedder=embedder, reader=reader, sessions=service.sessions)
     assert swapped.cache is not service.cache
     assert len(swapped.cache) == 0
     assert swapped.sessions is service.sessions  # conversations carry over a swap; cached text does not
 
 
-def test_service_passes_its_settings_to_the_layers(service, embedder):
+def test_service_passes_its_settings_to_the_layers(service, embedder, reader):
     """The English grids question needs the agreement step (see test_retrieval); settings turn it off."""
     question = "Into how many grids are the communities of Weidu District divided?"
     plain = service.settings.model_copy(update={"retrieval": service.settings.retrieval.without("agreement")})
     assert "620个网格" in service.ask(question).passages[0].text.replace(" ", "")
-    assert "620个网格" not in QAService.load(plain, embedder=embedder).ask(question).passages[0].text.replace(
-        " ", ""
-    )
+    assert "620个网格" not in QAService.load(plain, embedder=embedder, reader=reader).ask(question).passages[
+        0
+    ].text.replace(" ", "")
 
 
 def test_rebuild_with_nothing_changed_keeps_the_live_index_and_loads_no_model(

@@ -38,9 +38,9 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server_url(settings, embedder):
+def server_url(settings, embedder, reader):
     """A real uvicorn server in a thread, ready (index loaded) before the tests start."""
-    app = create_app(settings, embedder=embedder)
+    app = create_app(settings, embedder=embedder, reader=reader)
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)

@@ -17,8 +17,9 @@ Every number of this step is a field of `AnswerSettings`; the steps of `answer_q
 
 from __future__ import annotations
 
+import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from qa.answer.extraction import (
     Aliases,
@@ -29,6 +30,7 @@ from qa.answer.extraction import (
     question_type,
     typed_answer,
 )
+from qa.answer.reader import Reader
 from qa.answer.rerank import question_terms
 from qa.answer.settings import AnswerSettings
 from qa.index.embedding import Embedder
@@ -76,6 +78,8 @@ class _Candidate:
     score: float
     short: str | None
     typed: float = 0.0  # how well the short answer sits among the question's words
+    span: tuple[int, int] | None = None  # the reader's short answer in the article, inside [start, end)
+    margin: float | None = None  # the reader's span score minus its no-answer score (None: not read)
 
 
 @dataclass(frozen=True)
@@ -264,6 +268,84 @@ def _best_candidate(asked: _Asked, evidence: _Evidence, settings: AnswerSettings
     return best
 
 
+def _read_candidates(
+    asked: _Asked, evidence: _Evidence, reader: Reader, settings: AnswerSettings
+) -> _Evidence:
+    """The reader reads the best candidate sentences (one batch) and its verdict joins their scores.
+
+    Only the sentences read stay candidates. Each gets `reader_weight * tanh(margin / reader_scale)`
+    added to its score; its short answer becomes the reader's span when the margin reaches
+    `reader_margin`, else none (the typed rules' answers are not used beside the reader).
+    """
+    pool: list[_Candidate] = []
+    for cand in sorted(evidence.candidates, key=lambda c: -c.score):
+        if len(pool) >= settings.reader_candidates:
+            break
+        if all((c.article.id, c.start, c.end) != (cand.article.id, cand.start, cand.end) for c in pool):
+            pool.append(cand)
+    spans = reader.read(asked.text, [c.article.text[c.start : c.end] for c in pool])
+    read = []
+    for cand, span in zip(pool, spans, strict=True):
+        if span is None:
+            read.append(replace(cand, short=None, typed=0.0))
+            continue
+        start, end = _trimmed(cand.article.text, cand.start + span.start, cand.start + span.end)
+        shown = span.margin >= settings.reader_margin and end > start
+        bonus = settings.reader_weight * math.tanh(span.margin / settings.reader_scale)
+        read.append(
+            replace(
+                cand,
+                score=cand.score + bonus,
+                short=cand.article.text[start:end] if shown else None,
+                typed=0.0,
+                span=(start, end) if shown else None,
+                margin=span.margin,
+            )
+        )
+    return replace(evidence, candidates=read)
+
+
+def _trimmed(text: str, start: int, end: int) -> tuple[int, int]:
+    """A span without surrounding spaces and punctuation (OCR spaces and a stray "，" at the edges)."""
+    edge = " \t\n\u3000，。、；：,.;:！？!?“”\"'（）()《》"
+    while start < end and text[start] in edge:
+        start += 1
+    while end > start and text[end - 1] in edge:
+        end -= 1
+    return start, end
+
+
+def _reader_abstains(evidence: _Evidence, settings: AnswerSettings) -> bool:
+    """The reader found nothing anywhere and the words matched only weakly: not in the archive."""
+    margins = [c.margin for c in evidence.candidates if c.margin is not None]
+    return (
+        bool(margins)
+        and max(margins) < settings.reader_abstain_margin
+        and evidence.best_chunk_coverage < settings.reader_abstain_coverage
+    )
+
+
+def _read_parts(
+    asked: _Asked, chosen: list[_Candidate], reader: Reader, settings: AnswerSettings
+) -> str | None:
+    """A question asking several things: the reader reads the chosen quotes once per part."""
+    found: dict[str, str] = {}
+    quotes = [c.article.text[c.start : c.end] for c in chosen]
+    for part in question_parts(asked.text):
+        spans = [s for s in reader.read(part, quotes) if s is not None]
+        if not spans:
+            continue
+        span = max(spans, key=lambda s: s.margin)
+        if span.margin < settings.reader_margin:
+            continue
+        cand = chosen[span.passage]
+        start, end = _trimmed(cand.article.text, cand.start + span.start, cand.start + span.end)
+        if end > start:
+            text = cand.article.text[start:end]
+            found.setdefault(normalise(text), text)
+    return "；".join(found.values()) or None
+
+
 def _apart(other: _Candidate, chosen: list[_Candidate]) -> bool:
     """Whether `other` overlaps none of the quotes already chosen."""
     return all(
@@ -392,7 +474,10 @@ def _assemble(
         note = ""
         if cand is not best and cand.short and cand.short != short and cand.article.date:
             note = f"（{cand.article.date}的报道）"
-        citations.append(_citation(n, cand.article, cand.start, cand.end, note))
+        citation = _citation(n, cand.article, cand.start, cand.end, note)
+        if cand.span is not None and short and cand.article.text[cand.span[0] : cand.span[1]] in short:
+            citation = replace(citation, answer_start=cand.span[0], answer_end=cand.span[1])
+        citations.append(citation)
     return Answer(
         question=asked.text,
         answer=answer_prose(short, short_date, citations),
@@ -411,22 +496,44 @@ def answer_question(
     settings: AnswerSettings | None = None,
     embedder: Embedder | None = None,
     cache: TextCache | None = None,
+    reader: Reader | None = None,
 ) -> Answer:
     """Build the answer (short answer + quotes + citations) or an abstention with the closest passages.
 
     A question asking several things ("网易和腾讯的营收分别是多少") gets a quote for each part.
     `settings` None means the shipped AnswerSettings; `cache` (the service's TextCache) only saves
     time, the answer is the same without it. Word aliases come from the index (`index.aliases`).
+    With a `reader`, Chinese questions take their quote and short answer from what the reader reads
+    in the best sentences; without one (or for other languages) the typed rules answer.
     """
     settings = settings or AnswerSettings()
     passages = _passages(hits, index)
     asked = _Asked.of(question, index)
     evidence = _score_candidates(asked, hits, index, settings, embedder, cache)
-    best = _best_candidate(asked, evidence, settings)
+    reading = reader is not None and asked.chinese and bool(evidence.candidates)
+    if reading:
+        assert reader is not None
+        evidence = _read_candidates(asked, evidence, reader, settings)
+        best = None if _reader_abstains(evidence, settings) else _best_read(evidence, settings)
+    else:
+        best = _best_candidate(asked, evidence, settings)
     if best is None:
         return Answer(
             question=question, answer=ABSTAIN_TEXT, short_answer=None, abstained=True, passages=passages
         )
     chosen = _choose_quotes(asked, best, evidence.candidates, settings)
-    short = _short_answer(asked, best, chosen, index, settings, cache)
+    if reading and asked.compound:
+        assert reader is not None
+        short = _read_parts(asked, chosen, reader, settings) or best.short
+    elif reading:
+        short = best.short
+    else:
+        short = _short_answer(asked, best, chosen, index, settings, cache)
     return _assemble(asked, best, chosen, short, passages)
+
+
+def _best_read(evidence: _Evidence, settings: AnswerSettings) -> _Candidate | None:
+    """The best read sentence, when the words cover enough of the question (the rules' first test)."""
+    if evidence.best_chunk_coverage < settings.min_coverage:
+        return None
+    return max(evidence.candidates, key=lambda c: c.score)

@@ -108,12 +108,21 @@ class AnswerSettings:
         1.0  # ... and is chosen by its score plus this times the question weight it adds
     )
     part_word_weight: float = 3.0  # words only one part has weigh this much more when finding its answer
+    # The trained reader (models/reader/, `qa reader train`), for Chinese questions when one is loaded.
+    # Its margin is the best span's start+end logit minus the passage's no-answer logit.
+    reader_candidates: int = 4  # best-scoring candidate sentences the reader reads, in one batch
+    reader_weight: float = 0.3  # a read sentence's score gains this times tanh(margin / reader_scale)
+    reader_scale: float = 4.0  # margins this size count as "sure" in the sentence score
+    reader_margin: float = 0.0  # the short answer is shown when the best span's margin reaches this
+    reader_abstain_margin: float = -8.0  # below this margin on every read sentence ...
+    reader_abstain_coverage: float = 0.6  # ... and below this chunk coverage, the answer abstains
 
     def __post_init__(self) -> None:
         """Refuse values that cannot work: negative weights, ratios outside 0..1, counts below 1."""
         ratios = ("min_coverage", "min_typed_coverage", "typed_switch_ratio", "strong_ratio")
         ratios += ("second_quote_ratio", "compound_ratio")
-        counts = ("sentences_from", "max_quotes", "compound_from", "compound_quotes")
+        counts = ("sentences_from", "max_quotes", "compound_from", "compound_quotes", "reader_candidates")
+        signed = ("reader_margin", "reader_abstain_margin")  # logit differences: may be negative
         for f in fields(self):
             value = getattr(self, f.name)
             if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
@@ -124,8 +133,10 @@ class AnswerSettings:
                 )
             if f.name in ratios and not 0 <= value <= 1:
                 raise ValueError(f"answer setting {f.name} is a share and must lie in 0..1, got {value!r}")
-            if value < 0:
+            if value < 0 and f.name not in signed:
                 raise ValueError(f"answer setting {f.name} must not be negative, got {value!r}")
+        if self.reader_scale <= 0:
+            raise ValueError(f"answer setting reader_scale must be positive, got {self.reader_scale}")
         if self.min_dense > 1:
             raise ValueError(
                 f"answer setting min_dense is a cosine and must not exceed 1, got {self.min_dense}"

@@ -21,6 +21,7 @@ from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from swagger_ui_bundle import swagger_ui_path
 
+from qa.answer.reader import Reader
 from qa.api.admission import Admission, AdmitQuestions
 from qa.api.jobs import IndexManager
 from qa.api.routes import admin, articles, ask, feedback, system, web
@@ -243,8 +244,11 @@ def _document_settings(app: FastAPI, settings: Settings) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def create_app(settings: Settings | None = None, *, embedder: Embedder | None = None) -> FastAPI:
-    """The app over `settings` (default: read from the environment now); `embedder` shares a loaded model."""
+def create_app(
+    settings: Settings | None = None, *, embedder: Embedder | None = None, reader: Reader | None = None
+) -> FastAPI:
+    """The app over `settings` (default: read from the environment now); `embedder` and `reader` share
+    loaded models (tests; else they are loaded with the index)."""
     settings = settings if settings is not None else Settings()
     _configure_logging()
     app = FastAPI(
@@ -256,7 +260,7 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
         redoc_url=None,
     )
     app.state.settings = settings
-    app.state.index = IndexManager(settings, app.state, embedder=embedder)
+    app.state.index = IndexManager(settings, app.state, embedder=embedder, reader=reader)
     app.state.admission = Admission(settings.max_in_flight)
     app.add_middleware(DeclaredSizeLimit, default=BODY_LIMIT, limits={"/documents": UPLOAD_BODY_LIMIT})
     app.add_exception_handler(RequestValidationError, _validation_error)

