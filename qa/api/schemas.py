@@ -119,6 +119,11 @@ class AnswerOut(BaseModel):
     citations: list[CitationOut] = []
     passages: list[PassageOut] = []
     session_id: str | None = None
+    session_reset: bool = Field(
+        False,
+        description="True when the request's session_id is one this server no longer holds (restarted, "
+        "expired or evicted): the question was answered as the start of a new conversation.",
+    )
     resolved_question: str | None = None
     timings_ms: dict[str, float] = {}
 

@@ -43,6 +43,17 @@ def _filters(filters: FiltersIn | None) -> Filters | None:
     return Filters(date_from=filters.date_from, date_to=filters.date_to, source=filters.source)
 
 
+def _session_reset(service: QAService, body: AskIn) -> bool:
+    """True when the request continues a session this server no longer holds (restarted, expired or
+    evicted): the question is then answered without the earlier turns, and the answer says so."""
+    return body.session_id is not None and body.session_id not in service.sessions
+
+
+def _answer_out(answer: Answer, session_reset: bool) -> AnswerOut:
+    """The response model of an answer."""
+    return AnswerOut.model_validate({**asdict(answer), "session_reset": session_reset})
+
+
 def _ask(service: QAService, body: AskIn) -> Answer:
     """One call of the service with the request's fields."""
     return service.ask(
@@ -53,7 +64,8 @@ def _ask(service: QAService, body: AskIn) -> Answer:
 @router.post("/ask", response_model=AnswerOut, responses=ERRORS, summary="Answer one question")
 def ask(body: AskBody, service: ServiceDep) -> AnswerOut:
     """The answer with its short answer, verbatim quotes (with offsets), passages and timings."""
-    return AnswerOut.model_validate(asdict(_ask(service, body)))
+    session_reset = _session_reset(service, body)
+    return _answer_out(_ask(service, body), session_reset)
 
 
 def answer_pieces(text: str) -> list[str]:
@@ -64,17 +76,19 @@ def answer_pieces(text: str) -> list[str]:
 async def _events(service: QAService, body: AskIn) -> AsyncIterator[ServerSentEvent]:
     """status, then the answer text in pieces, then the citations, then `done` with the whole answer."""
     yield ServerSentEvent(event="status", data=json.dumps({"stage": "searching"}))
+    session_reset = _session_reset(service, body)
     try:
         answer = await run_in_threadpool(_ask, service, body)
     except QuestionError as error:
         yield ServerSentEvent(event="error", data=json.dumps({"detail": str(error)}, ensure_ascii=False))
         return
-    payload = AnswerOut.model_validate(asdict(answer))
+    payload = _answer_out(answer, session_reset)
     yield ServerSentEvent(
         event="meta",
         data=json.dumps(
             {
                 "session_id": answer.session_id,
+                "session_reset": session_reset,
                 "resolved_question": answer.resolved_question,
                 "abstained": answer.abstained,
                 "short_answer": answer.short_answer,
@@ -96,9 +110,9 @@ async def _events(service: QAService, body: AskIn) -> AsyncIterator[ServerSentEv
     responses={
         200: {
             "description": (
-                "Server-Sent Events: `status`, `meta` (session id, abstained, short answer and its date), "
-                "`token` (the answer text in pieces), `citations` (quotes with their notes), then `done` "
-                "with the whole answer object; `error` if the question is refused."
+                "Server-Sent Events: `status`, `meta` (session id, session_reset, abstained, short answer "
+                "and its date), `token` (the answer text in pieces), `citations` (quotes with their notes), "
+                "then `done` with the whole answer object; `error` if the question is refused."
             ),
             "content": {"text/event-stream": {"schema": {}}},
         },
