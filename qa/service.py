@@ -19,6 +19,7 @@ from qa.answer.reader import READER_WEIGHTS, Reader
 from qa.answer.retrieve import Filters, retrieve
 from qa.answer.settings import TOP_K_MAX
 from qa.index.build import BuildReport, build_index, unchanged_build
+from qa.index.e5_convert import MODEL_NAME as E5_MODEL_NAME
 from qa.index.e5_convert import ensure_e5_model
 from qa.index.embedding import Embedder, PassageEmbedder, configured_passage_prompt
 from qa.index.store import LoadedIndex, load_index
@@ -43,12 +44,19 @@ def load_embedder(settings: Settings) -> Embedder:
     )
 
 
-def load_reader(settings: Settings) -> Reader | None:
-    """The trained reader named by the settings, joined with the e5 weights; None when there is none."""
+def load_reader(settings: Settings, embedder: Embedder | None = None) -> Reader | None:
+    """The trained reader named by the settings, joined with the e5 weights; None when there is none.
+
+    When `embedder` is the same e5 model, its word-embedding matrix (frozen in the reader) is shared.
+    """
     folder = settings.reader_dir
     if folder is None or not (Path(folder) / READER_WEIGHTS).is_file():
         return None
-    return Reader.load(folder, ensure_e5_model(settings.model_cache_dir), int8=settings.reader_int8)
+    model_dir = ensure_e5_model(settings.model_cache_dir)
+    shared = None
+    if embedder is not None and settings.model == E5_MODEL_NAME:
+        shared = embedder.model[0].auto_model.embeddings.word_embeddings
+    return Reader.load(folder, model_dir, int8=settings.reader_int8, word_embeddings=shared)
 
 
 @dataclass
@@ -80,7 +88,7 @@ class QAService:
         if embedder is None:
             embedder = load_embedder(settings)
         if reader is None:
-            reader = load_reader(settings)
+            reader = load_reader(settings, embedder)
         if sessions is None:
             sessions = SessionStore(
                 max_sessions=settings.max_sessions, max_turns=settings.max_turns, ttl_s=settings.session_ttl_s

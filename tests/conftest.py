@@ -48,12 +48,12 @@ def embedder(model_cache_dir: Path):
 
 
 @pytest.fixture(scope="session")
-def reader(settings: Settings):
+def reader(settings: Settings, embedder):
     """The shipped reader (models/reader/), joined with the e5 weights once for the session
     (tests/test_reader.py checks that it ships; None only in a tree without it)."""
     from qa.service import load_reader
 
-    return load_reader(settings)
+    return load_reader(settings, embedder)
 
 
 @pytest.fixture(scope="session")

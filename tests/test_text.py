@@ -42,3 +42,19 @@ def test_years_are_four_digit_years_written_with_nian():
 def test_cjk_class_covers_extension_a_and_compatibility_ideographs():
     assert has_cjk("abc许") and not has_cjk("abc 123")
     assert is_cjk("\u3400") and is_cjk("\uf900") and not is_cjk("a")
+
+
+def test_exact_match_ignores_punctuation_spaces_and_case_like_cmrc_2018():
+    from qa.text import exact_match
+
+    assert exact_match("“柏启传”。", ["柏启传"]) == 1.0
+    assert exact_match("副市长柏启传", ["柏启传"]) == 0.0
+    assert exact_match("", ["柏启传"]) == 0.0
+
+
+def test_char_f1_counts_the_longest_common_substring_against_the_best_answer():
+    from qa.text import char_f1
+
+    assert char_f1("副市长柏启传", ["柏启传"]) == 2 * (3 / 6) * 1.0 / (3 / 6 + 1.0)
+    assert char_f1("柏启传", ["王磊", "柏启传"]) == 1.0
+    assert char_f1("王磊", ["柏启传"]) == 0.0

@@ -343,6 +343,8 @@ def evaluate_heldout(
             score, _, start, end = span
             if windows.example[i] not in best or score > best[windows.example[i]][0]:
                 best[windows.example[i]] = (score, example.context[start:end])
+    if not examples:
+        return {"questions": 0, "exact_match": None, "f1": None}
     ems, f1s = [], []
     for index, example in enumerate(examples):
         predicted = best.get(index, (0.0, ""))[1]

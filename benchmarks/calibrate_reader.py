@@ -1,0 +1,115 @@
+"""Calibrate the reader's numbers in AnswerSettings on one split of a questions file, report on the other.
+
+    .venv/bin/python benchmarks/calibrate_reader.py --index-dir /tmp/rgb-index \
+        --questions ../shared/eval-external/questions.jsonl --split even   # calibrate
+    ... --split odd --only 'reader_weight=0.3,reader_margin=0'            # report, one setting
+
+Rows are split by position (even / odd), so the split that chose a setting is never the one its figure
+is reported on. The reader's verdict on a (question, sentence) pair is memoised across settings, so a
+grid costs one reading of each sentence plus the rules per setting. Prints one line per setting:
+answer accuracy, short answers shown, shown-and-wrong, EM/F1 (CMRC rules), abstention figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from qa.answer.reader import Reader, Span
+from qa.evaluation import read_questions, run_eval
+from qa.service import QAService
+from qa.settings import Settings
+
+GRID = {
+    "reader_candidates": [4, 6],
+    "reader_weight": [0.0, 0.15, 0.3, 0.6, 1.0],
+    "reader_margin": [-2.0, 0.0, 2.0, 4.0],
+}
+
+
+class MemoReader:
+    """A Reader whose verdict per (question, passage) is computed once and then remembered."""
+
+    def __init__(self, reader: Reader) -> None:
+        self.reader, self.config = reader, reader.config
+        self.memo: dict[tuple[str, str], Span | None] = {}
+
+    def read(self, question: str, passages: list[str]) -> list[Span | None]:
+        """Like Reader.read; unseen passages are read in one batch."""
+        missing = [p for p in dict.fromkeys(passages) if (question, p) not in self.memo]
+        if missing:
+            for passage, span in zip(missing, self.reader.read(question, missing), strict=True):
+                self.memo[(question, passage)] = span
+        found = []
+        for i, passage in enumerate(passages):
+            span = self.memo[(question, passage)]
+            found.append(None if span is None else replace(span, passage=i))
+        return found
+
+
+def split_file(questions: Path, split: str, folder: Path) -> Path:
+    """The even, odd or all rows of `questions`, written to a file in `folder`."""
+    rows = read_questions(questions)
+    keep = [r for i, r in enumerate(rows) if split == "all" or (i % 2 == 0) == (split == "even")]
+    path = folder / f"{questions.stem}-{split}.jsonl"
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in keep), encoding="utf-8")
+    return path
+
+
+def settings_grid(only: str | None) -> list[dict[str, Any]]:
+    """Every combination of GRID, or the one setting written as 'name=value,name=value'."""
+    if only:
+        return [
+            {
+                k: float(v) if "." in v or "e" in v else int(v)
+                for k, v in (p.split("=") for p in only.split(","))
+            }
+        ]
+    keys = list(GRID)
+    return [dict(zip(keys, values, strict=True)) for values in itertools.product(*GRID.values())]
+
+
+def main() -> None:
+    """Run the grid (or one setting) on the chosen split and print a line of figures per setting."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--index-dir", type=Path, required=True)
+    parser.add_argument("--questions", type=Path, required=True)
+    parser.add_argument("--split", choices=["even", "odd", "all"], default="even")
+    parser.add_argument("--only", default=None, help="One setting, e.g. 'reader_weight=0.3,reader_margin=0'.")
+    parser.add_argument("--no-reader", action="store_true", help="The typed rules, for comparison.")
+    args = parser.parse_args()
+    base = Settings(index_dir=args.index_dir)
+    if args.no_reader:
+        base = base.model_copy(update={"reader_dir": None})
+    service = QAService.load(base)
+    if service.reader is not None:
+        service.reader = MemoReader(service.reader)  # type: ignore[assignment]
+    with tempfile.TemporaryDirectory() as folder:
+        path = split_file(args.questions, args.split, Path(folder))
+        for values in settings_grid(args.only) if not args.no_reader else [{}]:
+            answer = replace(base.answer, **values)
+            trial = replace(service, settings=base.model_copy(update={"answer": answer}))
+            report = run_eval(trial, path)
+            figures = {
+                k: report[k]
+                for k in (
+                    "answer_accuracy",
+                    "short_answer_shown",
+                    "shown_and_wrong",
+                    "short_exact_match",
+                    "short_f1",
+                    "false_abstention_rate",
+                    "abstention_accuracy",
+                    "latency_p50_ms",
+                )
+            }
+            print(json.dumps({"split": args.split, **values, **figures}, ensure_ascii=False), flush=True)
+
+
+if __name__ == "__main__":
+    main()

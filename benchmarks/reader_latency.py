@@ -1,0 +1,83 @@
+"""The ask path with and without the trained reader, warm, in one run, on the seeds and on RGB.
+
+For every question, in turn (the order rotating), `QAService.ask` with the shipped reader and the same
+service with no reader (the typed rules), so background load hits both alike. Prints p50/p95 of each
+and the reader's cost at p50; writes benchmarks/results/reader_latency.json.
+
+    python benchmarks/reader_latency.py [--rounds 1] [--rgb-questions 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import replace
+
+from _common import (
+    DEV_SET,
+    RGB_INDEX,
+    RGB_QUESTIONS,
+    latency_stats,
+    load_embedder,
+    log,
+    open_service,
+    read_jsonl,
+    seeds_index,
+    set_threads,
+    write_result,
+)
+
+
+def questions_of(path, limit: int | None = None) -> list[str]:
+    """The questions of a JSONL file (a chat's turns one by one), at most `limit`."""
+    found = []
+    for row in read_jsonl(path):
+        found += [turn["question"] for turn in row.get("turns", [row])]
+    return found[:limit] if limit else found
+
+
+def compare(service, questions: list[str], rounds: int) -> dict:
+    """p50/p95 of ask with the reader and without it, interleaved (who goes first alternates)."""
+    calls = {"reader": service.ask, "rules": replace(service, reader=None).ask}
+    for question in questions[:3]:  # warm-up, untimed
+        for call in calls.values():
+            call(question)
+    times: dict[str, list[float]] = {name: [] for name in calls}
+    for turn, question in enumerate(questions * rounds):
+        for name in list(calls)[turn % 2 :] + list(calls)[: turn % 2]:
+            started = time.perf_counter()
+            calls[name](question)
+            times[name].append((time.perf_counter() - started) * 1000)
+    with_reader, without = latency_stats(times["reader"]), latency_stats(times["rules"])
+    return {
+        "questions": len(questions),
+        "with_reader": with_reader,
+        "rules_only": without,
+        "reader_cost_p50_ms": round(with_reader["p50_ms"] - without["p50_ms"], 1),
+        "reader_cost_p95_ms": round(with_reader["p95_ms"] - without["p95_ms"], 1),
+    }
+
+
+def main() -> None:
+    """Measure on the seeds (dev questions) and on RGB, print and save the figures."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--rgb-questions", type=int, default=200)
+    args = parser.parse_args()
+    set_threads()
+    embedder = load_embedder()
+    figures = {}
+    for name, index_dir, questions in (
+        ("seeds", seeds_index(embedder), questions_of(DEV_SET)),
+        ("rgb", RGB_INDEX, questions_of(RGB_QUESTIONS, args.rgb_questions)),
+    ):
+        log(f"{name}: {len(questions)} questions")
+        service = open_service(index_dir, embedder)
+        assert service.reader is not None, "no reader in models/reader/"
+        figures[name] = compare(service, questions, args.rounds)
+        print(name, figures[name], flush=True)
+    write_result("reader_latency", figures)
+
+
+if __name__ == "__main__":
+    main()

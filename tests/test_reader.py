@@ -1,0 +1,157 @@
+"""The trained span reader: it ships, it reads the right span, it says "not here", and it can be retrained."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from qa.answer.reader import READER_CONFIG, READER_WEIGHTS, Reader
+from qa.answer.reader_train import is_heldout, read_squad
+from qa.answer.settings import AnswerSettings
+from qa.settings import PROJECT_ROOT
+
+SHIPPED = PROJECT_ROOT / "models" / "reader"
+MAX_SHIPPED_MB = 40
+
+
+def test_the_trained_reader_ships_in_the_repo_small_with_its_card():
+    weights = SHIPPED / READER_WEIGHTS
+    assert weights.is_file(), "models/reader/ must hold the trained reader"
+    assert weights.stat().st_size < MAX_SHIPPED_MB * 2**20
+    card = (SHIPPED / "README.md").read_text(encoding="utf-8")
+    for words in ("CC BY-SA", "DRCD", "CMRC 2018", "Held-out", "F1"):
+        assert words in card
+    config = json.loads((SHIPPED / READER_CONFIG).read_text(encoding="utf-8"))
+    assert config["figures"]["heldout"]["f1"] >= 0.70
+
+
+def test_reader_reads_the_number_that_answers_the_question(reader):
+    sentence = "今年以来，市公安局交管部门在市区共查处交通违法行为279869起，其中醉驾525起。"
+    (span,) = reader.read("今年以来市公安局交管部门在市区共查处交通违法行为多少起？", [sentence])
+    assert span is not None
+    assert "279869" in sentence[span.start : span.end]
+    assert span.margin >= AnswerSettings().reader_margin
+
+
+def test_a_passage_without_the_answer_gives_no_short_answer(reader, service):
+    unrelated = "本报讯 今年春节期间，我市各大公园举办了丰富多彩的文化活动，吸引了众多市民参加。"
+    (span,) = reader.read("市公安局创文指挥部的指挥长是谁？", [unrelated])
+    assert span is None or span.margin < AnswerSettings().reader_margin
+
+
+def test_reader_reads_a_batch_and_keeps_each_passage_apart(reader):
+    passages = ["为了加强组织领导，该局成立了由副市长柏启传任指挥长的创文指挥部。", "", "天气晴朗。"]
+    spans = reader.read("创文指挥部的指挥长是谁？", passages)
+    assert len(spans) == 3 and spans[1] is None
+    assert spans[0] is not None and "柏启传" in passages[0][spans[0].start : spans[0].end]
+    assert spans[0].margin > (spans[2].margin if spans[2] else float("-inf"))
+
+
+def test_seeds_answer_marks_the_read_span_inside_its_quote_at_exact_offsets(service):
+    answer = service.ask("市公安局创文指挥部的指挥长是谁？")
+    assert answer.short_answer and "柏启传" in answer.short_answer
+    marked = [c for c in answer.citations if c.answer_start is not None]
+    assert marked, "the quote holding the short answer marks it"
+    for c in marked:
+        text = service.article(c.article_id).text
+        assert text[c.start : c.end] == c.quote
+        assert c.start <= c.answer_start < c.answer_end <= c.end
+        assert text[c.answer_start : c.answer_end] in answer.short_answer
+
+
+def test_answers_without_the_reader_fall_back_to_the_typed_rules(settings, embedder):
+    from qa.service import QAService
+
+    rules = QAService.load(settings.model_copy(update={"reader_dir": None}), embedder=embedder)
+    assert rules.reader is None
+    answer = rules.ask("查处的醉驾有多少起？")
+    assert answer.short_answer == "525起"
+    assert all(c.answer_start is None for c in answer.citations)
+
+
+def _tiny_squad(folder: Path) -> Path:
+    """Two small SQuAD-style files: one in traditional script (named like DRCD), one simplified."""
+    folder.mkdir()
+    traditional = {
+        "data": [
+            {
+                "title": f"條目{i}",
+                "paragraphs": [
+                    {
+                        "context": f"臺灣第{i}屆國際書展於{2000 + i}年在臺北舉行，參觀人數達到{i}萬人。",
+                        "qas": [
+                            {
+                                "id": f"t{i}",
+                                "question": f"第{i}屆國際書展在哪裡舉行？",
+                                "answers": [{"text": "臺北", "answer_start": 14 + len(str(i)) * 2}],
+                            }
+                        ],
+                    }
+                ],
+            }
+            for i in range(1, 9)
+        ]
+    }
+    simplified = {
+        "data": [
+            {
+                "title": "许昌",
+                "paragraphs": [
+                    {
+                        "context": "许昌市位于河南省中部，2019年全市植树造林十万亩。",
+                        "qas": [
+                            {
+                                "id": "s1",
+                                "question": "许昌市位于哪个省？",
+                                "answers": [{"text": "河南省", "answer_start": 5}],
+                            }
+                        ],
+                    }
+                ],
+            }
+        ]
+    }
+    (folder / "DRCD_tiny.json").write_text(json.dumps(traditional, ensure_ascii=False), encoding="utf-8")
+    (folder / "cmrc_tiny.json").write_text(json.dumps(simplified, ensure_ascii=False), encoding="utf-8")
+    return folder
+
+
+def test_traditional_data_is_converted_and_each_answer_found_again(tmp_path):
+    examples = read_squad(_tiny_squad(tmp_path / "data") / "DRCD_tiny.json")
+    assert len(examples) == 8
+    for example in examples:
+        assert example.answer == "台北"  # simplified
+        assert example.context[example.answer_start :].startswith("台北")
+        assert "國" not in example.context + example.question
+
+
+def test_heldout_split_is_stable_and_by_document():
+    from qa.answer.reader_train import Example
+
+    one = Example("1", "长江", "", "", "", 0, "DRCD_dev.json")
+    same_document = Example("2", "长江", "", "", "", 0, "DRCD_dev.json")
+    assert is_heldout(one, 0.5) == is_heldout(same_document, 0.5)
+    assert not is_heldout(one, 0.0) and is_heldout(one, 1.0)
+
+
+def test_training_command_runs_end_to_end_on_a_tiny_slice(tmp_path, model_cache_dir, monkeypatch):
+    from qa.cli import cli
+
+    monkeypatch.setenv("QA_MODEL_CACHE_DIR", str(model_cache_dir))
+    data = _tiny_squad(tmp_path / "data")
+    out = tmp_path / "reader"
+    result = CliRunner().invoke(
+        cli,
+        ["reader", "train", "--data", str(data), "--out", str(out), "--max-windows", "6", "--max-steps", "2"],
+    )
+    assert result.exit_code == 0, result.output
+    assert "held-out EM" in result.output
+    config = json.loads((out / READER_CONFIG).read_text(encoding="utf-8"))
+    assert config["figures"]["training"]["steps"] == 2
+    assert "CC BY-SA" in (out / "README.md").read_text(encoding="utf-8")
+    from qa.index.e5_convert import ensure_e5_model
+
+    loaded = Reader.load(out, ensure_e5_model(model_cache_dir))
+    assert len(loaded.read("许昌市位于哪个省？", ["许昌市位于河南省中部。"])) == 1
