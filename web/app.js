@@ -2,10 +2,21 @@
 // with its note and citation chip; never the answer text cut apart), and opens the cited article in the
 // source pane with the quote highlighted. Plain JS, no build step, no library.
 // Everything that comes from the corpus or the user is inserted with textContent, never as HTML.
+//
+// Accessibility: one polite status region (#announcer) says the finished answer once; the message list is
+// not live. The source pane takes focus on its heading when it opens and gives it back to the chip that
+// opened it; at phone width it is a modal dialog (the rest is inert, Tab cycles inside, Escape and a tap
+// on the backdrop close it).
+// Resilience: a failed request says what happened in Chinese, puts the question back and offers 重试;
+// GET /health is polled and a banner shows while the server is away; an answer with session_reset says
+// the conversation context was lost. Remembering: the conversation (and its session id) is kept in
+// localStorage and comes back on reload. Permalinks: /?article=ID&start=S&end=E opens the source pane.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
 const els = {
+  topbar: $("topbar"),
+  main: $("main"),
   banner: $("banner"),
   empty: $("empty"),
   examples: $("examples"),
@@ -17,22 +28,35 @@ const els = {
   questionCount: $("question-count"),
   send: $("send"),
   newChat: $("new-chat"),
+  announcer: $("announcer"),
+  backdrop: $("backdrop"),
   source: $("source"),
   sourceTitle: $("source-title"),
   sourceSubtitle: $("source-subtitle"),
   sourceMeta: $("source-meta"),
   sourceBody: $("source-body"),
   sourceClose: $("source-close"),
+  sourcePermalink: $("source-permalink"),
 };
+
+const STORE_KEY = "qa.chat.v1"; // {sessionId, turns: [{question, answer}]} of the current conversation
+const MAX_STORED_TURNS = 50;
+const HEALTH_EVERY_MS = 3000; // how often the page asks GET /health once it is ready
+const RESET_TEXT = "服务器已不记得之前的对话（可能重启过或对话已过期），这个问题是作为新对话回答的，上下文已重置。";
 
 const state = {
   sessionId: null,
+  turns: [], // the finished answers of this conversation, as stored
   ready: false,
+  online: true,
   busy: false,
   maxChars: 0, // the server's question limit, from GET /health
   conversation: 0, // bumped by "new conversation" so late events of an old stream are dropped
   articles: new Map(), // article id -> article JSON, fetched once
+  opener: null, // the control that opened the source pane; focus goes back to it when the pane closes
 };
+
+const phone = window.matchMedia("(max-width: 760px)");
 
 // ---------------------------------------------------------------------------------------------- DOM helpers
 
@@ -57,6 +81,16 @@ function setBusy(busy) {
   els.form.classList.toggle("busy", busy);
 }
 
+// The page's one live region. Emptied first so the same sentence twice is said twice.
+let announceTimer = 0;
+function announce(text) {
+  clearTimeout(announceTimer);
+  els.announcer.textContent = "";
+  announceTimer = setTimeout(() => {
+    els.announcer.textContent = text;
+  }, 60);
+}
+
 // Near the server's limit a counter shows; past it a sentence says so and sending waits: a long paste is
 // never cut silently (the real question is often at its end).
 const COUNT_FROM = 0.8;
@@ -64,6 +98,7 @@ function updateCount() {
   const length = els.question.value.length;
   const limit = state.maxChars;
   const show = Boolean(limit) && length >= COUNT_FROM * limit;
+  const wasOver = els.questionCount.classList.contains("over");
   els.questionCount.hidden = !show;
   els.questionCount.classList.toggle("over", tooLong());
   if (show) {
@@ -71,6 +106,7 @@ function updateCount() {
       ? `问题太长：${length.toLocaleString()} 字，最多 ${limit.toLocaleString()} 字，请删减后再发送。`
       : `${length.toLocaleString()} / ${limit.toLocaleString()} 字`;
   }
+  if (tooLong() && !wasOver) announce(els.questionCount.textContent);
   setBusy(state.busy);
 }
 
@@ -82,6 +118,13 @@ function showBanner(text, kind) {
 
 // ---------------------------------------------------------------------------------------------- SSE over fetch
 
+class HttpError extends Error {
+  constructor(status, detail) {
+    super(detail || `HTTP ${status}`);
+    this.status = status;
+  }
+}
+
 // POST a JSON body and call onEvent(name, data) for each Server-Sent Event of the response.
 async function postStream(url, body, onEvent) {
   const response = await fetch(url, {
@@ -90,14 +133,14 @@ async function postStream(url, body, onEvent) {
     body: JSON.stringify(body),
   });
   if (!response.ok) {
-    let detail = `服务器返回 ${response.status}`;
+    let detail = "";
     try {
       const payload = await response.json();
       if (payload && payload.detail) detail = payload.detail;
     } catch (_) {
-      /* not JSON: keep the status line */
+      /* not JSON: the status says enough */
     }
-    throw new Error(detail);
+    throw new HttpError(response.status, detail);
   }
   const reader = response.body.getReader();
   const decoder = new TextDecoder("utf-8");
@@ -125,6 +168,33 @@ async function postStream(url, body, onEvent) {
   }
 }
 
+// What went wrong, as a sentence for the reader (never the browser's raw "Failed to fetch").
+function describeFailure(error) {
+  if (error instanceof HttpError) {
+    if (error.status === 503) return "服务器正忙，或索引还没有准备好，这次没能回答。请稍等片刻再重试。";
+    if (error.status === 413) return "问题太长，服务器没有接受。请删减后再发送。";
+    if (error.status >= 400 && error.status < 500) return `服务器没有接受这个问题（状态 ${error.status}）。`;
+    return `服务器出错了（状态 ${error.status}），这次没能回答。请稍后重试。`;
+  }
+  if (error && error.interrupted) return "连接中断：回答没有传完。请重试。";
+  return "没能连上服务器：问题没有送到，或回答在路上断了（服务器可能已停止，或网络中断）。请稍后重试。";
+}
+
+// ---------------------------------------------------------------------------------------------- links
+
+function permalink(articleId, start, end) {
+  const params = new URLSearchParams({ article: articleId });
+  if (Number.isInteger(start) && Number.isInteger(end)) {
+    params.set("start", String(start));
+    params.set("end", String(end));
+  }
+  return `/?${params}`;
+}
+
+function askAgainLink(question) {
+  return `/?${new URLSearchParams({ ask: question })}`;
+}
+
 // ---------------------------------------------------------------------------------------------- messages
 
 function addUserMessage(text) {
@@ -138,6 +208,9 @@ function addUserMessage(text) {
 function addBotMessage() {
   const item = el("li", "msg bot pending");
   const card = el("article", "card");
+  card.setAttribute("aria-label", "回答");
+  const reset = el("p", "reset-note", RESET_TEXT);
+  reset.hidden = true;
   const resolved = el("p", "resolved");
   resolved.hidden = true;
   const badge = el("p", "badge");
@@ -148,11 +221,12 @@ function addBotMessage() {
   const typing = el("p", "typing");
   typing.append(el("span", "dot"), el("span", "dot"), el("span", "dot"), el("span", "typing-label", "正在检索报纸…"));
   const sources = el("ol", "sources");
+  sources.setAttribute("aria-label", "出处");
   sources.hidden = true;
-  card.append(resolved, badge, short, typing, body, sources);
+  card.append(reset, resolved, badge, short, typing, body, sources);
   item.appendChild(card);
   els.messages.appendChild(item);
-  return { item, card, resolved, badge, short, body, typing, sources, shortAnswer: "", citations: [], answer: null };
+  return { item, card, reset, resolved, badge, short, body, typing, sources, shortAnswer: "", citations: [], answer: null };
 }
 
 // The short answer and, beside it, its date: fields of the answer (meta event or done), never cut from the text.
@@ -177,6 +251,27 @@ function citationChip(msg, n) {
   return chip;
 }
 
+// Where the short answer sits inside a text that starts at article offset `from` and ends at `to`:
+// [a, b) relative to that text, or null when the citation does not carry it (or it is not inside).
+function answerSpan(citation, from, to) {
+  const a = citation.answer_start;
+  const b = citation.answer_end;
+  if (!Number.isInteger(a) || !Number.isInteger(b) || b <= a || a < from || b > to) return null;
+  return [a - from, b - from];
+}
+
+// A quote as nodes: the short answer inside it marked when the citation says where it is.
+function quoteNodes(citation) {
+  const quote = citation.quote;
+  const span = answerSpan(citation, citation.start, citation.end);
+  if (!span) return [document.createTextNode(quote)];
+  return [
+    document.createTextNode(quote.slice(0, span[0])),
+    el("mark", "answer", quote.slice(span[0], span[1])),
+    document.createTextNode(quote.slice(span[1])),
+  ];
+}
+
 // The body of an answer from its fields: "依据：" (when there is a short answer), then each citation's
 // quote, its note (the date of a further quote's report) and its chip. An abstention shows its sentence.
 function renderAnswerBody(msg, answer) {
@@ -187,8 +282,9 @@ function renderAnswerBody(msg, answer) {
   }
   if (msg.shortAnswer && msg.citations.length) msg.body.appendChild(document.createTextNode("依据："));
   msg.citations.forEach((citation, i) => {
-    const lead = i ? " " : "";
-    msg.body.appendChild(document.createTextNode(`${lead}“${citation.quote}”${citation.note || ""}`));
+    msg.body.appendChild(document.createTextNode(`${i ? " " : ""}“`));
+    msg.body.append(...quoteNodes(citation));
+    msg.body.appendChild(document.createTextNode(`”${citation.note || ""}`));
     msg.body.appendChild(citationChip(msg, citation.n));
   });
 }
@@ -200,6 +296,7 @@ function renderSources(msg) {
     const button = el("button", "source-link");
     button.type = "button";
     const chip = el("span", "chip", String(citation.n));
+    chip.setAttribute("aria-hidden", "true");
     const title = el("span", "source-link-title", citation.title || "（无标题）");
     button.append(chip, title);
     if (citation.date) button.appendChild(el("span", "source-link-date", citation.date));
@@ -232,7 +329,114 @@ function renderPassages(msg, passages) {
   msg.card.appendChild(wrap);
 }
 
-function finishMessage(msg, answer) {
+// The answer as plain text for the clipboard: question, short answer, each quote with its article's title,
+// date, source and a permalink to the quoted place. No chip digits, no timing.
+function answerPlainText(msg, answer) {
+  const lines = [`问：${msg.question || answer.question}`];
+  if (answer.resolved_question) lines.push(`理解为：${answer.resolved_question}`);
+  if (answer.abstained) {
+    lines.push(`答：${answer.answer}`);
+  } else if (answer.short_answer) {
+    lines.push(`答：${answer.short_answer}${answer.short_answer_date ? `（${answer.short_answer_date}）` : ""}`);
+  }
+  const citations = answer.citations || [];
+  if (citations.length) {
+    lines.push("依据：");
+    for (const c of citations) {
+      const where = [c.date, c.source].filter(Boolean).join("，");
+      lines.push(`${c.n}. “${c.quote}”${c.note || ""}`);
+      lines.push(`   ——《${c.title || "无标题"}》${where ? `，${where}` : ""}`);
+      lines.push(`   ${location.origin}${permalink(c.article_id, c.start, c.end)}`);
+    }
+  }
+  return lines.join("\n");
+}
+
+async function copyText(text) {
+  try {
+    await navigator.clipboard.writeText(text);
+    return true;
+  } catch (_) {
+    // No clipboard API here (an insecure origin, a denied permission): the old way.
+    const area = el("textarea", "visually-hidden");
+    area.value = text;
+    document.body.appendChild(area);
+    area.select();
+    let ok = false;
+    try {
+      ok = document.execCommand("copy");
+    } catch (__) {
+      ok = false;
+    }
+    area.remove();
+    return ok;
+  }
+}
+
+// 复制 (the answer as plain text) and 再问一次 (a link: /?ask=..., which the page also follows in place).
+function renderTools(msg, answer) {
+  const tools = el("div", "answer-tools");
+  const copy = el("button", "tool copy", "复制");
+  copy.type = "button";
+  copy.setAttribute("aria-label", "复制回答（纯文本，含引文与出处）");
+  copy.addEventListener("click", async () => {
+    const ok = await copyText(answerPlainText(msg, answer));
+    copy.textContent = ok ? "已复制" : "复制失败";
+    announce(ok ? "回答已复制" : "复制失败：浏览器不允许访问剪贴板");
+    setTimeout(() => {
+      copy.textContent = "复制";
+    }, 2500);
+  });
+  const again = answer.resolved_question || msg.question || answer.question;
+  const link = el("a", "tool ask-again", "再问一次");
+  link.href = askAgainLink(again);
+  link.title = `再问一次：${again}`;
+  link.addEventListener("click", (event) => {
+    if (event.button !== 0 || event.ctrlKey || event.metaKey || event.shiftKey || event.altKey) return;
+    event.preventDefault();
+    if (!state.busy) ask(again);
+  });
+  tools.append(copy, link);
+  msg.card.appendChild(tools);
+}
+
+// What the status region says once an answer is finished: the short answer and its quotes, not the timing.
+function spokenAnswer(answer) {
+  const parts = [];
+  if (answer.session_reset) parts.push(RESET_TEXT);
+  if (answer.abstained) {
+    parts.push(answer.answer.startsWith("资料中未找到") ? answer.answer : `资料中未找到。${answer.answer}`);
+    return parts.join(" ");
+  }
+  if (answer.short_answer) {
+    parts.push(`回答：${answer.short_answer}${answer.short_answer_date ? `（${answer.short_answer_date}）` : ""}。`);
+  }
+  const citations = answer.citations || [];
+  if (citations.length) {
+    parts.push(`依据：${citations.map((c) => `“${c.quote}”`).join("；")}。`);
+    parts.push(`共 ${citations.length} 处出处，可用出处按钮查看原文。`);
+  } else if (!answer.short_answer) {
+    parts.push(answer.answer);
+  }
+  return parts.join(" ");
+}
+
+function showMeta(msg, meta) {
+  if (meta.session_reset) msg.reset.hidden = false;
+  if (meta.resolved_question) {
+    msg.resolved.textContent = `理解为：${meta.resolved_question}`;
+    msg.resolved.hidden = false;
+  }
+  if (meta.abstained) {
+    msg.item.classList.add("abstained");
+    msg.badge.textContent = "资料中未找到";
+    msg.badge.hidden = false;
+  } else {
+    renderShortAnswer(msg, meta.short_answer, meta.short_answer_date);
+  }
+}
+
+function finishMessage(msg, answer, restored) {
   msg.answer = answer;
   msg.item.classList.remove("pending");
   msg.typing.remove();
@@ -244,9 +448,57 @@ function finishMessage(msg, answer) {
   renderSources(msg);
   if (answer.abstained) renderPassages(msg, answer.passages);
   if (answer.timings_ms && answer.timings_ms.total !== undefined) {
-    msg.card.appendChild(el("p", "timing", `${Math.round(answer.timings_ms.total)} 毫秒`));
+    const timing = el("p", "timing", `${Math.round(answer.timings_ms.total)} 毫秒`);
+    timing.setAttribute("aria-hidden", "true"); // noise for a screen reader
+    msg.card.appendChild(timing);
   }
+  renderTools(msg, answer);
   renderFeedback(msg, answer);
+  if (!restored) {
+    announce(spokenAnswer(answer));
+    remember(msg.question || answer.question, answer);
+  }
+}
+
+// A request that failed: a sentence that says what happened, the question back in the box, and 重试.
+function showFailure(msg, userItem, question, error) {
+  msg.item.classList.remove("pending");
+  msg.item.classList.add("error");
+  msg.typing.remove();
+  const sentence = describeFailure(error);
+  msg.body.textContent = sentence;
+  const retry = el("button", "tool retry", "重试");
+  retry.type = "button";
+  retry.addEventListener("click", () => {
+    if (state.busy) return;
+    userItem.remove();
+    msg.item.remove();
+    if (els.question.value.trim() === question) {
+      els.question.value = "";
+      autoGrow();
+      updateCount();
+    }
+    ask(question);
+  });
+  const tools = el("div", "answer-tools");
+  tools.appendChild(retry);
+  msg.card.appendChild(tools);
+  if (!els.question.value.trim()) {
+    els.question.value = question;
+    autoGrow();
+    updateCount();
+  }
+  announce(`${sentence} 问题仍在输入框里。`);
+  if (!(error instanceof HttpError)) checkHealth();
+}
+
+// A question the server refused (an `error` event): its reason; retrying would not help.
+function showRefusal(msg, text) {
+  msg.item.classList.remove("pending");
+  msg.item.classList.add("error");
+  msg.typing.remove();
+  msg.body.textContent = `没能回答：${text}`;
+  announce(msg.body.textContent);
 }
 
 // ---------------------------------------------------------------------------------------------- feedback
@@ -277,10 +529,13 @@ function renderFeedback(msg, answer) {
   submit.type = "button";
   form.append(comment, submit);
   const status = el("p", "feedback-status");
-  status.setAttribute("role", "status");
   wrap.append(row, form, status);
   msg.card.appendChild(wrap);
 
+  const say = (text) => {
+    status.textContent = text;
+    if (text) announce(text);
+  };
   const press = (chosen) => {
     useful.setAttribute("aria-pressed", String(chosen === useful));
     notUseful.setAttribute("aria-pressed", String(chosen === notUseful));
@@ -297,10 +552,10 @@ function renderFeedback(msg, answer) {
       });
       if (!response.ok) throw new Error(String(response.status));
       form.hidden = true;
-      status.textContent = "谢谢反馈";
+      say("谢谢反馈");
     } catch (error) {
       controls.forEach((c) => { c.disabled = false; });
-      status.textContent = "反馈没能发送（服务器没有收到），请稍后再试。";
+      say("反馈没能发送（服务器没有收到），请稍后再试。");
     }
   };
   useful.addEventListener("click", () => {
@@ -332,25 +587,53 @@ function feedbackBody(msg, answer, verdict, comment) {
   return body;
 }
 
-function showMeta(msg, meta) {
-  if (meta.resolved_question) {
-    msg.resolved.textContent = `理解为：${meta.resolved_question}`;
-    msg.resolved.hidden = false;
-  }
-  if (meta.abstained) {
-    msg.item.classList.add("abstained");
-    msg.badge.textContent = "资料中未找到";
-    msg.badge.hidden = false;
-  } else {
-    renderShortAnswer(msg, meta.short_answer, meta.short_answer_date);
+// ---------------------------------------------------------------------------------------------- remembering
+
+// The current conversation lives in localStorage with its session id, so a reload keeps it; "＋ 新对话"
+// deletes it. Abstentions keep their three closest passages; other answers need none.
+function storedAnswer(answer) {
+  const kept = { ...answer };
+  kept.passages = answer.abstained ? (answer.passages || []).slice(0, 3) : [];
+  return kept;
+}
+
+function save() {
+  try {
+    if (!state.turns.length) {
+      localStorage.removeItem(STORE_KEY);
+      return;
+    }
+    localStorage.setItem(STORE_KEY, JSON.stringify({ sessionId: state.sessionId, turns: state.turns }));
+  } catch (_) {
+    /* storage full or disabled: the conversation just will not survive a reload */
   }
 }
 
-function showError(msg, text) {
-  msg.item.classList.remove("pending");
-  msg.item.classList.add("error");
-  msg.typing.remove();
-  msg.body.textContent = `没能回答：${text}`;
+function remember(question, answer) {
+  state.turns.push({ question, answer: storedAnswer(answer) });
+  state.turns = state.turns.slice(-MAX_STORED_TURNS);
+  save();
+}
+
+function restore() {
+  let stored = null;
+  try {
+    stored = JSON.parse(localStorage.getItem(STORE_KEY) || "null");
+  } catch (_) {
+    stored = null;
+  }
+  if (!stored || !Array.isArray(stored.turns) || !stored.turns.length) return;
+  state.sessionId = typeof stored.sessionId === "string" ? stored.sessionId : null;
+  state.turns = stored.turns.filter((t) => t && typeof t.question === "string" && t.answer);
+  for (const turn of state.turns) {
+    addUserMessage(turn.question);
+    const msg = addBotMessage();
+    msg.question = turn.question;
+    showMeta(msg, turn.answer);
+    finishMessage(msg, turn.answer, true);
+  }
+  els.empty.hidden = state.turns.length > 0;
+  scrollChatToEnd();
 }
 
 // ---------------------------------------------------------------------------------------------- asking
@@ -360,7 +643,7 @@ async function ask(question) {
   if (!question || state.busy || !state.ready) return;
   const conversation = state.conversation;
   els.empty.hidden = true;
-  addUserMessage(question);
+  const userItem = addUserMessage(question);
   const msg = addBotMessage();
   msg.question = question;
   scrollChatToEnd();
@@ -381,15 +664,17 @@ async function ask(question) {
         renderSources(msg);
       } else if (name === "done") {
         if (data.session_id) state.sessionId = data.session_id;
-        finishMessage(msg, data);
+        finishMessage(msg, data, false);
       } else if (name === "error") {
-        showError(msg, data.detail || "问题无法处理");
+        showRefusal(msg, data.detail || "问题无法处理");
       }
       scrollChatToEnd();
     });
-    if (msg.item.classList.contains("pending")) showError(msg, "连接中断，请重试");
+    if (conversation === state.conversation && msg.item.classList.contains("pending")) {
+      showFailure(msg, userItem, question, { interrupted: true });
+    }
   } catch (error) {
-    showError(msg, error.message || String(error));
+    if (conversation === state.conversation) showFailure(msg, userItem, question, error);
   } finally {
     if (conversation === state.conversation) setBusy(false);
     scrollChatToEnd();
@@ -399,12 +684,15 @@ async function ask(question) {
 function newConversation() {
   state.conversation += 1;
   state.sessionId = null;
+  state.turns = [];
+  save();
   els.messages.replaceChildren();
   els.empty.hidden = false;
-  closeSource();
+  closeSource(false);
   setBusy(false);
   els.question.value = "";
   autoGrow();
+  updateCount();
   els.question.focus();
 }
 
@@ -414,13 +702,43 @@ async function fetchArticle(articleId) {
   if (state.articles.has(articleId)) return state.articles.get(articleId);
   const response = await fetch(`/articles/${encodeURIComponent(articleId)}`);
   const payload = await response.json().catch(() => ({}));
-  if (!response.ok) throw new Error(payload.detail || `服务器返回 ${response.status}`);
+  if (!response.ok) {
+    throw new Error(response.status === 404 ? "找不到这篇文章（可能已不在索引中）。" : `服务器返回 ${response.status}`);
+  }
   state.articles.set(articleId, payload);
   return payload;
 }
 
-// Show an article, marking text[start:end] and scrolling it into view.
-function showArticle(article, start, end) {
+// At phone width the open pane is a modal dialog: the rest of the page is inert and a backdrop covers it.
+function applyModal() {
+  const modal = !els.source.hidden && phone.matches;
+  if (modal) {
+    els.source.setAttribute("role", "dialog");
+    els.source.setAttribute("aria-modal", "true");
+  } else {
+    els.source.setAttribute("role", "complementary");
+    els.source.removeAttribute("aria-modal");
+  }
+  els.topbar.inert = modal;
+  els.main.inert = modal;
+  els.backdrop.hidden = !modal;
+}
+
+function openPane(opener, link) {
+  if (opener) state.opener = opener;
+  els.source.hidden = false;
+  document.body.classList.add("source-open");
+  applyModal();
+  els.sourcePermalink.hidden = !link;
+  if (link) {
+    els.sourcePermalink.href = link;
+    history.replaceState(null, "", link);
+  }
+  els.sourceTitle.focus({ preventScroll: true });
+}
+
+// Show an article, marking text[start:end] (and the short answer inside it) and scrolling it into view.
+function showArticle(article, start, end, citation, opener) {
   els.sourceTitle.textContent = article.title || "（无标题）";
   els.sourceSubtitle.textContent = article.subtitle || "";
   els.sourceSubtitle.hidden = !article.subtitle;
@@ -430,14 +748,25 @@ function showArticle(article, start, end) {
   const body = els.sourceBody;
   body.replaceChildren();
   let mark = null;
-  if (start !== null && start >= 0 && end > start && end <= text.length) {
-    mark = el("mark", "quote", text.slice(start, end));
+  const spanned = Number.isInteger(start) && Number.isInteger(end) && start >= 0 && end > start && end <= text.length;
+  if (spanned) {
+    mark = el("mark", "quote");
+    const span = citation ? answerSpan(citation, start, end) : null;
+    const quote = text.slice(start, end);
+    if (span) {
+      mark.append(
+        document.createTextNode(quote.slice(0, span[0])),
+        el("mark", "answer", quote.slice(span[0], span[1])),
+        document.createTextNode(quote.slice(span[1])),
+      );
+    } else {
+      mark.textContent = quote;
+    }
     body.append(document.createTextNode(text.slice(0, start)), mark, document.createTextNode(text.slice(end)));
   } else {
     body.textContent = text;
   }
-  els.source.hidden = false;
-  document.body.classList.add("source-open");
+  openPane(opener, permalink(article.id, spanned ? start : null, spanned ? end : null));
   if (mark) {
     requestAnimationFrame(() => {
       mark.scrollIntoView({ block: "center", behavior: "instant" });
@@ -457,9 +786,9 @@ async function openCitation(citation, button) {
   setActive(button);
   try {
     const article = await fetchArticle(citation.article_id);
-    showArticle(article, citation.start, citation.end);
+    showArticle(article, citation.start, citation.end, citation, button);
   } catch (error) {
-    showSourceError(error);
+    showSourceError(error, button);
   }
 }
 
@@ -468,25 +797,54 @@ async function openPassage(passage, button) {
   try {
     const article = await fetchArticle(passage.article_id);
     const at = article.text.indexOf(passage.text);
-    showArticle(article, at >= 0 ? at : null, at >= 0 ? at + passage.text.length : null);
+    showArticle(article, at >= 0 ? at : null, at >= 0 ? at + passage.text.length : null, null, button);
   } catch (error) {
-    showSourceError(error);
+    showSourceError(error, button);
   }
 }
 
-function showSourceError(error) {
+function showSourceError(error, opener) {
   els.sourceTitle.textContent = "无法打开原文";
   els.sourceSubtitle.hidden = true;
   els.sourceMeta.textContent = "";
-  els.sourceBody.textContent = error.message || String(error);
-  els.source.hidden = false;
-  document.body.classList.add("source-open");
+  els.sourceBody.textContent = error instanceof TypeError ? "没能连上服务器，请稍后再试。" : error.message;
+  openPane(opener, null);
 }
 
-function closeSource() {
+// Close the pane; focus goes back to the control that opened it when focus was in the pane (or nowhere).
+function closeSource(restoreFocus = true) {
+  if (els.source.hidden) return;
+  const focusWasInPane = els.source.contains(document.activeElement) || document.activeElement === document.body;
   els.source.hidden = true;
   document.body.classList.remove("source-open");
+  applyModal();
   setActive(null);
+  if (new URLSearchParams(location.search).has("article")) history.replaceState(null, "", "/");
+  const opener = state.opener;
+  state.opener = null;
+  if (restoreFocus && focusWasInPane) {
+    if (opener && opener.isConnected) opener.focus();
+    else els.question.focus();
+  }
+}
+
+// Inside the modal sheet, Tab and Shift+Tab cycle through the sheet's controls.
+function trapTab(event) {
+  if (event.key !== "Tab" || els.source.hidden || !phone.matches) return;
+  const focusable = [...els.source.querySelectorAll("a[href], button:not([disabled]), [tabindex]")].filter(
+    (node) => node.tabIndex >= 0 && !node.hidden && node.getClientRects().length > 0,
+  );
+  if (!focusable.length) return;
+  const first = focusable[0];
+  const last = focusable[focusable.length - 1];
+  const inside = els.source.contains(document.activeElement);
+  if (event.shiftKey && (!inside || document.activeElement === first || document.activeElement === els.sourceTitle)) {
+    event.preventDefault();
+    last.focus();
+  } else if (!event.shiftKey && (!inside || document.activeElement === last)) {
+    event.preventDefault();
+    first.focus();
+  }
 }
 
 // ---------------------------------------------------------------------------------------------- start-up
@@ -513,26 +871,63 @@ async function loadExamples() {
   }
 }
 
+const OFFLINE_TEXT = "无法连接服务器：服务器没有响应（可能已停止，或网络中断）。页面会自动重试，连上后这条提示会消失。";
+
+// One look at GET /health: the banner says whether the server is away, loading, or (no banner) ready.
+async function checkHealth() {
+  let payload = null;
+  let ok = false;
+  try {
+    const response = await fetch("/health", { cache: "no-store", signal: AbortSignal.timeout(5000) });
+    payload = await response.json();
+    ok = response.ok;
+  } catch (_) {
+    if (state.online) announce(OFFLINE_TEXT);
+    state.online = false;
+    showBanner(OFFLINE_TEXT, "error");
+    return false;
+  }
+  // The question limit is the server's setting, never a number copied into the page.
+  if (payload && payload.max_question_chars) state.maxChars = payload.max_question_chars;
+  if (!state.online) announce("已重新连上服务器。");
+  state.online = true;
+  if (ok) {
+    showBanner("");
+    return true;
+  }
+  const error = payload && payload.status === "error";
+  showBanner(error ? payload.detail : `正在准备索引，请稍候……（${payload ? payload.detail : ""}）`, error ? "error" : "info");
+  return false;
+}
+
 async function waitUntilReady() {
-  for (;;) {
+  while (!(await checkHealth())) await new Promise((resolve) => setTimeout(resolve, 2000));
+  state.ready = true;
+  updateCount();
+  setBusy(state.busy);
+  loadExamples();
+  await followUrl();
+  setInterval(checkHealth, HEALTH_EVERY_MS);
+}
+
+// /?article=ID&start=S&end=E opens that article with the span marked; /?ask=Q asks Q (the 再问一次 link).
+async function followUrl() {
+  const params = new URLSearchParams(location.search);
+  const articleId = params.get("article");
+  const asked = params.get("ask");
+  if (articleId) {
+    const start = Number.parseInt(params.get("start") || "", 10);
+    const end = Number.parseInt(params.get("end") || "", 10);
     try {
-      const response = await fetch("/health");
-      const payload = await response.json();
-      // The question limit is the server's setting, never a number copied into the page.
-      if (payload.max_question_chars) state.maxChars = payload.max_question_chars;
-      if (response.ok) {
-        state.ready = true;
-        showBanner("");
-        setBusy(false);
-        loadExamples();
-        return;
-      }
-      const kind = payload.status === "error" ? "error" : "info";
-      showBanner(payload.status === "error" ? payload.detail : `正在准备索引，请稍候……（${payload.detail}）`, kind);
-    } catch (_) {
-      showBanner("无法连接服务器，正在重试……", "error");
+      const article = await fetchArticle(articleId);
+      const ok = Number.isInteger(start) && Number.isInteger(end);
+      showArticle(article, ok ? start : null, ok ? end : null, null, null);
+    } catch (error) {
+      showSourceError(error, null);
     }
-    await new Promise((resolve) => setTimeout(resolve, 2000));
+  } else if (asked) {
+    history.replaceState(null, "", "/");
+    ask(asked);
   }
 }
 
@@ -563,11 +958,25 @@ els.question.addEventListener("input", () => {
   updateCount();
 });
 els.newChat.addEventListener("click", newConversation);
-els.sourceClose.addEventListener("click", closeSource);
-document.addEventListener("keydown", (event) => {
-  if (event.key === "Escape" && !els.source.hidden) closeSource();
+els.sourceClose.addEventListener("click", () => closeSource());
+els.backdrop.addEventListener("click", () => closeSource());
+els.sourcePermalink.addEventListener("click", async (event) => {
+  if (event.button !== 0 || event.ctrlKey || event.metaKey || event.shiftKey || event.altKey) return;
+  event.preventDefault();
+  const ok = await copyText(els.sourcePermalink.href);
+  announce(ok ? "本段链接已复制" : "复制失败：浏览器不允许访问剪贴板");
 });
+document.addEventListener("keydown", (event) => {
+  if (event.key === "Escape" && !els.source.hidden) {
+    event.preventDefault();
+    closeSource();
+  } else {
+    trapTab(event);
+  }
+});
+phone.addEventListener("change", applyModal);
 
+restore();
 setBusy(false);
 waitUntilReady();
-els.question.focus();
+if (!new URLSearchParams(location.search).has("article")) els.question.focus();
