@@ -478,7 +478,7 @@ def test_one_polite_status_region_announces_the_finished_answer_once(page):
 # ------------------------------------------------------------------------------------------ remembering
 
 
-def test_conversation_survives_a_reload_and_new_chat_clears_it(page):
+def test_conversation_survives_a_reload_with_its_session(page):
     ask(page, SEED_QUESTION)
     ask(page, "那指挥部的政委呢？")
     before = page.locator("#messages").inner_text()
@@ -492,12 +492,35 @@ def test_conversation_survives_a_reload_and_new_chat_clears_it(page):
     ask(page, "那指挥长呢？")  # the restored session id goes with the next question: still a follow-up
     assert "市公安局创文" in page.locator(".msg.bot").last.locator(".resolved").inner_text()
     assert page.locator(".msg.bot").last.locator(".reset-note").is_hidden()
+    assert page.evaluate("() => JSON.parse(localStorage.getItem('qa.chat.v1')).sessionId") == session
+
+
+def test_new_chat_keeps_the_old_one_in_recent_conversations_and_clear_deletes_them(page):
+    ask(page, SEED_QUESTION)
     page.click("#new-chat")
-    assert page.locator(".msg").count() == 0
+    assert page.locator(".msg").count() == 0 and page.locator("#empty").is_visible()
+    recent = page.locator(".recent-item")
+    assert recent.count() == 1 and SEED_QUESTION in recent.first.inner_text()
     page.reload()
     page.wait_for_function("() => !document.getElementById('send').disabled")
-    assert page.locator(".msg").count() == 0 and page.locator("#empty").is_visible()
-    assert page.evaluate("() => localStorage.getItem('qa.chat.v1')") is None
+    assert page.locator(".msg").count() == 0 and recent.count() == 1  # a new chat stays new on reload
+    page.screenshot(path=str(TEST_OUTPUT / "recent.png"))
+    assert serious_axe_violations(page, "recent") == []
+    recent.first.click()
+    assert page.locator(".msg.user .bubble").inner_text() == SEED_QUESTION
+    assert page.locator(".msg.bot .answer-text .chip").count() >= 1
+    page.click("#new-chat")
+    page.get_by_role("button", name="清除本浏览器里的对话记录").click()
+    assert recent.count() == 0 and page.locator("#recent").is_hidden()
+    page.reload()
+    page.wait_for_function("() => !document.getElementById('send').disabled")
+    assert page.locator(".msg").count() == 0 and recent.count() == 0
+    assert page.evaluate(
+        "() => [localStorage.getItem('qa.chat.v1'), localStorage.getItem('qa.recent.v1')]"
+    ) == [
+        None,
+        None,
+    ]
 
 
 # ------------------------------------------------------------------------------------------ keeping

@@ -29,6 +29,9 @@ const els = {
   send: $("send"),
   newChat: $("new-chat"),
   announcer: $("announcer"),
+  recent: $("recent"),
+  recentList: $("recent-list"),
+  clearHistory: $("clear-history"),
   backdrop: $("backdrop"),
   source: $("source"),
   sourceTitle: $("source-title"),
@@ -40,7 +43,9 @@ const els = {
 };
 
 const STORE_KEY = "qa.chat.v1"; // {sessionId, turns: [{question, answer}]} of the current conversation
+const RECENT_KEY = "qa.recent.v1"; // [{savedAt, sessionId, turns}]: earlier conversations, newest first
 const MAX_STORED_TURNS = 50;
+const MAX_RECENT = 8;
 const HEALTH_EVERY_MS = 3000; // how often the page asks GET /health once it is ready
 const RESET_TEXT = "服务器已不记得之前的对话（可能重启过或对话已过期），这个问题是作为新对话回答的，上下文已重置。";
 
@@ -590,7 +595,8 @@ function feedbackBody(msg, answer, verdict, comment) {
 // ---------------------------------------------------------------------------------------------- remembering
 
 // The current conversation lives in localStorage with its session id, so a reload keeps it; "＋ 新对话"
-// deletes it. Abstentions keep their three closest passages; other answers need none.
+// moves it to the recent conversations (reopened from the empty screen), and 清除本浏览器里的对话记录
+// deletes them all. Abstentions keep their three closest passages; other answers need none.
 function storedAnswer(answer) {
   const kept = { ...answer };
   kept.passages = answer.abstained ? (answer.passages || []).slice(0, 3) : [];
@@ -615,14 +621,98 @@ function remember(question, answer) {
   save();
 }
 
-function restore() {
-  let stored = null;
+function readStored(key, fallback) {
   try {
-    stored = JSON.parse(localStorage.getItem(STORE_KEY) || "null");
+    const value = JSON.parse(localStorage.getItem(key) || "null");
+    return value === null ? fallback : value;
   } catch (_) {
-    stored = null;
+    return fallback;
   }
+}
+
+function recentConversations() {
+  const list = readStored(RECENT_KEY, []);
+  return Array.isArray(list) ? list.filter((c) => c && Array.isArray(c.turns) && c.turns.length) : [];
+}
+
+function saveRecent(list) {
+  try {
+    if (list.length) localStorage.setItem(RECENT_KEY, JSON.stringify(list.slice(0, MAX_RECENT)));
+    else localStorage.removeItem(RECENT_KEY);
+  } catch (_) {
+    /* storage full or disabled */
+  }
+}
+
+// The current conversation goes to the top of the recent ones (when it holds anything).
+function archiveCurrent() {
+  if (!state.turns.length) return;
+  const list = recentConversations();
+  list.unshift({ savedAt: new Date().toISOString(), sessionId: state.sessionId, turns: state.turns });
+  saveRecent(list);
+}
+
+function renderRecent() {
+  const list = recentConversations();
+  els.recentList.replaceChildren();
+  list.forEach((conversation, i) => {
+    const item = el("li");
+    const button = el("button", "recent-item");
+    button.type = "button";
+    button.appendChild(el("span", "recent-q", conversation.turns[0].question));
+    const when = new Date(conversation.savedAt);
+    const date = Number.isNaN(when.getTime()) ? "" : when.toLocaleString("zh-CN", { dateStyle: "short", timeStyle: "short" });
+    button.appendChild(el("span", "recent-meta", `${conversation.turns.length} 个问题${date ? " · " + date : ""}`));
+    button.addEventListener("click", () => reopen(i));
+    item.appendChild(button);
+    els.recentList.appendChild(item);
+  });
+  els.recent.hidden = list.length === 0;
+}
+
+// Reopen a recent conversation: it becomes the current one (its session id goes with the next question;
+// a server that has forgotten it says so), and the current one takes its place in the list.
+function reopen(index) {
+  const list = recentConversations();
+  const [chosen] = list.splice(index, 1);
+  if (!chosen) return;
+  if (state.turns.length) list.unshift({ savedAt: new Date().toISOString(), sessionId: state.sessionId, turns: state.turns });
+  saveRecent(list);
+  state.conversation += 1;
+  els.messages.replaceChildren();
+  showConversation(chosen);
+  save();
+  renderRecent();
+  setBusy(false);
+  els.question.focus();
+}
+
+function clearHistory() {
+  state.conversation += 1;
+  state.sessionId = null;
+  state.turns = [];
+  try {
+    localStorage.removeItem(STORE_KEY);
+    localStorage.removeItem(RECENT_KEY);
+  } catch (_) {
+    /* nothing stored */
+  }
+  els.messages.replaceChildren();
+  els.empty.hidden = false;
+  renderRecent();
+  setBusy(false);
+  announce("本浏览器里的对话记录已清除。");
+  els.question.focus();
+}
+
+function restore() {
+  const stored = readStored(STORE_KEY, null);
+  renderRecent();
   if (!stored || !Array.isArray(stored.turns) || !stored.turns.length) return;
+  showConversation(stored);
+}
+
+function showConversation(stored) {
   state.sessionId = typeof stored.sessionId === "string" ? stored.sessionId : null;
   state.turns = stored.turns.filter((t) => t && typeof t.question === "string" && t.answer);
   for (const turn of state.turns) {
@@ -682,10 +772,12 @@ async function ask(question) {
 }
 
 function newConversation() {
+  archiveCurrent();
   state.conversation += 1;
   state.sessionId = null;
   state.turns = [];
   save();
+  renderRecent();
   els.messages.replaceChildren();
   els.empty.hidden = false;
   closeSource(false);
@@ -958,6 +1050,7 @@ els.question.addEventListener("input", () => {
   updateCount();
 });
 els.newChat.addEventListener("click", newConversation);
+els.clearHistory.addEventListener("click", clearHistory);
 els.sourceClose.addEventListener("click", () => closeSource());
 els.backdrop.addEventListener("click", () => closeSource());
 els.sourcePermalink.addEventListener("click", async (event) => {
