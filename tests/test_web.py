@@ -619,6 +619,32 @@ def test_the_short_answer_is_marked_inside_its_quote_when_the_answer_says_where(
         assert inner.inner_text() == article["text"][spans[0]["answer_start"] : spans[0]["answer_end"]]
 
 
+def test_answer_offsets_mark_the_short_answer_in_the_quote_and_in_the_source_pane(browser, server_url):
+    """A stored answer (as the page keeps it) whose citation says where its short answer is: after a reload
+    the page marks that span inside the quote and, once the chip is clicked, inside the article."""
+    answer = httpx.post(f"{server_url}/ask", json={"question": SEED_QUESTION}, timeout=60).json()
+    citation = answer["citations"][0]
+    at = citation["quote"].find(answer["short_answer"])
+    assert at >= 0, "the seed answer's short answer is inside its first quote"
+    citation["answer_start"] = citation["start"] + at
+    citation["answer_end"] = citation["answer_start"] + len(answer["short_answer"])
+    stored = {"sessionId": None, "turns": [{"question": SEED_QUESTION, "answer": answer}]}
+    page = open_page(browser, server_url)
+    page.evaluate("s => localStorage.setItem('qa.chat.v1', JSON.stringify(s))", stored)
+    page.reload()
+    page.wait_for_function("() => !document.getElementById('send').disabled")
+    mark = page.locator(".answer-text mark.answer")
+    assert mark.count() == 1 and mark.inner_text() == answer["short_answer"]
+    assert page.locator(".answer-text").inner_text().startswith(f"依据：“{citation['quote']}”")
+    page.locator(".answer-text .chip").first.click()
+    inner = page.locator("#source-body mark.quote mark.answer")
+    inner.wait_for()
+    article = httpx.get(f"{server_url}/articles/{citation['article_id']}", timeout=30).json()
+    assert inner.inner_text() == article["text"][citation["answer_start"] : citation["answer_end"]]
+    page.screenshot(path=str(TEST_OUTPUT / "answer-span.png"))
+    page.context.close()
+
+
 # ------------------------------------------------------------------------------------------ appearance
 
 
