@@ -321,17 +321,19 @@ def open_first_chip(page):
     return chip
 
 
-@pytest.mark.parametrize("state", ["empty", "answer-with-source", "abstention", "phone", "dark"])
+@pytest.mark.parametrize(
+    "state", ["empty", "answer-with-source", "abstention", "phone", "dark", "dark-abstention"]
+)
 def test_axe_finds_no_serious_or_critical_violation(browser, server_url, state):
     options = {}
     if state == "phone":
         options = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
-    if state == "dark":
+    if state.startswith("dark"):
         options = {"color_scheme": "dark"}
     page = open_page(browser, server_url, **options)
     if state == "empty":
         page.locator(".example").first.wait_for()
-    elif state == "abstention":
+    elif state.endswith("abstention"):
         ask(page, ABSTAINED_QUESTION)
         assert page.locator(".msg.bot.abstained").count() == 1
     else:
@@ -677,6 +679,22 @@ def test_reduced_motion_turns_animations_off(browser, server_url):
 
 
 # ------------------------------------------------------------------------------------------ resilience
+
+
+def test_an_answer_says_whether_the_server_still_knew_its_session(server_url):
+    """session_reset: false for a new conversation and a live session, true for an id the server does not
+    hold (restarted, expired, evicted: the question was answered without the earlier turns)."""
+    with httpx.Client(base_url=server_url, timeout=60) as client:
+        first = client.post("/ask", json={"question": SEED_QUESTION}).json()
+        assert first["session_reset"] is False
+        follow = client.post(
+            "/ask", json={"question": "那指挥部的政委呢？", "session_id": first["session_id"]}
+        )
+        assert follow.json()["session_reset"] is False
+        unknown = client.post("/ask", json={"question": SEED_QUESTION, "session_id": "never-issued-0001"})
+        assert unknown.status_code == 200 and unknown.json()["session_reset"] is True
+
+
 # A server of its own, on a port of its own, that a test stops and starts again (a new app, as a real
 # restart: the sessions it held are gone).
 
@@ -737,6 +755,7 @@ def test_a_failed_request_says_what_happened_keeps_the_question_and_retry_answer
     assert retry.is_visible()
     page.locator("#banner").wait_for(timeout=15_000)
     page.screenshot(path=str(TEST_OUTPUT / "error-server-gone.png"))
+    assert serious_axe_violations(page, "error") == []
     restartable.start()
     retry.click()
     page.wait_for_function(

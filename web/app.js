@@ -679,6 +679,7 @@ function reopen(index) {
   if (state.turns.length) list.unshift({ savedAt: new Date().toISOString(), sessionId: state.sessionId, turns: state.turns });
   saveRecent(list);
   state.conversation += 1;
+  closeSource(false);
   els.messages.replaceChildren();
   showConversation(chosen);
   save();
@@ -697,6 +698,7 @@ function clearHistory() {
   } catch (_) {
     /* nothing stored */
   }
+  closeSource(false);
   els.messages.replaceChildren();
   els.empty.hidden = false;
   renderRecent();
