@@ -78,10 +78,14 @@ def page(browser, server_url):
     page = context.new_page()
     page.dialogs = []
     page.on("dialog", lambda dialog: (page.dialogs.append(dialog.message), dialog.dismiss()))
+    errors = []
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.on("pageerror", lambda error: errors.append(str(error)))
     page.goto(server_url)
     page.wait_for_function("() => !document.getElementById('send').disabled")
     yield page
     context.close()
+    assert errors == []  # no script error, no request blocked by the Content-Security-Policy
 
 
 def ask(page, question: str) -> None:
