@@ -770,6 +770,7 @@ def test_a_failed_request_says_what_happened_keeps_the_question_and_retry_answer
     assert page.locator(".msg.bot .answer-text .chip").count() >= 1
     assert page.locator(".msg.user").count() == 1  # the failed try is replaced, not left above
     assert page.input_value("#question") == ""
+    assert page.evaluate("() => document.activeElement.id") == "question"  # not dropped to <body>
     page.context.close()
 
 
@@ -783,6 +784,19 @@ def test_a_banner_shows_while_the_server_is_unreachable_and_goes_when_it_is_back
     page.screenshot(path=str(TEST_OUTPUT / "banner-server-gone.png"))
     restartable.start()
     banner.wait_for(state="hidden", timeout=15_000)
+    page.context.close()
+
+
+def test_a_cut_network_shows_the_banner_at_once_and_hides_it_when_back(browser, server_url):
+    """The browser's offline/online events make the page look at /health without waiting for its poll."""
+    page = open_page(browser, server_url)
+    banner = page.locator("#banner")
+    assert banner.is_hidden()
+    page.context.set_offline(True)
+    banner.wait_for(timeout=1500)  # well before the next 3 s poll
+    assert "无法连接服务器" in banner.inner_text()
+    page.context.set_offline(False)
+    banner.wait_for(state="hidden", timeout=1500)
     page.context.close()
 
 

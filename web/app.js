@@ -483,6 +483,7 @@ function showFailure(msg, userItem, question, error) {
       autoGrow();
       updateCount();
     }
+    els.question.focus(); // the button is gone; focus stays where the next question is typed
     ask(question);
   });
   const tools = el("div", "answer-tools");
@@ -1070,6 +1071,9 @@ document.addEventListener("keydown", (event) => {
   }
 });
 phone.addEventListener("change", applyModal);
+// The browser's own word on the network makes the page look at /health at once.
+window.addEventListener("online", checkHealth);
+window.addEventListener("offline", checkHealth);
 
 restore();
 setBusy(false);
