@@ -103,12 +103,28 @@ def ask(page, question: str) -> None:
     )
 
 
-def test_seed_question_streams_an_answer_with_a_chip_that_opens_the_highlighted_quote(page):
+def expected_short_answer(answer: dict) -> str:
+    """What the page shows large: the short answer field and, beside it, its date field."""
+    if not answer["short_answer"]:
+        return ""
+    date = f"（{answer['short_answer_date']}）" if answer["short_answer_date"] else ""
+    return answer["short_answer"] + date
+
+
+def expected_answer_text(answer: dict) -> str:
+    """The answer body from its fields: 依据： (with a short answer), each quote, its note, its chip."""
+    quotes = " ".join(f"“{c['quote']}”{c['note']}{c['n']}" for c in answer["citations"])
+    return ("依据：" if answer["short_answer"] and answer["citations"] else "") + quotes
+
+
+def test_seed_question_streams_an_answer_with_a_chip_that_opens_the_highlighted_quote(page, server_url):
     page.locator(".example").first.wait_for()  # example questions from the corpus on the empty screen
     ask(page, SEED_QUESTION)
+    answer = httpx.post(f"{server_url}/ask", json={"question": SEED_QUESTION}, timeout=60).json()
     bot = page.locator(".msg.bot").last
-    short = bot.locator(".short-answer").inner_text()
-    assert short
+    short = bot.locator(".short-answer")
+    # shown exactly when the answer has one (a trained reader may leave it out: the quote still answers)
+    assert (short.inner_text() if short.is_visible() else "") == expected_short_answer(answer)
     answer_text = bot.locator(".answer-text").inner_text()
     chip = bot.locator(".answer-text .chip").first
     assert chip.inner_text() == "1"
@@ -124,18 +140,18 @@ def test_seed_question_streams_an_answer_with_a_chip_that_opens_the_highlighted_
 
 
 def test_short_answer_date_and_further_quote_note_are_rendered_from_the_answer_fields(page, server_url):
+    """Whatever the fields hold (the reader decides the short answer and so its date and the notes), the
+    page shows them as fields: the date beside the short answer, each note after its quote."""
     question = "振德集团华中区域总部建设项目总投资多少？"
     answer = httpx.post(f"{server_url}/ask", json={"question": question}, timeout=60).json()
-    assert answer["short_answer_date"] and answer["citations"][1]["note"]
+    assert answer["citations"]
     ask(page, question)
     bot = page.locator(".msg.bot").last
-    assert (
-        bot.locator(".short-answer").inner_text()
-        == f"{answer['short_answer']}（{answer['short_answer_date']}）"
-    )
-    assert bot.locator(".short-note").inner_text() == f"（{answer['short_answer_date']}）"
-    quotes = " ".join(f"“{c['quote']}”{c['note']}{c['n']}" for c in answer["citations"])
-    assert bot.locator(".answer-text").inner_text() == f"依据：{quotes}"
+    short = bot.locator(".short-answer")
+    assert (short.inner_text() if short.is_visible() else "") == expected_short_answer(answer)
+    if answer["short_answer_date"]:
+        assert bot.locator(".short-note").inner_text() == f"（{answer['short_answer_date']}）"
+    assert bot.locator(".answer-text").inner_text() == expected_answer_text(answer)
     assert bot.locator(".answer-text .chip").count() == len(answer["citations"])
     TEST_OUTPUT.mkdir(exist_ok=True)
     page.screenshot(path=str(TEST_OUTPUT / "answered-dated.png"))
@@ -644,7 +660,7 @@ def test_answer_offsets_mark_the_short_answer_in_the_quote_and_in_the_source_pan
     page.wait_for_function("() => !document.getElementById('send').disabled")
     mark = page.locator(".answer-text mark.answer")
     assert mark.count() == 1 and mark.inner_text() == short
-    assert page.locator(".answer-text").inner_text().startswith(f"依据：“{citation['quote']}”")
+    assert page.locator(".answer-text").inner_text() == expected_answer_text(answer)
     page.locator(".answer-text .chip").first.click()
     inner = page.locator("#source-body mark.quote mark.answer")
     inner.wait_for()
