@@ -60,6 +60,7 @@ def test_ask_returns_the_answer_object_with_verbatim_citations(client, service):
         "session_id",
         "resolved_question",
         "timings_ms",
+        "session_reset",
     }
     assert body["short_answer"] and body["short_answer"] in body["answer"]
     assert not body["abstained"]
