@@ -8,6 +8,7 @@ half-built index.
 from __future__ import annotations
 
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from qa.answer.extraction import TextCache
 from qa.answer.reader import READER_WEIGHTS, Reader
 from qa.answer.retrieve import Filters, retrieve
 from qa.answer.settings import TOP_K_MAX
+from qa.index.batching import QueryBatcher
 from qa.index.build import BuildReport, build_index, unchanged_build
 from qa.index.e5_convert import MODEL_NAME as E5_MODEL_NAME
 from qa.index.e5_convert import ensure_e5_model
@@ -64,7 +66,8 @@ class QAService:
     """Answers questions over one loaded index; `sessions` outlives the service across rebuilds.
 
     `cache` (jieba tags and typed answers of sentences) belongs to this service: a rebuilt index gets a
-    new service and so a fresh cache.
+    new service and so a fresh cache. `batcher` (the server's; None in the CLI) embeds the questions of
+    concurrent `ask` calls together; its owner closes it.
     """
 
     settings: Settings
@@ -73,6 +76,7 @@ class QAService:
     sessions: SessionStore
     cache: TextCache = field(default_factory=TextCache)
     reader: Reader | None = None
+    batcher: QueryBatcher | None = None
 
     @classmethod
     def load(
@@ -81,9 +85,11 @@ class QAService:
         embedder: Embedder | None = None,
         sessions: SessionStore | None = None,
         reader: Reader | None = None,
+        batcher: QueryBatcher | None = None,
     ) -> QAService:
         """Load the index from `settings.index_dir` (IndexMissingError if none), the embedder and the
-        reader (a passed one is reused: a rebuilt index keeps the loaded models)."""
+        reader (a passed one is reused: a rebuilt index keeps the loaded models); questions are embedded
+        through `batcher` when one is given."""
         index = load_index(settings.index_dir)
         if embedder is None:
             embedder = load_embedder(settings)
@@ -93,7 +99,14 @@ class QAService:
             sessions = SessionStore(
                 max_sessions=settings.max_sessions, max_turns=settings.max_turns, ttl_s=settings.session_ttl_s
             )
-        return cls(settings=settings, index=index, embedder=embedder, sessions=sessions, reader=reader)
+        return cls(
+            settings=settings,
+            index=index,
+            embedder=embedder,
+            sessions=sessions,
+            reader=reader,
+            batcher=batcher,
+        )
 
     def ask(
         self,
@@ -116,17 +129,19 @@ class QAService:
         if not 1 <= k <= TOP_K_MAX:
             raise QuestionError(f"top_k must be between 1 and {TOP_K_MAX}")
         session_id = session_id or self.sessions.new_id()
-        resolved = resolve_followup(question, self.sessions.history(session_id))
-        resolved_at = time.perf_counter()
-        hits = retrieve(
-            self.index,
-            self.embedder,
-            resolved,
-            k=max(k, 5),
-            filters=filters,
-            settings=self.settings.retrieval,
-            cache=self.cache,
-        )
+        # announced to the batcher up to the question's embedding, so a batch may wait for it
+        with self.batcher.expecting() if self.batcher is not None else nullcontext():
+            resolved = resolve_followup(question, self.sessions.history(session_id))
+            resolved_at = time.perf_counter()
+            hits = retrieve(
+                self.index,
+                self.batcher or self.embedder,
+                resolved,
+                k=max(k, 5),
+                filters=filters,
+                settings=self.settings.retrieval,
+                cache=self.cache,
+            )
         retrieved_at = time.perf_counter()
         answer = answer_question(
             resolved,
@@ -173,7 +188,15 @@ class QAService:
             "dim": manifest.get("dim", getattr(self.embedder, "dim", None)),
             "built_at": manifest.get("built_at"),
             "corpus_fingerprint": manifest.get("corpus_fingerprint"),
+            **self.batch_stats(),
         }
+
+    def batch_stats(self) -> dict[str, Any]:
+        """How the batcher has grouped questions (empty without one)."""
+        if self.batcher is None:
+            return {}
+        batches = self.batcher.stats
+        return {"query_batches": batches.batches, "query_batch_mean_size": batches.mean_submissions}
 
 
 def rebuild_index(

@@ -78,6 +78,20 @@ class Settings(BaseSettings):
         ge=1,
         description="Questions answered or waiting at once; beyond it /ask answers 503 with Retry-After.",
     )
+    # Batching of question embeddings across concurrent requests (`qa serve` only; qa/index/batching.py).
+    # Set on 2 CPU cores with e5-small: one forward pass of 32 short questions costs far less than 32
+    # passes of one, and 32 is also the batch size embed_queries encodes with; a few ms is small beside
+    # an answer's ~60 ms of CPU. Not tuned under load yet.
+    batch_window_ms: float = Field(
+        default=3.0,
+        ge=0,
+        le=1000,
+        description=(
+            "How long a batch of question embeddings waits for questions already on their way; "
+            "a lone question never waits. 0 = no batching."
+        ),
+    )
+    batch_max: int = Field(default=32, ge=1, description="At most this many texts in one embedding batch.")
     retrieval: RetrievalSettings = Field(
         default_factory=RetrievalSettings,
         description="Retrieval numbers (fusion, pools, stage-2 steps, weights): qa/answer/settings.py.",

@@ -224,9 +224,11 @@ def _configure_logging() -> None:
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Start loading the index in the background (building the seeds index first if none exists)."""
+    """Start loading the index in the background (building the seeds index first if none exists);
+    at shutdown, stop the query batcher."""
     app.state.index.start_initial_load()
     yield
+    app.state.index.close()
 
 
 def _document_settings(app: FastAPI, settings: Settings) -> None:

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from qa.answer.reader import Reader
 from qa.api.schemas import RebuildStatusOut
+from qa.index.batching import QueryBatcher
 from qa.index.embedding import Embedder
 from qa.index.store import index_exists
 from qa.service import QAService, load_embedder, rebuild_index
@@ -54,6 +55,7 @@ class IndexManager:
         self.state = state
         self.embedder = embedder
         self.reader = reader
+        self.batcher: QueryBatcher | None = None  # made with the first service; shared by its successors
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._started = 0.0
@@ -161,8 +163,14 @@ class IndexManager:
         self._update(phase="loading the index")
         old = self.state.service
         sessions = old.sessions if old is not None else None
-        new = QAService.load(self.settings, embedder=self.embedder, sessions=sessions, reader=self.reader)
+        new = QAService.load(
+            self.settings, embedder=self.embedder, sessions=sessions, reader=self.reader, batcher=self.batcher
+        )
         self.embedder, self.reader = new.embedder, new.reader
+        if new.batcher is None and self.settings.batch_window_ms > 0:
+            self.batcher = new.batcher = QueryBatcher(
+                new.embedder, self.settings.batch_window_ms, self.settings.batch_max
+            )
         self.state.service = new  # the swap: requests in flight keep the old object
         log.info("Index loaded from %s; now answering from it", self.settings.index_dir)
         stats = new.stats()
@@ -174,6 +182,11 @@ class IndexManager:
             articles=stats.get("articles", self._status.articles),
             chunks=stats.get("chunks", self._status.chunks),
         )
+
+    def close(self) -> None:
+        """Stop the query batcher (at shutdown); questions still asked then embed without it."""
+        if self.batcher is not None:
+            self.batcher.close()
 
     # ------------------------------------------------------------------------------------- examples
     def examples(self, limit: int) -> list[dict[str, str]]:

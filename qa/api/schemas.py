@@ -171,6 +171,12 @@ class StatsOut(BaseModel):
     questions_refused_busy: int = Field(
         default=0, description="Questions refused with 503 because QA_MAX_IN_FLIGHT were already in flight."
     )
+    query_batches: int = Field(
+        default=0, description="Embedding batches the query batcher ran (0 when QA_BATCH_WINDOW_MS=0)."
+    )
+    query_batch_mean_size: float | None = Field(
+        default=None, description="Questions per embedding batch on average; null before the first batch."
+    )
 
 
 class ExampleOut(BaseModel):
