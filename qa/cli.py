@@ -158,13 +158,24 @@ def reader() -> None:
 )
 @click.option("--max-steps", type=click.IntRange(1), default=None, help="Stop after this many steps.")
 @click.option(
+    "--frozen-layers", type=click.IntRange(0, 12), default=None, help="e5 layers kept frozen (cached once)."
+)
+@click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=None)
+@click.option(
     "--device",
     default="auto",
     show_default=True,
     help="auto (CUDA when there is one, else CPU), cpu, cuda, cuda:N.",
 )
 def reader_train(
-    data: Path, out: Path, epochs: float | None, max_windows: int | None, max_steps: int | None, device: str
+    data: Path,
+    out: Path,
+    epochs: float | None,
+    max_windows: int | None,
+    max_steps: int | None,
+    frozen_layers: int | None,
+    learning_rate: float | None,
+    device: str,
 ) -> None:
     """Fine-tune e5's top layers as a span reader on DATA; writes weights, config and a model card."""
     from dataclasses import replace
@@ -174,8 +185,8 @@ def reader_train(
 
     settings = _settings()
     train = TrainSettings(max_windows=max_windows, max_steps=max_steps, device=device)
-    if epochs is not None:
-        train = replace(train, epochs=epochs)
+    given = {"epochs": epochs, "frozen_layers": frozen_layers, "learning_rate": learning_rate}
+    train = replace(train, **{k: v for k, v in given.items() if v is not None})
     figures = train_reader(data, out, train, ensure_e5_model(settings.model_cache_dir), log=click.echo)
     click.echo(
         f"held-out EM {figures['heldout']['exact_match']} F1 {figures['heldout']['f1']}; written to {out}"
