@@ -81,6 +81,25 @@ def time_each(call: Callable[[Any], object], items: Iterable[Any], warmup: int =
     return timings
 
 
+def interleaved(calls: dict[str, Callable[[str], object]], questions: list[str], rounds: int) -> dict:
+    """Time every call on every question, rotating which goes first; 3 warm-up questions untimed."""
+    names = list(calls)
+    for question in questions[:3]:
+        for call in calls.values():
+            call(question)
+    timings: dict[str, list[float]] = {name: [] for name in names}
+    turn = 0
+    for _ in range(rounds):
+        for question in questions:
+            order = names[turn % len(names) :] + names[: turn % len(names)]
+            turn += 1
+            for name in order:
+                started = time.perf_counter()
+                calls[name](question)
+                timings[name].append((time.perf_counter() - started) * 1000)
+    return {name: latency_stats(ms) for name, ms in timings.items()}
+
+
 def rss_mb() -> float:
     """Current resident set size of this process in MiB."""
     with open("/proc/self/status", encoding="ascii") as handle:

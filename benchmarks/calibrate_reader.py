@@ -27,8 +27,8 @@ from qa.settings import Settings
 
 GRID = {
     "reader_candidates": [4, 6],
-    "reader_weight": [0.0, 0.15, 0.3, 0.6, 1.0],
-    "reader_margin": [-2.0, 0.0, 2.0, 4.0],
+    "reader_weight": [0.15, 0.3, 0.6, 1.0],
+    "reader_margin": [-2.0, 0.0, 2.0, 4.0, 6.0],
 }
 
 

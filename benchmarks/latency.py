@@ -13,15 +13,13 @@ Ratios are peer p50 / ours p50 (> 1: ours is faster).
 from __future__ import annotations
 
 import argparse
-import time
-from collections.abc import Callable
 from typing import Any
 
 from _common import (
     DEV_SET,
     RGB_INDEX,
     RGB_QUESTIONS,
-    latency_stats,
+    interleaved,
     load_embedder,
     log,
     open_service,
@@ -32,25 +30,6 @@ from _common import (
     write_result,
 )
 from peer import build_peer, e5_embeddings, rgb_documents, seeds_documents
-
-
-def interleaved(calls: dict[str, Callable[[str], object]], questions: list[str], rounds: int) -> dict:
-    """Time every call on every question, rotating which goes first; 3 warm-up questions untimed."""
-    names = list(calls)
-    for question in questions[:3]:
-        for call in calls.values():
-            call(question)
-    timings: dict[str, list[float]] = {name: [] for name in names}
-    turn = 0
-    for _ in range(rounds):
-        for question in questions:
-            order = names[turn % len(names) :] + names[: turn % len(names)]
-            turn += 1
-            for name in order:
-                started = time.perf_counter()
-                calls[name](question)
-                timings[name].append((time.perf_counter() - started) * 1000)
-    return {name: latency_stats(ms) for name, ms in timings.items()}
 
 
 def ratios(stats: dict[str, dict[str, float]], ours: list[str]) -> dict[str, float]:

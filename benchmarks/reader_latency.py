@@ -10,14 +10,13 @@ and the reader's cost at p50; writes benchmarks/results/reader_latency.json.
 from __future__ import annotations
 
 import argparse
-import time
 from dataclasses import replace
 
 from _common import (
     DEV_SET,
     RGB_INDEX,
     RGB_QUESTIONS,
-    latency_stats,
+    interleaved,
     load_embedder,
     log,
     open_service,
@@ -39,16 +38,8 @@ def questions_of(path, limit: int | None = None) -> list[str]:
 def compare(service, questions: list[str], rounds: int) -> dict:
     """p50/p95 of ask with the reader and without it, interleaved (who goes first alternates)."""
     calls = {"reader": service.ask, "rules": replace(service, reader=None).ask}
-    for question in questions[:3]:  # warm-up, untimed
-        for call in calls.values():
-            call(question)
-    times: dict[str, list[float]] = {name: [] for name in calls}
-    for turn, question in enumerate(questions * rounds):
-        for name in list(calls)[turn % 2 :] + list(calls)[: turn % 2]:
-            started = time.perf_counter()
-            calls[name](question)
-            times[name].append((time.perf_counter() - started) * 1000)
-    with_reader, without = latency_stats(times["reader"]), latency_stats(times["rules"])
+    stats = interleaved(calls, questions, rounds)
+    with_reader, without = stats["reader"], stats["rules"]
     return {
         "questions": len(questions),
         "with_reader": with_reader,

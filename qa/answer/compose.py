@@ -30,7 +30,7 @@ from qa.answer.extraction import (
     question_type,
     typed_answer,
 )
-from qa.answer.reader import Reader
+from qa.answer.reader import Reader, Span
 from qa.answer.rerank import question_terms
 from qa.answer.settings import AnswerSettings
 from qa.index.embedding import Embedder
@@ -289,7 +289,7 @@ def _read_candidates(
         if span is None:
             read.append(replace(cand, short=None, typed=0.0))
             continue
-        start, end = _trimmed(cand.article.text, cand.start + span.start, cand.start + span.end)
+        start, end = _span_in_article(cand, span)
         shown = span.margin >= settings.reader_margin and end > start
         bonus = settings.reader_weight * math.tanh(span.margin / settings.reader_scale)
         read.append(
@@ -303,6 +303,11 @@ def _read_candidates(
             )
         )
     return replace(evidence, candidates=read)
+
+
+def _span_in_article(cand: _Candidate, span: Span) -> tuple[int, int]:
+    """A span read in a candidate sentence, as offsets into its article's text, edges trimmed."""
+    return _trimmed(cand.article.text, cand.start + span.start, cand.start + span.end)
 
 
 def _trimmed(text: str, start: int, end: int) -> tuple[int, int]:
@@ -339,7 +344,7 @@ def _read_parts(
         if span.margin < settings.reader_margin:
             continue
         cand = chosen[span.passage]
-        start, end = _trimmed(cand.article.text, cand.start + span.start, cand.start + span.end)
+        start, end = _span_in_article(cand, span)
         if end > start:
             text = cand.article.text[start:end]
             found.setdefault(normalise(text), text)
