@@ -5,8 +5,10 @@ Heavy imports happen inside each command so `qa --help` stays instant.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
+from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 
@@ -14,6 +16,7 @@ import click
 from pydantic import ValidationError
 
 from qa.answer.settings import RERANK_STEPS, TOP_K_MAX
+from qa.index.device import DeviceError
 from qa.settings import Settings, describe_settings_error
 
 INDEX_DIR_HELP = "Index folder (default: QA_INDEX_DIR or ./embeddings)."
@@ -31,6 +34,15 @@ def _settings(index_dir: Path | None = None, corpus: Path | None = None) -> Sett
     except ValidationError as error:
         raise click.ClickException(describe_settings_error(error)) from None
     return settings.model_copy(update=updates)
+
+
+@contextlib.contextmanager
+def _configuration_errors() -> Iterator[None]:
+    """A setting that names something this machine lacks (a device) becomes its one sentence, no trace."""
+    try:
+        yield
+    except DeviceError as error:
+        raise click.ClickException(str(error)) from None
 
 
 @click.group()
@@ -52,7 +64,8 @@ def index(corpus: Path | None, index_dir: Path | None, quiet: bool) -> None:
     from qa.service import rebuild_index
 
     settings = _settings(index_dir, corpus)
-    report = rebuild_index(settings, progress=not quiet)
+    with _configuration_errors():
+        report = rebuild_index(settings, progress=not quiet)
     for problem in report.problems:
         click.echo(f"warning: {problem}", err=True)
     click.echo(report.summary())
@@ -67,7 +80,8 @@ def ask(question: str, as_json: bool, index_dir: Path | None, top_k: int | None)
     """Answer one QUESTION with quotes from the corpus."""
     from qa.service import QAService, QuestionError, format_answer
 
-    service = QAService.load(_settings(index_dir))
+    with _configuration_errors():
+        service = QAService.load(_settings(index_dir))
     try:
         answer = service.ask(question, top_k=top_k)
     except QuestionError as error:
@@ -112,7 +126,8 @@ def eval_(
     settings = settings.model_copy(update={"retrieval": settings.retrieval.without(*without)})
     if no_reader:
         settings = settings.model_copy(update={"reader_dir": None})
-    service = QAService.load(settings)
+    with _configuration_errors():
+        service = QAService.load(settings)
     report = run_eval(service, questions, limit=limit)
     click.echo(json.dumps(report, ensure_ascii=False, indent=2) if as_json else format_report(report))
 
@@ -126,8 +141,11 @@ def serve(host: str, port: int, index_dir: Path | None) -> None:
     import uvicorn
 
     from qa.api.app import create_app
+    from qa.index.device import resolve_device
 
     settings = _settings(index_dir)
+    with _configuration_errors():
+        resolve_device(settings.device)  # refused here, in one sentence, before the server starts
     uvicorn.run(create_app(settings), host=host, port=port)
 
 

@@ -21,6 +21,7 @@ from qa.answer.retrieve import Filters, retrieve
 from qa.answer.settings import TOP_K_MAX
 from qa.index.batching import QueryBatcher
 from qa.index.build import BuildReport, build_index, unchanged_build
+from qa.index.device import resolve_device
 from qa.index.e5_convert import MODEL_NAME as E5_MODEL_NAME
 from qa.index.e5_convert import ensure_e5_model
 from qa.index.embedding import Embedder, PassageEmbedder, configured_passage_prompt
@@ -43,6 +44,7 @@ def load_embedder(settings: Settings) -> Embedder:
         query_prompt=settings.query_prompt,
         passage_prompt=settings.passage_prompt,
         threads=settings.threads,
+        device=settings.device,
     )
 
 
@@ -58,7 +60,8 @@ def load_reader(settings: Settings, embedder: Embedder | None = None) -> Reader 
     shared = None
     if embedder is not None and settings.model == E5_MODEL_NAME:
         shared = embedder.model[0].auto_model.embeddings.word_embeddings
-    return Reader.load(folder, model_dir, int8=settings.reader_int8, word_embeddings=shared)
+    device = getattr(embedder, "device", None) or resolve_device(settings.device)
+    return Reader.load(folder, model_dir, int8=settings.reader_int8, word_embeddings=shared, device=device)
 
 
 @dataclass
@@ -179,12 +182,13 @@ class QAService:
         return self.index.articles.get(article_id)
 
     def stats(self) -> dict[str, Any]:
-        """What is loaded: counts, model, dimension, build time and corpus fingerprint."""
+        """What is loaded: counts, model, the device it runs on, dimension, build time, corpus fingerprint."""
         manifest = self.index.manifest
         return {
             "articles": len(self.index.articles),
             "chunks": len(self.index.chunks),
             "model": manifest.get("model", getattr(self.embedder, "name", "")),
+            "device": getattr(self.embedder, "device", "cpu"),
             "dim": manifest.get("dim", getattr(self.embedder, "dim", None)),
             "built_at": manifest.get("built_at"),
             "corpus_fingerprint": manifest.get("corpus_fingerprint"),

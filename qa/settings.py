@@ -8,6 +8,7 @@ in `qa eval`'s report.
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from qa.answer.settings import TOP_K_MAX, AnswerSettings, RetrievalSettings
+from qa.index.device import DEVICE_CHOICES, DEVICE_PATTERN
 from qa.ingest.segment.settings import SegmentSettings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -73,6 +75,13 @@ class Settings(BaseSettings):
     max_sessions: int = Field(default=1000, description="At most this many chat sessions are kept.")
     max_turns: int = Field(default=20, description="At most this many turns are kept per session.")
     threads: int = Field(default=2, description="CPU threads for torch and FAISS.")
+    device: str = Field(
+        default="auto",
+        description=(
+            "Where the embedder and the reader run: auto (a CUDA GPU, then Apple MPS, then the CPU), "
+            "cpu, cuda, cuda:N or mps."
+        ),
+    )
     max_in_flight: int = Field(
         default=32,
         ge=1,
@@ -113,6 +122,14 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_means_no_reader(cls, value: Any) -> Any:
         return None if value is None or str(value).strip() in ("", "none") else value
+
+    @field_validator("device")
+    @classmethod
+    def _device_is_a_device_name(cls, value: str) -> str:
+        value = value.strip().lower()
+        if not re.fullmatch(DEVICE_PATTERN, value):
+            raise ValueError(f"device must be one of {DEVICE_CHOICES}, not {value!r}")
+        return value
 
     @field_validator("top_k")
     @classmethod

@@ -132,12 +132,15 @@ class Reader:
         int8: bool = True,
         threads: int = 0,
         word_embeddings: torch.nn.Embedding | None = None,
+        device: str = "cpu",
     ) -> Reader:
         """Join the trained top layers and head in `folder` with the e5 weights in `model_dir`.
 
         `int8` quantises the linear layers for the CPU (faster; calibrated with it on); `threads` 0
         leaves torch's default. `word_embeddings`, the same frozen matrix already loaded by the
-        embedder, is shared instead of kept twice (384 MB for e5-small).
+        embedder, is shared instead of kept twice (384 MB for e5-small). `device` is a resolved torch
+        device (`qa.index.device.resolve_device`); int8 applies on the CPU only (torch's dynamic
+        quantisation has no GPU kernels).
         """
         from safetensors.torch import load_file
 
@@ -153,7 +156,7 @@ class Reader:
         trained.load_state_dict(weights, strict=True)
         model.eval()
         head.eval()
-        if int8:
+        if int8 and device == "cpu":
             with (
                 warnings.catch_warnings()
             ):  # torch.ao's eager quantisation works in 2.13 but warns of its move
@@ -165,6 +168,9 @@ class Reader:
         own = model.embeddings.word_embeddings
         if word_embeddings is not None and word_embeddings.weight.shape == own.weight.shape:
             model.embeddings.word_embeddings = word_embeddings
+        if device != "cpu":
+            model.to(device)
+            head.to(device)
         if threads:
             torch.set_num_threads(threads)
         return cls(model, tokenizer, head, config)
@@ -183,9 +189,11 @@ class Reader:
         pad = self.model.config.pad_token_id
         width = max(len(ids) for _, ids, _ in rows)
         ids = torch.tensor([r[1] + [pad] * (width - len(r[1])) for r in rows])
+        device = self.model.device
+        ids = ids.to(device)
         mask = ids.ne(pad).long()
         hidden = self.model(input_ids=ids, attention_mask=mask).last_hidden_state
-        logits = self.head(hidden).float().numpy()
+        logits = self.head(hidden).float().cpu().numpy()
         for row, (p, _, offsets) in enumerate(rows):
             span = best_span(logits[row, :, 0], logits[row, :, 1], offsets, self.max_answer_tokens)
             if span is None:

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from qa.answer.reader import Reader
 from qa.api.schemas import RebuildStatusOut
 from qa.index.batching import QueryBatcher
+from qa.index.device import DeviceError
 from qa.index.embedding import Embedder
 from qa.index.store import index_exists
 from qa.service import QAService, load_embedder, rebuild_index
@@ -130,7 +131,10 @@ class IndexManager:
             self._load_and_swap()
             self.examples(limit=1)  # computed now, so the page's first visit does not wait for them
         except Exception as error:  # any failure is reported on /index/status and /health, never raised
-            log.exception("The %s job failed", reason)
+            if isinstance(error, DeviceError):  # a setting this machine cannot meet: its sentence says all
+                log.error("The %s job failed: %s", reason, error)
+            else:
+                log.exception("The %s job failed", reason)
             self._update(
                 state="failed",
                 finished_at=_now(),

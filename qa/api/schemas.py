@@ -164,6 +164,7 @@ class StatsOut(BaseModel):
     articles: int
     chunks: int
     model: str = ""
+    device: str = Field(default="", description="Where the models run: cpu, cuda, cuda:N or mps.")
     dim: int | None = None
     built_at: str | None = None
     corpus_fingerprint: str | None = None

@@ -68,6 +68,7 @@ class BuildReport:
     build_id: str = ""
     path: Path | None = None
     unchanged: bool = False  # nothing changed: the live build stays, no model was loaded
+    device: str | None = None  # the torch device the chunks were embedded on (None: no model loaded)
 
     def summary(self) -> str:
         """One human line for `qa index`."""
@@ -78,7 +79,9 @@ class BuildReport:
             )
         line = (
             f"Indexed {self.articles} articles as {self.chunks} chunks in {self.seconds:.1f} s "
-            f"({self.chunks_per_s:.1f} chunks/s): {self.embedded} embedded, {self.reused} reused"
+            f"({self.chunks_per_s:.1f} chunks/s"
+            + (f" on {self.device}" if self.device else "")
+            + f"): {self.embedded} embedded, {self.reused} reused"
         )
         if self.problems:
             line += f"; {len(self.problems)} problem(s) skipped"
@@ -313,6 +316,7 @@ def _manifest(
         "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "model": embedder.name,
         "dim": int(embedder.dim),
+        "device": getattr(embedder, "device", None),
         "corpus": str(read.path),
         **_contents(read, model_id),
         "dense": {"file": DENSE_FILE, "kind": dense.kind, "metric": "inner_product"},
@@ -374,4 +378,5 @@ def build_index(
         problems=read.problems,
         build_id=build_id,
         path=build_dir,
+        device=getattr(embedder, "device", None),
     )

