@@ -70,7 +70,9 @@ class TrainSettings:
     device: str = "auto"  # auto = CUDA when there is one, else the CPU
     attention_dropout: float = 0.0  # e5 has 0.1; on the CPU its masks over the attention probabilities
     # more than double a step's time (9.8 s vs 4.1 s, 10 layers, 32 x 256 tokens), for little gain
-    bf16: bool = True  # bf16 autocast (master weights stay fp32): 1.8x faster on AVX-512 bf16 CPUs
+    # bf16 autocast (master weights stay fp32): 1.8x faster on a CPU with AVX-512 bf16, but ~7x SLOWER
+    # on an AVX2-only CPU (emulated); None = on for CUDA and for CPUs that have it natively
+    bf16: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -211,9 +213,17 @@ def _batches(lengths: list[int], size: int, rng: random.Random | None) -> Iterat
     yield from batches
 
 
-def _autocast(device: torch.device, enabled: bool) -> Any:
-    """bf16 autocast on the CPU or CUDA when `enabled` (a no-op context otherwise)."""
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
+def native_bf16(device: torch.device) -> bool:
+    """Whether bf16 math is native here: CUDA, or a CPU with AVX-512 (bf16) or AMX."""
+    if device.type == "cuda":
+        return True
+    return device.type == "cpu" and torch.backends.cpu.get_cpu_capability().startswith(("AVX512", "AMX"))
+
+
+def _autocast(device: torch.device, enabled: bool | None) -> Any:
+    """bf16 autocast on the CPU or CUDA when `enabled` (None: where it is native); else a no-op."""
+    use = native_bf16(device) if enabled is None else enabled
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=use)
 
 
 def _pad(rows: list[list[int]], value: int) -> torch.Tensor:
@@ -223,7 +233,7 @@ def _pad(rows: list[list[int]], value: int) -> torch.Tensor:
 
 @torch.no_grad()
 def cache_lower_states(
-    base: Any, windows: Windows, frozen: int, log: Log, batch_size: int = 32, bf16: bool = False
+    base: Any, windows: Windows, frozen: int, log: Log, batch_size: int = 32, bf16: bool | None = False
 ) -> None:
     """Run the frozen embeddings and lower layers once per window and keep their outputs (fp16)."""
     base.eval()
