@@ -26,10 +26,29 @@ from qa.service import QAService
 from qa.settings import Settings
 
 GRID = {
-    "reader_candidates": [4, 6],
-    "reader_weight": [0.15, 0.3, 0.6, 1.0],
-    "reader_margin": [-2.0, 0.0, 2.0, 4.0, 6.0],
+    "reader_candidates": [6, 10],
+    "reader_weight": [0.0, 0.15],
+    "reader_margin": [-5.0, -3.0, 0.0],
 }
+
+
+class MemoEmbedder:
+    """The embedder, with each batch of question vectors computed once (retrieval does not depend on
+    the answer settings, so every setting of the grid asks for the same ones)."""
+
+    def __init__(self, embedder: Any) -> None:
+        self.embedder = embedder
+        self.memo: dict[tuple[str, ...], Any] = {}
+
+    def embed_queries(self, texts: list[str]) -> Any:
+        """Like Embedder.embed_queries, remembered per list of texts."""
+        key = tuple(texts)
+        if key not in self.memo:
+            self.memo[key] = self.embedder.embed_queries(texts)
+        return self.memo[key]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.embedder, name)
 
 
 class MemoReader:
@@ -89,6 +108,7 @@ def main() -> None:
     service = QAService.load(base)
     if service.reader is not None:
         service.reader = MemoReader(service.reader)  # type: ignore[assignment]
+    service.embedder = MemoEmbedder(service.embedder)  # type: ignore[assignment]
     with tempfile.TemporaryDirectory() as folder:
         path = split_file(args.questions, args.split, Path(folder))
         for values in settings_grid(args.only) if not args.no_reader else [{}]:

@@ -49,16 +49,18 @@ def embedder(model_cache_dir: Path):
 
 @pytest.fixture(scope="session")
 def reader(settings: Settings, embedder):
-    """The shipped reader (models/reader/), joined with the e5 weights once for the session
-    (tests/test_reader.py checks that it ships; None only in a tree without it)."""
+    """The shipped reader (models/reader/), joined with the e5 weights once for the session. It is
+    opt-in (QA_READER_DIR), so the `service` below answers without it, as the product does by default."""
     from qa.service import load_reader
 
-    return load_reader(settings, embedder)
+    return load_reader(
+        settings.model_copy(update={"reader_dir": PROJECT_ROOT / "models" / "reader"}), embedder
+    )
 
 
 @pytest.fixture(scope="session")
-def service(settings: Settings, embedder, reader):
-    """A QAService over the seeds index, sharing the session's embedder and reader."""
+def service(settings: Settings, embedder):
+    """A QAService over the seeds index with the default settings, sharing the session's embedder."""
     from qa.service import QAService
 
-    return QAService.load(settings, embedder=embedder, reader=reader)
+    return QAService.load(settings, embedder=embedder)

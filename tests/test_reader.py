@@ -2,17 +2,64 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
 from click.testing import CliRunner
 
-from qa.answer.reader import READER_CONFIG, Reader
+from qa.answer.reader import READER_CONFIG, READER_WEIGHTS, Reader
 from qa.answer.reader_train import is_heldout, read_squad
+from qa.answer.settings import AnswerSettings
 from qa.settings import PROJECT_ROOT
 
 SHIPPED = PROJECT_ROOT / "models" / "reader"
 MAX_SHIPPED_MB = 40
+
+
+def test_the_trained_reader_ships_in_the_repo_small_with_its_card():
+    weights = SHIPPED / READER_WEIGHTS
+    assert weights.is_file(), "models/reader/ must hold the trained reader"
+    assert weights.stat().st_size < MAX_SHIPPED_MB * 2**20
+    card = (SHIPPED / "README.md").read_text(encoding="utf-8")
+    for words in ("CC BY-SA", "DRCD", "CMRC 2018", "Held-out", "F1"):
+        assert words in card
+    config = json.loads((SHIPPED / READER_CONFIG).read_text(encoding="utf-8"))
+    assert config["figures"]["heldout"]["f1"] >= 0.70
+
+
+def test_reader_reads_the_number_that_answers_the_question(reader):
+    sentence = "今年以来，市公安局交管部门在市区共查处交通违法行为279869起，其中醉驾525起。"
+    (span,) = reader.read("今年以来市公安局交管部门在市区共查处交通违法行为多少起？", [sentence])
+    assert span is not None
+    assert "279869" in sentence[span.start : span.end]
+    assert span.margin >= AnswerSettings().reader_margin
+
+
+def test_a_passage_without_the_answer_gives_no_short_answer(reader, service):
+    unrelated = "本报讯 今年春节期间，我市各大公园举办了丰富多彩的文化活动，吸引了众多市民参加。"
+    (span,) = reader.read("市公安局创文指挥部的指挥长是谁？", [unrelated])
+    assert span is None or span.margin < AnswerSettings().reader_margin
+
+
+def test_reader_reads_a_batch_and_keeps_each_passage_apart(reader):
+    passages = ["市公安局党委副书记、常务副局长王磊出席会议并讲话。", "", "天气晴朗。"]
+    spans = reader.read("市公安局党委副书记、常务副局长是谁？", passages)
+    assert len(spans) == 3 and spans[1] is None
+    assert spans[0] is not None and passages[0][spans[0].start : spans[0].end] == "王磊"
+    assert spans[0].margin > (spans[2].margin if spans[2] else float("-inf"))
+
+
+def test_seeds_answer_marks_the_read_span_inside_its_quote_at_exact_offsets(service, reader):
+    answer = dataclasses.replace(service, reader=reader).ask("市公安局党委副书记、常务副局长是谁？")
+    assert answer.short_answer == "王磊"
+    marked = [c for c in answer.citations if c.answer_start is not None]
+    assert marked, "the quote holding the short answer marks it"
+    for c in marked:
+        text = service.article(c.article_id).text
+        assert text[c.start : c.end] == c.quote
+        assert c.start <= c.answer_start < c.answer_end <= c.end
+        assert text[c.answer_start : c.answer_end] in answer.short_answer
 
 
 def test_answers_without_the_reader_fall_back_to_the_typed_rules(settings, embedder):
@@ -104,6 +151,8 @@ def test_training_command_runs_end_to_end_on_a_tiny_slice(tmp_path, model_cache_
     assert "held-out EM" in result.output
     config = json.loads((out / READER_CONFIG).read_text(encoding="utf-8"))
     assert config["figures"]["training"]["steps"] == 2
+    checkpoint = json.loads((out / "epoch-1" / READER_CONFIG).read_text(encoding="utf-8"))
+    assert checkpoint["figures"]["epochs_done"] == 1 and "f1" in checkpoint["figures"]["heldout"]
     assert "CC BY-SA" in (out / "README.md").read_text(encoding="utf-8")
     from qa.index.e5_convert import ensure_e5_model
 
