@@ -26,6 +26,9 @@ from _common import (
     write_result,
 )
 
+from qa.service import load_reader
+from qa.settings import PROJECT_ROOT
+
 
 def questions_of(path, limit: int | None = None) -> list[str]:
     """The questions of a JSONL file (a chat's turns one by one), at most `limit`."""
@@ -64,6 +67,8 @@ def main() -> None:
     ):
         log(f"{name}: {len(questions)} questions")
         service = open_service(index_dir, embedder)
+        shipped = service.settings.model_copy(update={"reader_dir": PROJECT_ROOT / "models" / "reader"})
+        service = replace(service, reader=load_reader(shipped, embedder))  # the reader is opt-in
         assert service.reader is not None, "no reader in models/reader/"
         figures[name] = compare(service, questions, args.rounds)
         print(name, figures[name], flush=True)
