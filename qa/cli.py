@@ -16,7 +16,7 @@ import click
 from pydantic import ValidationError
 
 from qa.answer.settings import RERANK_STEPS, TOP_K_MAX
-from qa.index.device import DeviceError
+from qa.index.errors import SetupError
 from qa.settings import Settings, describe_settings_error
 
 INDEX_DIR_HELP = "Index folder (default: QA_INDEX_DIR or ./embeddings)."
@@ -38,10 +38,10 @@ def _settings(index_dir: Path | None = None, corpus: Path | None = None) -> Sett
 
 @contextlib.contextmanager
 def _configuration_errors() -> Iterator[None]:
-    """A setting that names something this machine lacks (a device) becomes its one sentence, no trace."""
+    """A setting this machine cannot meet (a device, Milvus) becomes its one sentence, not a traceback."""
     try:
         yield
-    except DeviceError as error:
+    except SetupError as error:
         raise click.ClickException(str(error)) from None
 
 
@@ -144,8 +144,12 @@ def serve(host: str, port: int, index_dir: Path | None) -> None:
     from qa.index.device import resolve_device
 
     settings = _settings(index_dir)
-    with _configuration_errors():
-        resolve_device(settings.device)  # refused here, in one sentence, before the server starts
+    with _configuration_errors():  # refused here, in one sentence, before the server starts
+        resolve_device(settings.device)
+        if settings.store == "milvus":
+            from qa.index.milvus import connect
+
+            connect(settings.milvus_location).close()
     uvicorn.run(create_app(settings), host=host, port=port)
 
 

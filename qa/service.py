@@ -11,7 +11,7 @@ import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qa.answer.chat import SessionStore, Turn, resolve_followup
 from qa.answer.compose import answer_question
@@ -25,9 +25,12 @@ from qa.index.device import resolve_device
 from qa.index.e5_convert import MODEL_NAME as E5_MODEL_NAME
 from qa.index.e5_convert import ensure_e5_model
 from qa.index.embedding import Embedder, PassageEmbedder, configured_passage_prompt
-from qa.index.store import LoadedIndex, load_index
+from qa.index.store import LoadedIndex, index_exists, load_index
 from qa.records import Answer, Article
 from qa.settings import Settings
+
+if TYPE_CHECKING:
+    from qa.index.milvus import MilvusIndex
 
 __all__ = ["Filters", "QAService", "QuestionError", "format_answer", "rebuild_index"]
 
@@ -64,6 +67,25 @@ def load_reader(settings: Settings, embedder: Embedder | None = None) -> Reader 
     return Reader.load(folder, model_dir, int8=settings.reader_int8, word_embeddings=shared, device=device)
 
 
+def open_index(settings: Settings) -> LoadedIndex | MilvusIndex:
+    """The live index of the configured store: the local folder, or the Milvus alias (IndexMissingError
+    when none was built; MilvusConfigError, a sentence, when Milvus cannot be used as configured)."""
+    if settings.store == "milvus":
+        from qa.index.milvus import MilvusIndex
+
+        return MilvusIndex.open(settings.milvus_location, settings.milvus_collection)
+    return load_index(settings.index_dir)
+
+
+def index_ready(settings: Settings) -> bool:
+    """True when the configured store holds a built index (it may still fail to load)."""
+    if settings.store == "milvus":
+        from qa.index.milvus import milvus_index_exists
+
+        return milvus_index_exists(settings.milvus_location, settings.milvus_collection)
+    return index_exists(settings.index_dir)
+
+
 @dataclass
 class QAService:
     """Answers questions over one loaded index; `sessions` outlives the service across rebuilds.
@@ -74,7 +96,7 @@ class QAService:
     """
 
     settings: Settings
-    index: LoadedIndex
+    index: LoadedIndex | MilvusIndex
     embedder: Embedder
     sessions: SessionStore
     cache: TextCache = field(default_factory=TextCache)
@@ -93,7 +115,7 @@ class QAService:
         """Load the index from `settings.index_dir` (IndexMissingError if none), the embedder and the
         reader (a passed one is reused: a rebuilt index keeps the loaded models); questions are embedded
         through `batcher` when one is given."""
-        index = load_index(settings.index_dir)
+        index = open_index(settings)
         if embedder is None:
             embedder = load_embedder(settings)
         if reader is None:
@@ -189,6 +211,7 @@ class QAService:
             "chunks": len(self.index.chunks),
             "model": manifest.get("model", getattr(self.embedder, "name", "")),
             "device": getattr(self.embedder, "device", "cpu"),
+            "store": settings_store(self.settings, self.index),
             "dim": manifest.get("dim", getattr(self.embedder, "dim", None)),
             "built_at": manifest.get("built_at"),
             "corpus_fingerprint": manifest.get("corpus_fingerprint"),
@@ -211,17 +234,46 @@ def rebuild_index(
     When the live index was built from the same corpus with the same settings, nothing is rebuilt and
     the model is not even loaded (a no-op `qa index` takes the time to read the corpus).
     """
+    milvus = settings.store == "milvus"
+    if milvus:
+        from qa.index.milvus import build_milvus_index, milvus_unchanged_build
     if embedder is None:
         prompt = configured_passage_prompt(settings.model, settings.model_cache_dir, settings.passage_prompt)
         if prompt is not None:
             model_id = f"{settings.model}|{prompt}"
-            unchanged = unchanged_build(
-                settings.corpus_dir, settings.index_dir, model_id, segment=settings.segment
-            )
+            if milvus:
+                unchanged = milvus_unchanged_build(
+                    settings.corpus_dir,
+                    settings.milvus_location,
+                    settings.milvus_collection,
+                    model_id,
+                    segment=settings.segment,
+                )
+            else:
+                unchanged = unchanged_build(
+                    settings.corpus_dir, settings.index_dir, model_id, segment=settings.segment
+                )
             if unchanged is not None:
                 return unchanged
     embedder = embedder or load_embedder(settings)
+    if milvus:
+        return build_milvus_index(
+            settings.corpus_dir,
+            settings.milvus_location,
+            settings.milvus_collection,
+            embedder,
+            progress,
+            segment=settings.segment,
+            local_index=settings.index_dir,
+        )
     return build_index(settings.corpus_dir, settings.index_dir, embedder, progress, segment=settings.segment)
+
+
+def settings_store(settings: Settings, index: LoadedIndex | MilvusIndex) -> str:
+    """Where the live index lives, for /stats: "local" or "milvus <uri> <collection>"."""
+    if settings.store != "milvus":
+        return "local"
+    return f"milvus {settings.milvus_location} {getattr(index, 'collection', '')}".rstrip()
 
 
 def format_answer(answer: Answer) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -107,6 +107,24 @@ class Settings(BaseSettings):
         ),
     )
     batch_max: int = Field(default=32, ge=1, description="At most this many texts in one embedding batch.")
+    store: Literal["local", "milvus"] = Field(
+        default="local",
+        description=(
+            "Where the index lives: 'local' (FAISS + bm25s files in QA_INDEX_DIR) or 'milvus' "
+            "(QA_MILVUS_URI; needs the optional extra: pip install -e '.[milvus]')."
+        ),
+    )
+    milvus_uri: str | None = Field(
+        default=None,
+        description=(
+            "With QA_STORE=milvus: a local file (milvus-lite, embedded) or http://host:19530 (a Milvus "
+            "2.5+ server); unset = <QA_INDEX_DIR>/milvus.db."
+        ),
+    )
+    milvus_collection: str = Field(
+        default="qa",
+        description="With QA_STORE=milvus: the alias the live collection is reached by (letters, digits, _).",
+    )
     retrieval: RetrievalSettings = Field(
         default_factory=RetrievalSettings,
         description="Retrieval numbers (fusion, pools, stage-2 steps, weights): qa/answer/settings.py.",
@@ -128,6 +146,25 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_means_no_reader(cls, value: Any) -> Any:
         return None if value is None or str(value).strip() in ("", "none") else value
+
+    @property
+    def milvus_location(self) -> str:
+        """The Milvus URI to use: QA_MILVUS_URI, or a milvus-lite file in the index folder."""
+        return self.milvus_uri or str(Path(self.index_dir) / "milvus.db")
+
+    @field_validator("milvus_collection")
+    @classmethod
+    def _collection_is_a_milvus_name(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,180}", value):
+            raise ValueError(
+                "milvus_collection must start with a letter or _ and hold only letters, digits and _"
+            )
+        return value
+
+    @field_validator("milvus_uri", mode="before")
+    @classmethod
+    def _empty_uri_means_default(cls, value: Any) -> Any:
+        return None if value is None or not str(value).strip() else str(value).strip()
 
     @field_validator("device")
     @classmethod

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -24,10 +25,13 @@ from qa.ingest.chunking import embedding_text
 from qa.records import Chunk
 from qa.text import normalise, sentence_spans, years
 
+if TYPE_CHECKING:
+    from qa.index.milvus import MilvusIndex
 
-def question_terms(index: LoadedIndex, question: str) -> dict[str, float]:
+
+def question_terms(index: LoadedIndex | MilvusIndex, question: str) -> dict[str, float]:
     """The question's content words with their IDF weight (words the corpus never uses weigh most)."""
-    vocabulary = index.lexical.vocabulary
+    vocabulary = index.vocabulary
     return {word: vocabulary.idf.get(word, vocabulary.max_idf) for word in tokenize(question)}
 
 
@@ -67,7 +71,7 @@ def typed_evidence(
 class Pool:
     """The fused candidates of one search: `rows[i]` is a chunk row of the index, scored by stage 1."""
 
-    index: LoadedIndex
+    index: LoadedIndex | MilvusIndex
     question: str
     rows: list[int]
     dense_rank: dict[int, int]
@@ -134,7 +138,7 @@ def typed_step(pool: Pool, scores: np.ndarray) -> np.ndarray:
     return scores
 
 
-def agreement(index: LoadedIndex, rows: list[int], question: str) -> np.ndarray:
+def agreement(index: LoadedIndex | MilvusIndex, rows: list[int], question: str) -> np.ndarray:
     """How much each candidate's words recur among the other candidates, relative to the pool's average.
 
     Words of the question are left out (every candidate shares them), as are one-character words; each
@@ -144,12 +148,12 @@ def agreement(index: LoadedIndex, rows: list[int], question: str) -> np.ndarray:
     """
     if len(rows) < 3:
         return np.zeros(len(rows), dtype=np.float32)
-    vocabulary = index.lexical.vocabulary
-    vocab = index.lexical.bm25.vocab_dict
+    vocabulary = index.vocabulary
+    vocab = index.word_ids
     asked = np.array(sorted({vocab[w] for w in tokenize(question) if w in vocab}), dtype=np.int64)
     bags = []
     for row in rows:
-        ids = index.lexical.words_of(row)
+        ids = index.words_of(row)
         if ids is None:  # an index built before word ids were stored: tokenise what BM25 indexed
             chunk = index.chunks[row]
             text = embedding_text(chunk, index.articles[chunk.article_id])

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -21,6 +22,9 @@ from qa.answer.settings import RetrievalSettings
 from qa.index.embedding import QueryEmbedder
 from qa.index.store import LoadedIndex
 from qa.records import Article, Hit
+
+if TYPE_CHECKING:
+    from qa.index.milvus import MilvusIndex
 
 
 @dataclass(frozen=True)
@@ -75,7 +79,7 @@ def _minmax(values: np.ndarray) -> np.ndarray:
 
 
 def retrieve(
-    index: LoadedIndex,
+    index: LoadedIndex | MilvusIndex,
     embedder: QueryEmbedder,
     question: str,
     k: int = 5,
@@ -138,31 +142,38 @@ class _Candidates:
 
 
 def _candidates(
-    index: LoadedIndex, query: np.ndarray, question: str, filters: Filters | None, settings: RetrievalSettings
+    index: LoadedIndex | MilvusIndex,
+    query: np.ndarray,
+    question: str,
+    filters: Filters | None,
+    settings: RetrievalSettings,
 ) -> _Candidates | None:
     """Pool the best chunks of both retrievers (deeper when filtering), or None when nothing is left."""
     total, candidates = len(index.chunks), settings.candidates
     active = filters is not None and filters.active
-    if active and total <= settings.filter_scan_all_below:
+    deeper = active and not index.filters_pushed_down  # a store that filters in its search needs no more
+    if deeper and total <= settings.filter_scan_all_below:
         pool = total
     else:
-        pool = min(total, candidates * (settings.filtered_pool_factor if active else 1))
-    d_scores, d_rows = index.dense.search(query, pool)
-    dense_rank = {int(r): i for i, r in enumerate(d_rows[0]) if r >= 0}
-    lexical = index.lexical.search(question, pool)
+        pool = min(total, candidates * (settings.filtered_pool_factor if deeper else 1))
+    pushed = filters if active else None
+    dense = index.dense_search(query, pool, pushed)
+    dense_rank = {row: i for i, (row, _score) in enumerate(dense)}
+    lexical = index.lexical_search(question, pool, pushed)
     lexical_rank = {row: i for i, (row, _score) in enumerate(lexical)}
     rows = list(dict.fromkeys([*dense_rank, *lexical_rank]))
     if active:
-        rows = [r for r in rows if filters.allows(index.articles[index.chunks[r].article_id])]
+        rows = [r for r in rows if index.allows(r, filters)]
     # Keep the best of each retriever so fusion sees a bounded pool.
     rows = [
         r for r in rows if dense_rank.get(r, pool) < candidates or lexical_rank.get(r, pool) < candidates
     ] or rows[:candidates]
     if not rows:
         return None
-    dense_cos = np.array(
-        [_cosine(index, query[0], r, dense_rank, d_scores[0]) for r in rows], dtype=np.float32
-    )
+    # a candidate only BM25 found gets its cosine from its stored vector
+    cosine = dict(dense)
+    cosine.update(index.cosines(query[0], [r for r in rows if r not in cosine]))
+    dense_cos = np.array([cosine[r] for r in rows], dtype=np.float32)
     lexical_score = dict(lexical)
     bm25 = np.array([lexical_score.get(r, 0.0) for r in rows], dtype=np.float32)
     return _Candidates(rows, dense_rank, lexical_rank, dense_cos, bm25)
@@ -187,7 +198,7 @@ def fuse(candidates: _Candidates, settings: RetrievalSettings) -> np.ndarray:
 
 
 def _search(
-    index: LoadedIndex,
+    index: LoadedIndex | MilvusIndex,
     query: np.ndarray,
     question: str,
     k: int,
@@ -214,12 +225,3 @@ def _search(
         )
         for i in np.argsort(-scores, kind="stable")[:k]
     ]
-
-
-def _cosine(
-    index: LoadedIndex, query: np.ndarray, row: int, ranks: dict[int, int], scores: np.ndarray
-) -> float:
-    """Dense cosine of a chunk: from the FAISS result when ranked, else from its stored vector."""
-    if row in ranks:
-        return float(scores[ranks[row]])
-    return float(np.dot(index.dense.index.reconstruct(int(row)), query))

@@ -16,10 +16,9 @@ from typing import Any, Protocol
 from qa.answer.reader import Reader
 from qa.api.schemas import RebuildStatusOut
 from qa.index.batching import QueryBatcher
-from qa.index.device import DeviceError
 from qa.index.embedding import Embedder
-from qa.index.store import index_exists
-from qa.service import QAService, load_embedder, rebuild_index
+from qa.index.errors import SetupError
+from qa.service import QAService, index_ready, load_embedder, rebuild_index
 from qa.settings import Settings
 
 log = logging.getLogger("qa.api")
@@ -107,7 +106,7 @@ class IndexManager:
 
     def start_initial_load(self) -> None:
         """At startup: build the index first when none exists (first start), then load it."""
-        build = not index_exists(self.settings.index_dir)
+        build = not index_ready(self.settings)
         if build:
             log.info(
                 "No index in %s: building one from %s first",
@@ -131,7 +130,7 @@ class IndexManager:
             self._load_and_swap()
             self.examples(limit=1)  # computed now, so the page's first visit does not wait for them
         except Exception as error:  # any failure is reported on /index/status and /health, never raised
-            if isinstance(error, DeviceError):  # a setting this machine cannot meet: its sentence says all
+            if isinstance(error, SetupError):  # a setting it cannot meet: the sentence
                 log.error("The %s job failed: %s", reason, error)
             else:
                 log.exception("The %s job failed", reason)

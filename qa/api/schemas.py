@@ -165,6 +165,7 @@ class StatsOut(BaseModel):
     chunks: int
     model: str = ""
     device: str = Field(default="", description="Where the models run: cpu, cuda, cuda:N or mps.")
+    store: str = Field(default="local", description="Where the index lives: local, or milvus URI COLLECTION.")
     dim: int | None = None
     built_at: str | None = None
     corpus_fingerprint: str | None = None

@@ -69,13 +69,14 @@ class BuildReport:
     path: Path | None = None
     unchanged: bool = False  # nothing changed: the live build stays, no model was loaded
     device: str | None = None  # the torch device the chunks were embedded on (None: no model loaded)
+    location: str = ""  # where a store other than the local folder put it (Milvus URI and collection)
 
     def summary(self) -> str:
         """One human line for `qa index`."""
         if self.unchanged:
             return (
                 f"Nothing changed: {self.articles} articles, {self.chunks} chunks already indexed "
-                f"(checked in {self.seconds:.1f} s). Index: {self.path}"
+                f"(checked in {self.seconds:.1f} s). Index: {self.location or self.path}"
             )
         line = (
             f"Indexed {self.articles} articles as {self.chunks} chunks in {self.seconds:.1f} s "
@@ -85,8 +86,8 @@ class BuildReport:
         )
         if self.problems:
             line += f"; {len(self.problems)} problem(s) skipped"
-        if self.path is not None:
-            line += f". Index: {self.path}"
+        if self.path is not None or self.location:
+            line += f". Index: {self.location or self.path}"
         return line
 
 

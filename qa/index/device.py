@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import re
 
+from qa.index.errors import DeviceError
+
+__all__ = ["DEVICE_CHOICES", "DEVICE_PATTERN", "DeviceError", "resolve_device"]
+
 DEVICE_PATTERN = r"auto|cpu|cuda(:\d+)?|mps"
 DEVICE_CHOICES = "auto, cpu, cuda, cuda:N or mps"
-
-
-class DeviceError(ValueError):
-    """The configured device does not exist on this machine (or is not a device name)."""
 
 
 def resolve_device(name: str = "auto") -> str:

@@ -23,10 +23,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
+
+import numpy as np
 
 from qa.index.dense import DenseIndex
-from qa.index.lexical import LexicalIndex
+from qa.index.lexical import LexicalIndex, Vocabulary
 from qa.records import Article, Chunk
 
 FORMAT_VERSION = 1
@@ -57,9 +59,26 @@ class IndexBusyError(RuntimeError):
     """Another build of the same index folder is running."""
 
 
+class FilterSpec(Protocol):
+    """Date and source restrictions of a search (`qa.answer.retrieve.Filters`)."""
+
+    date_from: str | None
+    date_to: str | None
+    source: str | None
+
+    def allows(self, article: Article) -> bool:
+        """True when the article passes."""
+        ...
+
+
 @dataclass
 class LoadedIndex:
-    """A built index in memory: row i of `chunks` is FAISS row i and BM25 document i."""
+    """A built index in memory: row i of `chunks` is FAISS row i and BM25 document i.
+
+    Retrieval and stage 2 reach it only through `chunks`, `articles`, `aliases`, `manifest` and the
+    methods below, which `qa.index.milvus.MilvusIndex` offers too: that is the seam between the answer
+    step and the store.
+    """
 
     manifest: dict[str, Any]
     articles: dict[str, Article]
@@ -72,6 +91,44 @@ class LoadedIndex:
     def aliases(self) -> dict[str, tuple[str, ...]]:
         """The corpus's own names for things ("许昌" -> "我市", "本市"), from its aliases file."""
         return {word: tuple(names) for word, names in self.manifest.get("aliases", {}).items()}
+
+    # Filters are checked on the pooled candidates (`allows`), so the pool is made deeper when filtering.
+    filters_pushed_down = False
+
+    def dense_search(
+        self, query: np.ndarray, k: int, filters: FilterSpec | None = None
+    ) -> list[tuple[int, float]]:
+        """The `k` rows nearest the (1, dim) query vector, best first, as (row, cosine); filters unused."""
+        scores, rows = self.dense.search(query, k)
+        return [(int(r), float(s)) for r, s in zip(rows[0], scores[0], strict=True) if r >= 0]
+
+    def lexical_search(
+        self, question: str, k: int, filters: FilterSpec | None = None
+    ) -> list[tuple[int, float]]:
+        """The `k` best rows by BM25 over the question's words, as (row, score); filters unused."""
+        return self.lexical.search(question, k)
+
+    def cosines(self, query: np.ndarray, rows: list[int]) -> dict[int, float]:
+        """Cosine of the query with each row's stored vector (for candidates FAISS did not rank)."""
+        return {row: float(np.dot(self.dense.index.reconstruct(int(row)), query)) for row in rows}
+
+    def allows(self, row: int, filters: FilterSpec) -> bool:
+        """True when the article of chunk `row` passes the filters."""
+        return filters.allows(self.articles[self.chunks[row].article_id])
+
+    @property
+    def vocabulary(self) -> Vocabulary:
+        """IDF of every word of the corpus (stage 2 weighs question words with it)."""
+        return self.lexical.vocabulary
+
+    @property
+    def word_ids(self) -> dict[str, int]:
+        """Vocabulary id of every word."""
+        return self.lexical.bm25.vocab_dict
+
+    def words_of(self, row: int) -> np.ndarray | None:
+        """The distinct word ids of chunk `row`, or None for an index built without them."""
+        return self.lexical.words_of(row)
 
 
 def current_build_dir(index_dir: Path) -> Path | None:
