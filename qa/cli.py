@@ -183,6 +183,14 @@ def reader() -> None:
     "--frozen-layers", type=click.IntRange(0, 12), default=None, help="e5 layers kept frozen (cached once)."
 )
 @click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=None)
+@click.option("--max-length", type=click.IntRange(64, 512), default=None, help="Tokens per window.")
+@click.option("--stride", type=click.IntRange(0, 256), default=None, help="Overlap between windows.")
+@click.option(
+    "--negative-keep",
+    type=click.FloatRange(0, 1),
+    default=None,
+    help="Share of the windows without the answer trained on.",
+)
 @click.option(
     "--device",
     default="auto",
@@ -197,6 +205,9 @@ def reader_train(
     max_steps: int | None,
     frozen_layers: int | None,
     learning_rate: float | None,
+    max_length: int | None,
+    stride: int | None,
+    negative_keep: float | None,
     device: str,
 ) -> None:
     """Fine-tune e5's top layers as a span reader on DATA; writes weights, config and a model card."""
@@ -207,7 +218,14 @@ def reader_train(
 
     settings = _settings()
     train = TrainSettings(max_windows=max_windows, max_steps=max_steps, device=device)
-    given = {"epochs": epochs, "frozen_layers": frozen_layers, "learning_rate": learning_rate}
+    given = {
+        "epochs": epochs,
+        "frozen_layers": frozen_layers,
+        "learning_rate": learning_rate,
+        "max_length": max_length,
+        "stride": stride,
+        "negative_keep": negative_keep,
+    }
     train = replace(train, **{k: v for k, v in given.items() if v is not None})
     figures = train_reader(data, out, train, ensure_e5_model(settings.model_cache_dir), log=click.echo)
     click.echo(

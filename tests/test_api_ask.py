@@ -14,9 +14,10 @@ UNANSWERABLE = "2035年火星基地的宇航员有多少人？"
 
 
 @pytest.fixture(scope="module")
-def client(settings, embedder, reader):
-    """A TestClient opened with `with` (the lifespan runs) over the session's seeds index."""
-    app = create_app(settings, embedder=embedder, reader=reader)
+def client(settings, embedder):
+    """A TestClient opened with `with` (the lifespan runs) over the session's seeds index, with the
+    default settings (no reader: it is opt-in; tests/test_web.py runs the page with it)."""
+    app = create_app(settings, embedder=embedder)
     with TestClient(app) as client:
         assert app.state.index.wait(600), "the index did not load"
         yield client
