@@ -41,11 +41,13 @@ def no_lambda_source_parsing(monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def api_schema(settings, embedder, reader):
-    """The app's own OpenAPI schema, bound to the app with its index loaded (lifespan run by `with`)."""
-    app = create_app(settings.model_copy(update={"admin_token": None}), embedder=embedder, reader=reader)
-    with TestClient(app):
+def api_schema(settings, embedder):
+    """The app's own OpenAPI schema, bound to the app (default settings) with its index loaded
+    (lifespan run by `with`) and its example questions already found, so no fuzzed call waits on them."""
+    app = create_app(settings.model_copy(update={"admin_token": None}), embedder=embedder)
+    with TestClient(app) as client:
         assert app.state.index.wait(600)
+        assert client.get("/examples").status_code == 200
         yield schemathesis.openapi.from_asgi("/openapi.json", app)
 
 
