@@ -64,3 +64,27 @@ def service(settings: Settings, embedder):
     from qa.service import QAService
 
     return QAService.load(settings, embedder=embedder)
+
+
+_EXIT_STATUS = {"code": 0}
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Remember the run's exit status for `pytest_unconfigure` below."""
+    _EXIT_STATUS["code"] = int(exitstatus)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Leave with pytest's own status once everything is reported, skipping native teardown.
+
+    After a passing run, a native library's static destructors (a C++ thread pool still running, seen
+    with torch and milvus-lite loaded in one process) can abort the interpreter at exit ("terminate
+    called without an active exception", status 134), failing CI for a suite that passed. Nothing is
+    left to write by then, so the process exits directly with the status pytest decided.
+    """
+    import sys
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(_EXIT_STATUS["code"])
