@@ -78,7 +78,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0, help="Duration of each run.")
     parser.add_argument("--windows", default="0,3", help="QA_BATCH_WINDOW_MS values (0 = batching off).")
     args = parser.parse_args()
-    questions = [row["question"] for row in read_jsonl(DEV_SET)]
+    rows = read_jsonl(DEV_SET)  # a chat's turns are asked one by one, each in a fresh session
+    questions = [turn["question"] for row in rows for turn in row.get("turns", [row])]
     index_dir = seeds_index(load_embedder())
     rows = []
     for clients in [int(c) for c in args.clients.split(",")]:
