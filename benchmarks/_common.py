@@ -161,6 +161,12 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
         return [json.loads(line) for line in handle if line.strip()]
 
 
+def questions_of(path: Path, limit: int | None = None) -> list[str]:
+    """The questions of a JSONL file (a chat's turns one by one), at most `limit`."""
+    found = [turn["question"] for row in read_jsonl(path) for turn in row.get("turns", [row])]
+    return found[:limit] if limit else found
+
+
 DEPTH = 10  # retrieval depth the quality figures look at (hit@10, MRR@10)
 
 

@@ -18,7 +18,7 @@ import time
 from typing import Any
 
 import httpx
-from _common import DEV_SET, load_embedder, log, percentile, read_jsonl, seeds_index, serve, write_result
+from _common import DEV_SET, load_embedder, log, percentile, questions_of, seeds_index, serve, write_result
 
 
 def closed_loop(url: str, questions: list[str], clients: int, seconds: float) -> dict[str, Any]:
@@ -78,8 +78,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0, help="Duration of each run.")
     parser.add_argument("--windows", default="0,3", help="QA_BATCH_WINDOW_MS values (0 = batching off).")
     args = parser.parse_args()
-    rows = read_jsonl(DEV_SET)  # a chat's turns are asked one by one, each in a fresh session
-    questions = [turn["question"] for row in rows for turn in row.get("turns", [row])]
+    questions = questions_of(DEV_SET)  # a chat's turns are asked one by one, each in a fresh session
     index_dir = seeds_index(load_embedder())
     rows = []
     for clients in [int(c) for c in args.clients.split(",")]:

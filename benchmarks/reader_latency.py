@@ -20,7 +20,7 @@ from _common import (
     load_embedder,
     log,
     open_service,
-    read_jsonl,
+    questions_of,
     seeds_index,
     set_threads,
     write_result,
@@ -28,14 +28,6 @@ from _common import (
 
 from qa.service import load_reader
 from qa.settings import PROJECT_ROOT
-
-
-def questions_of(path, limit: int | None = None) -> list[str]:
-    """The questions of a JSONL file (a chat's turns one by one), at most `limit`."""
-    found = []
-    for row in read_jsonl(path):
-        found += [turn["question"] for turn in row.get("turns", [row])]
-    return found[:limit] if limit else found
 
 
 def compare(service, questions: list[str], rounds: int) -> dict:

@@ -247,6 +247,20 @@ def unchanged_build(
         read = _read_corpus(corpus, max_chars, segment)
     except EmptyCorpusError:
         return None
+    return report_if_unchanged(read, manifest, model_id, started, build_dir.name, path=build_dir)
+
+
+def report_if_unchanged(
+    read: _Corpus,
+    manifest: dict[str, Any],
+    model_id: str,
+    started: float,
+    build_id: str,
+    path: Path | None = None,
+    location: str = "",
+) -> BuildReport | None:
+    """The report of a rebuild that would change nothing (the live manifest records this corpus, model
+    and settings), for any store; None when something differs."""
     if any(manifest.get(key) != value for key, value in _contents(read, model_id).items()):
         return None
     return BuildReport(
@@ -257,9 +271,10 @@ def unchanged_build(
         seconds=time.perf_counter() - started,
         chunks_per_s=0.0,
         problems=read.problems,
-        build_id=str(manifest.get("build_id", build_dir.name)),
-        path=build_dir,
+        build_id=str(manifest.get("build_id", build_id)),
+        path=path,
         unchanged=True,
+        location=location,
     )
 
 

@@ -50,6 +50,7 @@ from qa.index.build import (
     _model_id,
     _previous_vectors,
     _read_corpus,
+    report_if_unchanged,
     vector_key,
 )
 from qa.index.dense import AUTO_FLAT_MAX
@@ -524,20 +525,8 @@ def milvus_unchanged_build(
     if not isinstance(manifest, dict) or manifest.get("format_version") != FORMAT_VERSION:
         return None
     read = _read_corpus(Path(corpus), max_chars, segment)
-    if any(manifest.get(key) != value for key, value in _contents(read, model_id).items()):
-        return None
-    return BuildReport(
-        articles=len(read.articles),
-        chunks=len(read.chunks),
-        embedded=0,
-        reused=len(read.chunks),
-        seconds=time.perf_counter() - started,
-        chunks_per_s=0.0,
-        problems=read.problems,
-        build_id=str(manifest.get("build_id", "")),
-        path=None,
-        unchanged=True,
-        location=f"Milvus {uri}, collection {live} (alias {name})",
+    return report_if_unchanged(
+        read, manifest, model_id, started, "", location=f"Milvus {uri}, collection {live} (alias {name})"
     )
 
 
@@ -788,17 +777,8 @@ class MilvusIndex:
         self, query: np.ndarray, k: int, filters: FilterSpec | None = None
     ) -> list[tuple[int, float]]:
         """The `k` chunks nearest the (1, dim) query vector, best first, as (row, cosine)."""
-        hits = self.client.search(
-            self.collection,
-            data=[np.asarray(query, dtype=np.float32).reshape(-1).tolist()],
-            anns_field="dense",
-            limit=k,
-            filter=filter_expression(filters),
-            output_fields=ROW_FIELDS,
-            search_params={"metric_type": "IP"},
-        )[0]
-        self._keep(hits)
-        return [(int(hit["row"] if "row" in hit else hit["id"]), float(hit["distance"])) for hit in hits]
+        vector = np.asarray(query, dtype=np.float32).reshape(-1).tolist()
+        return self._search("dense", vector, "IP", k, filters)
 
     def lexical_search(
         self, question: str, k: int, filters: FilterSpec | None = None
@@ -806,21 +786,25 @@ class MilvusIndex:
         """The `k` best chunks by Milvus' BM25 over the question's jieba words, as (row, score)."""
         if not question.strip():
             return []
+        # milvus-lite reports BM25 as a negated distance, the server as a positive score
+        hits = self._search("sparse", question, "BM25", k, filters)
+        return [(row, abs(distance)) for row, distance in hits if abs(distance) > 0]
+
+    def _search(
+        self, field: str, data: Any, metric: str, k: int, filters: FilterSpec | None
+    ) -> list[tuple[int, float]]:
+        """One search of `field` (its rows kept for later reads), as (row, distance) best first."""
         hits = self.client.search(
             self.collection,
-            data=[question],
-            anns_field="sparse",
+            data=[data],
+            anns_field=field,
             limit=k,
             filter=filter_expression(filters),
             output_fields=ROW_FIELDS,
-            search_params={"metric_type": "BM25"},
+            search_params={"metric_type": metric},
         )[0]
         self._keep(hits)
-        # milvus-lite reports BM25 as a negated distance, the server as a positive score
-        found = [
-            (int(hit["row"] if "row" in hit else hit["id"]), abs(float(hit["distance"]))) for hit in hits
-        ]
-        return [(row, score) for row, score in found if score > 0]
+        return [(int(hit["row"] if "row" in hit else hit["id"]), float(hit["distance"])) for hit in hits]
 
     def hybrid_search(
         self, query: np.ndarray, question: str, k: int, filters: FilterSpec | None = None, rrf_k: int = 60
