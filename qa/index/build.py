@@ -22,15 +22,15 @@ from tqdm.auto import tqdm
 from qa.index.dense import DenseIndex
 from qa.index.embedding import PassageEmbedder
 from qa.index.lexical import TOKENIZER, LexicalIndex
+from qa.index.record_store import write_records
 from qa.index.store import (
-    ARTICLES_FILE,
     BUILDS_DIR,
-    CHUNKS_FILE,
     DENSE_FILE,
     FORMAT_VERSION,
     KEYS_FILE,
     LEXICAL_DIR,
     MANIFEST_FILE,
+    RECORDS_FILE,
     IndexCorruptError,
     IndexLoadError,
     build_lock,
@@ -155,7 +155,14 @@ def _unique_articles(articles: list[Article]) -> tuple[list[Article], list[Probl
 
 
 def _embed(embedder: PassageEmbedder, texts: list[str], progress: bool) -> np.ndarray:
-    """Embed texts shortest-first in batches (less padding), with one tqdm bar over all of them."""
+    """Embed texts shortest-first in batches (less padding), with one tqdm bar over all of them.
+
+    An embedder that spreads a whole corpus over workers itself (`qa.index.ray_build.RayEmbedder`)
+    offers `embed_corpus(texts, progress)`, and gets all the texts in one call.
+    """
+    embed_corpus = getattr(embedder, "embed_corpus", None)
+    if embed_corpus is not None:
+        return np.asarray(embed_corpus(texts, progress), dtype=np.float32).reshape(len(texts), embedder.dim)
     vectors = np.zeros((len(texts), embedder.dim), dtype=np.float32)
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     with tqdm(total=len(texts), desc="Embedding", unit="chunk", disable=not progress) as bar:
@@ -165,13 +172,6 @@ def _embed(embedder: PassageEmbedder, texts: list[str], progress: bool) -> np.nd
             vectors[rows] = np.asarray(batch, dtype=np.float32)
             bar.update(len(rows))
     return vectors
-
-
-def _write_jsonl(path: Path, records: list[Any]) -> None:
-    """One JSON object per line, UTF-8."""
-    with open(path, "w", encoding="utf-8") as handle:
-        for record in records:
-            handle.write(json.dumps(asdict(record), ensure_ascii=False) + "\n")
 
 
 @dataclass
@@ -295,13 +295,13 @@ def _chunk_vectors(index_dir: Path, embedder: PassageEmbedder, texts: list[str],
 
 
 def _write_build(build_dir: Path, read: _Corpus, vectors: _Vectors) -> DenseIndex:
-    """Write the dense and lexical indexes, articles, chunks and vector keys into a new `build_dir`."""
+    """Write the dense and lexical indexes, the records (articles, chunks) and vector keys into a new
+    `build_dir`."""
     build_dir.mkdir()
     dense = DenseIndex.build(vectors.vectors, kind="auto")  # flat, or IVF at >= 100k chunks
     dense.save(build_dir / DENSE_FILE)
     LexicalIndex.build(read.texts).save(build_dir / LEXICAL_DIR)
-    _write_jsonl(build_dir / ARTICLES_FILE, read.articles)
-    _write_jsonl(build_dir / CHUNKS_FILE, read.chunks)
+    write_records(build_dir / RECORDS_FILE, read.articles, read.chunks)
     (build_dir / KEYS_FILE).write_text("".join(f"{key}\n" for key in vectors.keys), encoding="utf-8")
     return dense
 
@@ -369,9 +369,24 @@ def build_index(
     records them, with the chunking settings and the corpus's aliases.
     """
     started = time.perf_counter()
-    corpus, index_dir = Path(corpus), Path(index_dir)
-    read = _read_corpus(corpus, max_chars, segment)
+    read = _read_corpus(Path(corpus), max_chars, segment)
+    return write_index(read, index_dir, embedder, progress, started)
 
+
+def write_index(
+    read: _Corpus,
+    index_dir: Path,
+    embedder: PassageEmbedder,
+    progress: bool = True,
+    started: float | None = None,
+) -> BuildReport:
+    """Embed what the live build lacks of an already read corpus, write a new build and make it live.
+
+    `build_index` reads the corpus in this process; `qa.index.ray_build` reads it in Ray tasks and
+    hands the same `_Corpus` here. `started` is when the build began (for chunks/s), now when None.
+    """
+    started = time.perf_counter() if started is None else started
+    index_dir = Path(index_dir)
     index_dir.mkdir(parents=True, exist_ok=True)
     (index_dir / BUILDS_DIR).mkdir(exist_ok=True)
     with build_lock(index_dir):

@@ -547,6 +547,21 @@ def build_milvus_index(
     """
     started = time.perf_counter()
     read = _read_corpus(Path(corpus), max_chars, segment)
+    return write_milvus_index(read, uri, name, embedder, progress, local_index, started)
+
+
+def write_milvus_index(
+    read: _Corpus,
+    uri: str,
+    name: str,
+    embedder: PassageEmbedder,
+    progress: bool = True,
+    local_index: Path | None = None,
+    started: float | None = None,
+) -> BuildReport:
+    """Bring the Milvus index behind `name` to an already read corpus and make it live (the Ray build
+    reads the corpus in Ray tasks and hands it here)."""
+    started = time.perf_counter() if started is None else started
     client = connect(uri)
     try:
         build = MilvusBuild(client, name, read, embedder, uri, local_index)
