@@ -37,12 +37,15 @@ def subset_corpus(passages: int) -> Path:
 
 def embedded_texts(build_dir: Path) -> list[str]:
     """The exact texts the build embedded (chunk text with its headline/date context)."""
+    from qa.index.record_store import ArticleTable, ChunkTable, RecordStore
+    from qa.index.store import RECORDS_FILE
     from qa.ingest.chunking import embedding_text
-    from qa.records import Article, Chunk
 
-    articles = {row["id"]: Article(**row) for row in read_jsonl(build_dir / "articles.jsonl")}
-    chunks = [Chunk(**row) for row in read_jsonl(build_dir / "chunks.jsonl")]
-    return [embedding_text(chunk, articles[chunk.article_id]) for chunk in chunks]
+    records = RecordStore(build_dir / RECORDS_FILE)
+    articles = ArticleTable(records)
+    texts = [embedding_text(chunk, articles[chunk.article_id]) for chunk in ChunkTable(records)]
+    records.close()
+    return texts
 
 
 def tokenized_batches(embedder, texts: list[str], batch: int = BATCH) -> list[dict[str, Any]]:

@@ -50,7 +50,7 @@ STEPS = (
     "save",
     "tokenize",
     "_fsync_tree",
-    "_write_jsonl",
+    "write_records",
     "forward",
 )
 

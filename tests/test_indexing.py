@@ -6,6 +6,7 @@ import fcntl
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -18,8 +19,10 @@ from qa.index.lexical import tokenize
 from qa.index.store import (
     BUILDS_DIR,
     CURRENT_FILE,
+    FORMAT_VERSION,
     LOCK_FILE,
     MANIFEST_FILE,
+    RECORDS_FILE,
     IndexBusyError,
     IndexCorruptError,
     IndexMissingError,
@@ -81,7 +84,7 @@ def test_seeds_index_loads_with_every_row_aligned(seeds_index_dir: Path) -> None
 
 def test_seeds_manifest_records_model_counts_and_fingerprint(seeds_index_dir: Path, embedder) -> None:
     manifest = load_index(seeds_index_dir).manifest
-    assert manifest["format_version"] == 1
+    assert manifest["format_version"] == FORMAT_VERSION == 2
     assert manifest["model"] == embedder.name
     assert manifest["dim"] == embedder.dim
     assert manifest["counts"]["chunks"] > 0 and manifest["counts"]["articles"] > 0
@@ -232,21 +235,49 @@ def test_loading_with_another_model_is_refused(tmp_path: Path, embedder) -> None
         load_index(tmp_path / "index", model="other-model")
 
 
+def _drop_last_chunk(build: Path) -> None:
+    """Damage: the records file loses its last chunk (and says so in its header)."""
+    with sqlite3.connect(build / RECORDS_FILE) as connection:
+        connection.execute("DELETE FROM chunks WHERE row = (SELECT max(row) FROM chunks)")
+        connection.execute("UPDATE meta SET value = value - 1 WHERE key = 'chunks'")
+
+
 @pytest.mark.parametrize(
     ("damage", "message"),
     [
         (lambda build: (build / MANIFEST_FILE).write_text("{not json"), "cannot read"),
         (lambda build: (build / MANIFEST_FILE).write_text('{"format_version": 99}'), "format version"),
-        (lambda build: (build / "chunks.jsonl").write_text(""), "disagree"),
+        (_drop_last_chunk, "disagree"),
+        (lambda build: (build / RECORDS_FILE).write_bytes(b"not a database" * 100), "cannot read"),
+        (lambda build: (build / RECORDS_FILE).unlink(), "no records file"),
         (lambda build: (build / "dense.faiss").unlink(), "no dense index"),
     ],
-    ids=["manifest-not-json", "manifest-future-format", "chunks-truncated", "dense-missing"],
+    ids=[
+        "manifest-not-json",
+        "manifest-future-format",
+        "records-one-chunk-short",
+        "records-not-sqlite",
+        "records-missing",
+        "dense-missing",
+    ],
 )
 def test_damaged_index_gives_a_clear_error(tmp_path: Path, embedder, damage, message: str) -> None:
     corpus = write_corpus(tmp_path / "corpus", ARTICLES)
     report = build_index(corpus, tmp_path / "index", embedder, progress=False)
     damage(report.path)
     with pytest.raises(IndexCorruptError, match=message):
+        load_index(tmp_path / "index")
+
+
+def test_old_format_index_asks_for_rebuild(tmp_path: Path, embedder) -> None:
+    corpus = write_corpus(tmp_path / "corpus", ARTICLES)
+    report = build_index(corpus, tmp_path / "index", embedder, progress=False)
+    manifest_path = report.path / MANIFEST_FILE
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    manifest_path.write_text(json.dumps({**manifest, "format_version": 1}), encoding="utf-8")
+    (report.path / RECORDS_FILE).unlink()  # a format-1 build kept its records in JSONL files
+    rebuild = "format version 1, this code reads 2: run `qa index` to rebuild"
+    with pytest.raises(IndexCorruptError, match=rebuild):
         load_index(tmp_path / "index")
 
 

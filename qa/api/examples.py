@@ -8,7 +8,7 @@ the article it came from, so every example shown really works.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -65,9 +65,16 @@ def candidate_questions(article: Article) -> Iterator[tuple[str, str]]:
         yield (f"{head}多少？" if unit in ("%", "％", "个百分点") else f"{head}多少{unit}？"), number
 
 
-def _round_robin(articles: list[Article]) -> Iterator[tuple[Article, tuple[str, str]]]:
-    """Candidates taken one article at a time, so the examples span the corpus."""
-    generators = [(a, candidate_questions(a)) for a in articles]
+def _round_robin(articles: Iterable[Article]) -> Iterator[tuple[Article, tuple[str, str]]]:
+    """Candidates taken one article at a time, so the examples span the corpus; the first round reads
+    the articles lazily, so a caller that stops early never reads a big archive whole."""
+    generators = []
+    for article in articles:
+        questions = candidate_questions(article)
+        question = next(questions, None)
+        if question is not None:
+            generators.append((article, questions))
+            yield article, question
     while generators:
         alive = []
         for article, questions in generators:
@@ -78,10 +85,19 @@ def _round_robin(articles: list[Article]) -> Iterator[tuple[Article, tuple[str, 
         generators = alive
 
 
+def _by_date(articles: Mapping[str, Article]) -> Iterable[Article]:
+    """The articles ordered by (date, id): streamed from a store that can (`ArticleTable.in_date_order`),
+    else sorted whole."""
+    in_date_order = getattr(articles, "in_date_order", None)
+    if in_date_order is not None:
+        return in_date_order()
+    return sorted(articles.values(), key=lambda a: (a.date, a.id))
+
+
 def example_questions(service: QAService, limit: int = 8) -> list[dict[str, str]]:
     """Up to `limit` questions the service answers right (the stated number, citing the article they were
     made from), at most one per article."""
-    articles = sorted(service.index.articles.values(), key=lambda a: (a.date, a.id))
+    articles = _by_date(service.index.articles)
     service = replace(service, sessions=SessionStore())  # trial questions stay out of the readers' sessions
     chosen: list[dict[str, str]] = []
     used: set[str] = set()

@@ -3,13 +3,15 @@
 Layout of `index_dir`:
 
     CURRENT                 the id of the live build (replaced atomically with os.replace)
-    builds/<build-id>/      manifest.json, articles.jsonl, chunks.jsonl, vector_keys.txt,
-                            dense.faiss, bm25/
+    builds/<build-id>/      manifest.json, records.sqlite (articles and chunks, `qa.index.record_store`),
+                            vector_keys.txt, dense.faiss, bm25/
     build.lock              held (flock) while a build runs
 
 A build (`qa.index.build`) writes a fresh folder, then points CURRENT at it, then deletes the older
 folders (all but the new one and the one it replaced, which a reader may still be opening), so a build
-killed at any moment leaves the previous index whole.
+killed at any moment leaves the previous index whole. A loaded index keeps its records, its IVF lists
+and its BM25 arrays on disk (SQLite, memory maps) and reads what a question touches, so at 1M chunks
+the serving process stays small and loads in seconds (benchmarks/RESULTS.md, *Memory*).
 """
 
 from __future__ import annotations
@@ -28,31 +30,20 @@ from typing import Any, Protocol
 import numpy as np
 
 from qa.index.dense import DenseIndex
+from qa.index.errors import IndexCorruptError, IndexLoadError, IndexMissingError  # noqa: F401 (re-exported)
 from qa.index.lexical import LexicalIndex, Vocabulary
-from qa.records import Article, Chunk
+from qa.index.record_store import ArticleTable, ChunkTable, RecordStore
+from qa.records import Article
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: records in records.sqlite (1: articles.jsonl + chunks.jsonl, loaded whole)
 CURRENT_FILE = "CURRENT"
 BUILDS_DIR = "builds"
 LOCK_FILE = "build.lock"
 MANIFEST_FILE = "manifest.json"
-ARTICLES_FILE = "articles.jsonl"
-CHUNKS_FILE = "chunks.jsonl"
+RECORDS_FILE = "records.sqlite"
 KEYS_FILE = "vector_keys.txt"
 DENSE_FILE = "dense.faiss"
 LEXICAL_DIR = "bm25"
-
-
-class IndexLoadError(RuntimeError):
-    """The index cannot be used."""
-
-
-class IndexMissingError(IndexLoadError):
-    """No index has been built in this folder yet."""
-
-
-class IndexCorruptError(IndexLoadError):
-    """The index folder exists but is damaged, from another format, or from another model."""
 
 
 class IndexBusyError(RuntimeError):
@@ -73,7 +64,10 @@ class FilterSpec(Protocol):
 
 @dataclass
 class LoadedIndex:
-    """A built index in memory: row i of `chunks` is FAISS row i and BM25 document i.
+    """A built index, opened: row i of `chunks` is FAISS row i and BM25 document i.
+
+    `chunks` and `articles` read their records from the build's records.sqlite when asked for
+    (`ChunkTable`, `ArticleTable`: a sequence and a read-only mapping, cached and bounded).
 
     Retrieval and stage 2 reach it only through `chunks`, `articles`, `aliases`, `manifest` and the
     methods below, which `qa.index.milvus.MilvusIndex` offers too: that is the seam between the answer
@@ -81,8 +75,8 @@ class LoadedIndex:
     """
 
     manifest: dict[str, Any]
-    articles: dict[str, Article]
-    chunks: list[Chunk]
+    articles: ArticleTable
+    chunks: ChunkTable
     dense: DenseIndex
     lexical: LexicalIndex
     path: Path
@@ -217,12 +211,6 @@ def build_lock(index_dir: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """Every line of a JSONL file as a dict."""
-    with open(path, encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
-
-
 def load_index(index_dir: Path, model: str | None = None) -> LoadedIndex:
     """Load the live build of `index_dir`; with `model`, refuse an index embedded by another model."""
     index_dir = Path(index_dir)
@@ -251,10 +239,12 @@ def load_index(index_dir: Path, model: str | None = None) -> LoadedIndex:
             "run `qa index` to rebuild it with this model"
         )
     try:
-        articles = {row["id"]: Article(**row) for row in _read_jsonl(build_dir / ARTICLES_FILE)}
-        chunks = [Chunk(**row) for row in _read_jsonl(build_dir / CHUNKS_FILE)]
+        records = RecordStore(build_dir / RECORDS_FILE)
+        articles, chunks = ArticleTable(records), ChunkTable(records)
         dense = DenseIndex.load(build_dir / DENSE_FILE)
         lexical = LexicalIndex.load(build_dir / LEXICAL_DIR)
+    except IndexCorruptError:
+        raise
     except (OSError, ValueError, TypeError, KeyError, RuntimeError) as error:
         raise IndexCorruptError(
             f"cannot load the index in {build_dir}: {error}; run `qa index` to rebuild"
@@ -262,7 +252,7 @@ def load_index(index_dir: Path, model: str | None = None) -> LoadedIndex:
     counts = manifest.get("counts", {})
     sizes = {
         "manifest chunks": counts.get("chunks"),
-        "chunks.jsonl": len(chunks),
+        "records chunks": len(chunks),
         "dense rows": len(dense),
         "bm25 docs": lexical.num_docs,
     }
