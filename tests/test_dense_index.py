@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import faiss
 import numpy as np
 import pytest
 
@@ -94,9 +95,9 @@ def test_load_of_missing_file_is_a_clear_error(tmp_path: Path) -> None:
         DenseIndex.load(tmp_path / "missing.faiss")
 
 
-def test_auto_kind_is_exact_flat_below_the_threshold_and_ivf_from_it() -> None:
+def test_auto_kind_is_exact_flat_below_the_threshold_and_8_bit_ivf_from_it() -> None:
     assert auto_kind(0) == auto_kind(AUTO_FLAT_MAX - 1) == "flat"
-    assert auto_kind(AUTO_FLAT_MAX) == auto_kind(1_000_000) == "ivf"
+    assert auto_kind(AUTO_FLAT_MAX) == auto_kind(1_000_000) == "ivf-sq8"
 
 
 def test_auto_build_of_a_small_corpus_is_flat(vectors: np.ndarray) -> None:
@@ -117,18 +118,35 @@ def _clustered(n: int, dim: int, seed: int) -> np.ndarray:
     return (points / np.linalg.norm(points, axis=1, keepdims=True)).astype(np.float32)
 
 
+@pytest.mark.parametrize("kind", ["ivf", "ivf-sq8"])
 def test_ivf_kind_finds_the_exact_top_10_and_keeps_nprobe_and_vectors_through_save_load(
-    tmp_path: Path,
+    tmp_path: Path, kind: str
 ) -> None:
     data = _clustered(4000, 32, seed=1)
     queries = _clustered(50, 32, seed=2)
-    index = DenseIndex.build(data, kind="ivf")
+    index = DenseIndex.build(data, kind=kind)
     _, exact = DenseIndex.build(data, kind="flat").search(queries, 10)
     _, approx = index.search(queries, 10)
     recall = np.mean([len(set(a) & set(e)) / 10 for a, e in zip(approx, exact, strict=True)])
     assert recall >= 0.95
     index.save(tmp_path / "ivf.faiss")
     loaded = DenseIndex.load(tmp_path / "ivf.faiss")
-    assert loaded.kind == "ivf"
+    assert loaded.kind == kind
     assert loaded.index.nprobe == index.index.nprobe == ivf_params(4000)[1]
-    np.testing.assert_array_equal(loaded.vectors(), data)
+    np.testing.assert_array_equal(loaded.search(queries, 10)[1], approx)
+    if kind == "ivf":
+        np.testing.assert_array_equal(loaded.vectors(), data)
+    else:  # 8 bits per dimension: each stored vector points where the original does
+        cosines = np.sum(loaded.vectors() * data, axis=1)
+        assert np.median(cosines) > 0.999 and cosines.min() > 0.95
+
+
+def test_an_ivf_index_is_memory_mapped_on_load_and_a_flat_one_read_whole(tmp_path: Path) -> None:
+    data = _clustered(4000, 32, seed=1)
+    DenseIndex.build(data, kind="ivf-sq8").save(tmp_path / "ivf.faiss")
+    DenseIndex.build(data, kind="flat").save(tmp_path / "flat.faiss")
+    ivf = DenseIndex.load(tmp_path / "ivf.faiss").index
+    assert type(faiss.downcast_InvertedLists(ivf.invlists)).__name__ == "OnDiskInvertedLists"
+    flat = DenseIndex.load(tmp_path / "flat.faiss")
+    assert flat.kind == "flat"
+    np.testing.assert_array_equal(flat.vectors(), data)

@@ -1,9 +1,13 @@
 """FAISS inner-product search over normalised chunk vectors (cosine similarity); row i is chunk i.
 
 `kind="flat"` is exact; `kind="ivf"` (IVF-flat: k-means cells, `nprobe` of them searched) keeps
-p50 in single-digit milliseconds at 1M chunks with recall@10 >= 0.95 against flat; `kind="hnsw"` is
-there too, but its build at 1M does not fit a 2-core budget. `kind="auto"` (what `qa index` uses)
-picks flat below AUTO_FLAT_MAX chunks and IVF above it; the figures are in benchmarks/RESULTS.md.
+p50 in single-digit milliseconds at 1M chunks with recall@10 >= 0.95 against flat; `kind="ivf-sq8"`
+is the same with each vector stored in 8 bits per dimension (a quarter of the bytes: 0.37 GiB instead
+of 1.5 GiB at 1M); `kind="hnsw"` is there too, but its build at 1M does not fit a 2-core budget.
+`kind="auto"` (what `qa index` uses) picks flat below AUTO_FLAT_MAX chunks and IVF-SQ8 from there on.
+An IVF index is memory-mapped on load (its lists stay in the file; only the cells a search probes
+are read), so it loads in milliseconds and workers share its pages. The figures are in
+benchmarks/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-KINDS = ("auto", "flat", "ivf", "hnsw")
+KINDS = ("auto", "flat", "ivf", "ivf-sq8", "hnsw")
 HNSW_NEIGHBOURS = 32
 AUTO_FLAT_MAX = 100_000  # exact search below this many chunks (flat p50 stays well under 120 ms)
 IVF_TRAIN_PER_CELL = 40  # training sample: this many vectors per cell (FAISS wants >= 39)
@@ -23,8 +27,9 @@ IVF_MIN_PROBES = 32  # recall@10 >= 0.95 at 100k and 1M real e5 vectors (benchma
 
 
 def auto_kind(n: int) -> str:
-    """The index type for n vectors: exact "flat" below AUTO_FLAT_MAX, "ivf" from there on."""
-    return "flat" if n < AUTO_FLAT_MAX else "ivf"
+    """The index type for n vectors: exact "flat" below AUTO_FLAT_MAX, "ivf-sq8" from there on (the
+    8-bit vectors keep a 1M-chunk server under 2 GiB; recall in benchmarks/RESULTS.md)."""
+    return "flat" if n < AUTO_FLAT_MAX else "ivf-sq8"
 
 
 def ivf_params(n: int) -> tuple[int, int]:
@@ -43,11 +48,17 @@ def _as_matrix(vectors: np.ndarray, name: str) -> np.ndarray:
     return matrix
 
 
-def _trained_ivf(matrix: np.ndarray) -> faiss.Index:
-    """An empty IVF-flat index trained on a fixed sample of `matrix`, nprobe set by ivf_params."""
+def _trained_ivf(matrix: np.ndarray, sq8: bool = False) -> faiss.Index:
+    """An empty IVF index (flat lists, or 8-bit scalar-quantised ones) trained on a fixed sample of
+    `matrix`, nprobe set by ivf_params."""
     n, dim = matrix.shape
     nlist, nprobe = ivf_params(n)
-    index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, nlist, faiss.METRIC_INNER_PRODUCT)
+    if sq8:
+        index = faiss.IndexIVFScalarQuantizer(
+            faiss.IndexFlatIP(dim), dim, nlist, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT
+        )
+    else:
+        index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, nlist, faiss.METRIC_INNER_PRODUCT)
     sample = min(n, IVF_TRAIN_PER_CELL * nlist)
     rows = np.sort(np.random.default_rng(0).choice(n, sample, replace=False)) if sample < n else slice(None)
     index.train(matrix[rows])
@@ -75,12 +86,12 @@ class DenseIndex:
             kind = auto_kind(len(matrix))
         if kind == "flat":
             index: faiss.Index = faiss.IndexFlatIP(dim)
-        elif kind == "ivf":
-            index = _trained_ivf(matrix)
+        elif kind in ("ivf", "ivf-sq8"):
+            index = _trained_ivf(matrix, sq8=kind == "ivf-sq8")
         else:
             index = faiss.IndexHNSWFlat(dim, HNSW_NEIGHBOURS, faiss.METRIC_INNER_PRODUCT)
         index.add(matrix)
-        if kind == "ivf":
+        if kind in ("ivf", "ivf-sq8"):
             index.make_direct_map()  # so vectors() and reconstruct(row) work; saved with the index
         return cls(index=index, kind=kind)
 
@@ -105,15 +116,17 @@ class DenseIndex:
 
     @classmethod
     def load(cls, path: Path) -> DenseIndex:
-        """Read an index written by `save`."""
+        """Read an index written by `save`; an IVF index's lists are memory-mapped, not read."""
         path = Path(path)
         if not path.exists():
             raise FileNotFoundError(f"no dense index at {path}")
-        index = faiss.read_index(str(path))
+        index = faiss.read_index(str(path), faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)
         if isinstance(index, faiss.IndexHNSW):
             kind = "hnsw"
+        elif isinstance(index, faiss.IndexIVFScalarQuantizer):
+            kind = "ivf-sq8"  # nprobe and the direct map are stored in the file
         elif isinstance(index, faiss.IndexIVF):
-            kind = "ivf"  # nprobe and the direct map are stored in the file
+            kind = "ivf"
         else:
             kind = "flat"
         return cls(index=index, kind=kind)
