@@ -19,7 +19,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e '.[dev,milvus]'
+	$(BIN)/python -m pip install -q -e '.[dev,milvus,ray]'
 	@if [ ! -e $(VENV)/.cuda ] && $(BIN)/python -m pip list 2>/dev/null | grep -qi '^nvidia-'; then echo 'error: a CUDA (nvidia-*) package got installed' >&2; exit 1; fi
 	touch $@
 

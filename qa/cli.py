@@ -59,13 +59,31 @@ def cli() -> None:
 )
 @click.option("--index-dir", type=click.Path(file_okay=False, path_type=Path), help=INDEX_DIR_HELP)
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def index(corpus: Path | None, index_dir: Path | None, quiet: bool) -> None:
+@click.option(
+    "--ray",
+    "ray_address",
+    is_flag=False,
+    flag_value="auto",
+    default=None,
+    metavar="[ADDRESS]",
+    help="Cut and embed on Ray Data: auto (or no value) = a Ray on this machine, HOST:6379 or "
+    "ray://HOST:10001 = a running cluster (needs the extra: pip install -e '.[ray]').",
+)
+@click.option(
+    "--ray-actors",
+    type=click.IntRange(min=1),
+    default=None,
+    help="With --ray: embedding actors (default: one per GPU of the cluster, else one per CPU).",
+)
+def index(
+    corpus: Path | None, index_dir: Path | None, quiet: bool, ray_address: str | None, ray_actors: int | None
+) -> None:
     """Build (or incrementally rebuild) the index from the corpus."""
     from qa.service import rebuild_index
 
     settings = _settings(index_dir, corpus)
     with _configuration_errors():
-        report = rebuild_index(settings, progress=not quiet)
+        report = rebuild_index(settings, progress=not quiet, ray_address=ray_address, ray_actors=ray_actors)
     for problem in report.problems:
         click.echo(f"warning: {problem}", err=True)
     click.echo(report.summary())

@@ -227,12 +227,18 @@ class QAService:
 
 
 def rebuild_index(
-    settings: Settings, progress: bool = True, embedder: PassageEmbedder | None = None
+    settings: Settings,
+    progress: bool = True,
+    embedder: PassageEmbedder | None = None,
+    ray_address: str | None = None,
+    ray_actors: int | None = None,
 ) -> BuildReport:
     """Build (incrementally) the index of `settings.corpus_dir` into `settings.index_dir`.
 
     When the live index was built from the same corpus with the same settings, nothing is rebuilt and
-    the model is not even loaded (a no-op `qa index` takes the time to read the corpus).
+    the model is not even loaded (a no-op `qa index` takes the time to read the corpus). With
+    `ray_address` ("auto" or a cluster's address) the corpus is cut and embedded on Ray
+    (`qa.index.ray_build`), `ray_actors` embedding actors (None: one per GPU, else one per CPU).
     """
     milvus = settings.store == "milvus"
     if milvus:
@@ -255,6 +261,10 @@ def rebuild_index(
                 )
             if unchanged is not None:
                 return unchanged
+    if ray_address is not None and embedder is None:
+        from qa.index.ray_build import ray_rebuild
+
+        return ray_rebuild(settings, ray_address, progress, ray_actors)
     embedder = embedder or load_embedder(settings)
     if milvus:
         return build_milvus_index(

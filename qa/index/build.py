@@ -10,6 +10,7 @@ import hashlib
 import json
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
@@ -205,20 +206,42 @@ def _read_corpus(corpus: Path, max_chars: int | None, segment: SegmentSettings |
 
     None takes the default chunk size and segmentation settings.
     """
-    max_chars, overlap = max_chars or DEFAULT_MAX_CHARS, DEFAULT_OVERLAP_SENTENCES
     segment = segment or SegmentSettings()
     loaded, problems = load_articles(corpus, segment)
+    return corpus_of(corpus, loaded, problems, max_chars, segment)
+
+
+def chunk_articles(articles: list[Article], max_chars: int, overlap: int) -> tuple[list[Chunk], list[str]]:
+    """Every article's chunks, in article order, and the text each chunk is embedded as (in this process)."""
+    chunks: list[Chunk] = []
+    texts: list[str] = []
+    for article in articles:
+        for chunk in chunk_article(article, max_chars, overlap):
+            chunks.append(chunk)
+            texts.append(embedding_text(chunk, article))
+    return chunks, texts
+
+
+def corpus_of(
+    corpus: Path,
+    loaded: list[Article],
+    problems: list[Problem],
+    max_chars: int | None,
+    segment: SegmentSettings,
+    chunk_all: Callable[[list[Article], int, int], tuple[list[Chunk], list[str]]] = chunk_articles,
+) -> _Corpus:
+    """The `_Corpus` of articles already loaded from `corpus`: repeated ids dropped, aliases read, chunks
+    cut by `chunk_all` (the Ray build passes one that runs as parallel tasks)."""
+    max_chars, overlap = max_chars or DEFAULT_MAX_CHARS, DEFAULT_OVERLAP_SENTENCES
     aliases, alias_problems = read_aliases(corpus)
     articles, duplicates = _unique_articles(loaded)
     problems = [*problems, *alias_problems, *duplicates]
     if not articles:
         details = "; ".join(str(p) for p in problems[:5])
         raise EmptyCorpusError(f"no articles found in {corpus}" + (f" ({details})" if details else ""))
-    by_id = {article.id: article for article in articles}
-    chunks = [chunk for article in articles for chunk in chunk_article(article, max_chars, overlap)]
+    chunks, texts = chunk_all(articles, max_chars, overlap)
     if not chunks:
         raise EmptyCorpusError(f"the articles in {corpus} have no text to index")
-    texts = [embedding_text(chunk, by_id[chunk.article_id]) for chunk in chunks]
     return _Corpus(corpus, articles, chunks, texts, problems, max_chars, overlap, aliases, segment)
 
 

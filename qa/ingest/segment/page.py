@@ -36,6 +36,7 @@ All tuned numbers come from one `SegmentSettings` (settings.py); None means the 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -100,14 +101,25 @@ def _placeholder_title(source: str, date: str) -> str:
     return " ".join(part for part in (Path(source).stem, date, UNTITLED) if part)
 
 
-def load_articles(path: Path, settings: SegmentSettings | None = None) -> tuple[list[Article], list[Problem]]:
-    """Every article of a corpus: pages segmented (in file order), then JSONL exports; empty ones dropped."""
+def segment_pages(pages: list[Page], settings: SegmentSettings) -> list[list[Article]]:
+    """The articles of each page, one list per page, in page order (in this process)."""
+    return [segment_page(page, settings) for page in pages]
+
+
+def load_articles(
+    path: Path,
+    settings: SegmentSettings | None = None,
+    segment_all: Callable[[list[Page], SegmentSettings], list[list[Article]]] = segment_pages,
+) -> tuple[list[Article], list[Problem]]:
+    """Every article of a corpus: pages segmented (in file order), then JSONL exports; empty ones dropped.
+
+    `segment_all` cuts the pages (the Ray build passes one that runs them as parallel tasks).
+    """
     settings = SegmentSettings() if settings is None else settings
     contents = read_corpus(Path(path))
     articles: list[Article] = []
     problems = list(contents.problems)
-    for page in contents.pages:
-        found = segment_page(page, settings)
+    for page, found in zip(contents.pages, segment_all(contents.pages, settings), strict=True):
         if not found:
             problems.append(Problem(page.source, None, "no article found on this page"))
         articles.extend(found)
