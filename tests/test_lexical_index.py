@@ -5,9 +5,17 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from qa.index.lexical import DOC_STARTS_FILE, DOC_WORDS_FILE, PARAMS_FILE, LexicalIndex, tokenize
+from qa.index.lexical import (
+    DOC_STARTS_FILE,
+    DOC_WORDS_FILE,
+    PARAMS_FILE,
+    LexicalIndex,
+    NpyReader,
+    tokenize,
+)
 
 TEXTS = [
     "许昌市公安局开展交通秩序整治行动，查处交通违法行为。",
@@ -130,3 +138,28 @@ def test_index_saved_before_word_ids_were_stored_still_loads_and_searches(
     loaded = LexicalIndex.load(tmp_path / "bm25")
     assert loaded.words_of(0) is None
     assert loaded.search("中秋赏灯", 1)[0][0] == 2
+
+
+def test_a_loaded_index_reads_postings_and_words_by_slices_with_the_same_scores(
+    index: LexicalIndex, tmp_path: Path
+) -> None:
+    index.save(tmp_path / "bm25")
+    loaded = LexicalIndex.load(tmp_path / "bm25")
+    assert loaded.postings is not None and isinstance(loaded.doc_words, NpyReader)  # not memory-mapped
+    whole = LexicalIndex.load(tmp_path / "bm25", mmap=False)
+    assert whole.postings is None
+    for query in ["曹魏古城", "交通 违法", "玉米 丰收 秋粮", "SUV"]:
+        assert loaded.search(query, 10) == whole.search(query, 10) == index.search(query, 10)
+    for row in range(len(TEXTS)):
+        assert loaded.words_of(row).tolist() == whole.words_of(row).tolist()
+
+
+@pytest.mark.parametrize("values", [np.arange(1000, dtype=np.int32), np.linspace(0, 1, 77, dtype=np.float32)])
+def test_npy_reader_slices_equal_the_array_slices(tmp_path: Path, values: np.ndarray) -> None:
+    np.save(tmp_path / "a.npy", values)
+    reader = NpyReader(tmp_path / "a.npy")
+    assert len(reader) == len(values)
+    for start, stop in [(0, 0), (0, 5), (3, 70), (len(values) - 2, len(values) + 10)]:
+        np.testing.assert_array_equal(reader[start:stop], values[start:stop])
+    with pytest.raises(TypeError):
+        reader[::2]

@@ -3,8 +3,14 @@
 Documents are tokenised here (jieba search mode, lower-cased, punctuation and a few function words
 dropped) and handed to bm25s as ids + vocabulary, so bm25s never splits Chinese on spaces. Every
 document keeps its row even when it has no tokens, so row i is always chunk i. Each document's set
-of word ids is kept too (two flat arrays, memory-mapped on load), so retrieval can compare the words
-of its candidates without running jieba again.
+of word ids is kept too (two flat arrays), so retrieval can compare the words of its candidates
+without running jieba again.
+
+A loaded index reads the big arrays (posting lists, document words) by slices with `os.pread`
+(`NpyReader`), not through memory maps: a memory-mapped page a search touches stays in the process's
+resident set (with the pages the kernel maps around it), which at 1M chunks added ~0.9 GiB to the
+server after 60 questions; read pages stay in the OS cache instead, shared and evictable
+(benchmarks/RESULTS.md, *Memory*). Scores are the same sums bm25s computes.
 """
 
 from __future__ import annotations
@@ -12,6 +18,8 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
+import threading
 import unicodedata
 from dataclasses import dataclass
 from functools import cached_property
@@ -52,6 +60,95 @@ def tokenize(text: str) -> list[str]:
     ]
 
 
+class NpyReader:
+    """A 1-D .npy file read by slices (`reader[a:b]`) with os.pread, never mapped into memory.
+
+    Safe across threads (pread keeps no file position) and across a fork.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        with open(self.path, "rb") as handle:
+            version = np.lib.format.read_magic(handle)
+            read_header = (
+                np.lib.format.read_array_header_1_0
+                if version == (1, 0)
+                else np.lib.format.read_array_header_2_0
+            )
+            shape, _fortran, dtype = read_header(handle)
+            self.offset = handle.tell()
+        if len(shape) != 1 or dtype.hasobject:
+            raise ValueError(f"{self.path} is not a flat array of numbers (shape {shape}, dtype {dtype})")
+        self.dtype, self.length = np.dtype(dtype), int(shape[0])
+        self._fd = os.open(self.path, os.O_RDONLY)
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        """Number of elements."""
+        return self.length
+
+    def __getitem__(self, where: slice) -> np.ndarray:
+        """Elements [start, stop) as a new array (a slice with step 1 only)."""
+        if not isinstance(where, slice) or where.step not in (None, 1):
+            raise TypeError("NpyReader reads contiguous slices only")
+        start, stop, _ = where.indices(self.length)
+        if stop <= start:
+            return np.zeros(0, dtype=self.dtype)
+        size = self.dtype.itemsize
+        wanted, position = (stop - start) * size, self.offset + start * size
+        data = os.pread(self._fd, wanted, position)
+        while len(data) < wanted:  # a short read: ask for the rest
+            more = os.pread(self._fd, wanted - len(data), position + len(data))
+            if not more:
+                raise OSError(f"{self.path} ends before element {stop}")
+            data += more
+        return np.frombuffer(data, dtype=self.dtype)
+
+    def close(self) -> None:
+        """Close the file (later reads fail)."""
+        with self._lock:
+            if self._fd >= 0:
+                os.close(self._fd)
+                self._fd = -1
+
+    def __del__(self) -> None:
+        """Close the file with the reader."""
+        fd = getattr(self, "_fd", -1)
+        if fd >= 0:
+            os.close(fd)
+
+
+@dataclass
+class Postings:
+    """BM25 posting lists read from a bm25s folder by slices: each word's documents and their scores."""
+
+    indptr: np.ndarray
+    indices: NpyReader
+    data: NpyReader
+    num_docs: int
+
+    @classmethod
+    def open(cls, directory: Path, bm25: bm25s.BM25) -> Postings | None:
+        """The posting lists of a saved bm25s index, or None when its files are not there as expected."""
+        indices, data = directory / "indices.csc.index.npy", directory / "data.csc.index.npy"
+        if not (indices.exists() and data.exists()) or bm25.nonoccurrence_array is not None:
+            return None
+        return cls(
+            np.asarray(bm25.scores["indptr"]),
+            NpyReader(indices),
+            NpyReader(data),
+            int(bm25.scores["num_docs"]),
+        )
+
+    def scores(self, ids: list[int], dtype: np.dtype) -> np.ndarray:
+        """BM25 score of every document for the word ids: bm25s's `get_scores_from_ids`, read by slices."""
+        scores = np.zeros(self.num_docs, dtype=dtype)
+        for i in ids:
+            start, end = int(self.indptr[i]), int(self.indptr[i + 1])
+            np.add.at(scores, self.indices[start:end], self.data[start:end])
+        return scores
+
+
 @dataclass(frozen=True)
 class Vocabulary:
     """Numbers about the index's words that re-scoring reads often, computed once per loaded index."""
@@ -68,8 +165,9 @@ class LexicalIndex:
 
     bm25: bm25s.BM25
     num_docs: int
-    doc_words: np.ndarray | None = None
+    doc_words: np.ndarray | NpyReader | None = None
     doc_starts: np.ndarray | None = None
+    postings: Postings | None = None  # set on load: the posting lists read by slices
 
     @classmethod
     def build(cls, texts: list[str]) -> LexicalIndex:
@@ -100,7 +198,10 @@ class LexicalIndex:
 
     @classmethod
     def load(cls, directory: Path, mmap: bool = True) -> LexicalIndex:
-        """Read an index written by `save`; refuses one written with another tokenizer or format."""
+        """Read an index written by `save`; refuses one written with another tokenizer or format.
+
+        With `mmap` (what serving uses) the big arrays stay on disk and are read by slices when a
+        search needs them; without it they are read whole."""
         directory = Path(directory)
         params_path = directory / PARAMS_FILE
         if not params_path.exists():
@@ -112,12 +213,16 @@ class LexicalIndex:
                 f"tokenizer {params.get('tokenizer')!r}; this code reads {FORMAT_VERSION}, {TOKENIZER!r}"
             )
         bm25 = bm25s.BM25.load(str(directory), mmap=mmap, show_progress=False)
-        words = starts = None
+        words: np.ndarray | NpyReader | None = None
+        starts = None
         if (directory / DOC_WORDS_FILE).exists() and (directory / DOC_STARTS_FILE).exists():
             # Indexes built before these files existed still load; retrieval then tokenises instead.
-            words = np.load(directory / DOC_WORDS_FILE, mmap_mode="r" if mmap else None)
-            starts = np.load(directory / DOC_STARTS_FILE, mmap_mode="r" if mmap else None)
-        return cls(bm25=bm25, num_docs=int(params["num_docs"]), doc_words=words, doc_starts=starts)
+            words = NpyReader(directory / DOC_WORDS_FILE) if mmap else np.load(directory / DOC_WORDS_FILE)
+            starts = np.load(directory / DOC_STARTS_FILE)  # 8 bytes a document
+        postings = Postings.open(directory, bm25) if mmap else None
+        return cls(
+            bm25=bm25, num_docs=int(params["num_docs"]), doc_words=words, doc_starts=starts, postings=postings
+        )
 
     @cached_property
     def vocabulary(self) -> Vocabulary:
@@ -149,7 +254,10 @@ class LexicalIndex:
         ids = sorted({vocab[token] for token in tokenize(query) if token in vocab})
         if not ids or self.num_docs == 0:
             return []
-        scores = self.bm25.get_scores_from_ids(ids)
+        if self.postings is not None:
+            scores = self.postings.scores(ids, np.dtype(self.bm25.dtype))
+        else:
+            scores = self.bm25.get_scores_from_ids(ids)
         k = min(k, len(scores))
         top = np.argpartition(-scores, k - 1)[:k]
         top = top[np.lexsort((top, -scores[top]))]  # best first, ties by row

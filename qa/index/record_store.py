@@ -142,6 +142,7 @@ class RecordStore:
             )
         self.article_count = self._count("articles", meta)
         self.chunk_count = self._count("chunks", meta)
+        self.close()  # threads open their own on first read (none is carried across a fork, either)
 
     def _count(self, table: str, meta: dict[str, str]) -> int:
         """Rows of `table` (0..n-1), checked against the count the writer recorded."""
