@@ -64,25 +64,23 @@ def test_switching_to_milvus_reuses_the_vectors_of_the_local_index(milvus_build,
     assert "Milvus" in milvus_build.summary() and "(alias qa)" in milvus_build.summary()
 
 
-def test_milvus_store_answers_nearly_every_dev_question_as_the_local_store_does(service, milvus_service):
-    """Same cited articles, short answer and abstention for at least 95% of the 80 single dev questions
-    (78 on 2026-12-01), the same quoted spans for at least 90% (Milvus' BM25 scores with its own jieba
-    analyzer and no stopword list, so a borderline abstention or a close call between two sentences of
-    one article can go the other way). Both answer with the typed rules: the int8 reader's spans move
-    with whatever else shares its batch, which is not the store's doing."""
+def test_milvus_store_answers_every_dev_question_with_the_same_citations_as_the_local_store(
+    service, milvus_service
+):
+    """The 80 single dev questions: the same quoted spans, short answer and abstention from both stores.
+    Milvus' BM25 analyzer tokenises as our local BM25 does (jieba search mode, lower case, our stop words,
+    symbols dropped) and scores with bm25s' k1 and b; with Milvus' default analyzer 78 of 80 agreed (a
+    "-" token matched every English question). Both answer with the typed rules, the default."""
     service, milvus_service = replace(service, reader=None), replace(milvus_service, reader=None)
     rows = [json.loads(line) for line in DEV.read_text(encoding="utf-8").splitlines() if line.strip()]
     rows = [row for row in rows if "question" in row]  # single questions; chats ask them turn by turn
     assert len(rows) >= 80
-    different, same_spans = [], 0
+    different = []
     for row in rows:
         local, milvus = service.ask(row["question"]), milvus_service.ask(row["question"])
-        same_spans += _citations(local) == _citations(milvus)
-        if _outcome(local) != _outcome(milvus):
+        if (_citations(local), *_outcome(local)[1:]) != (_citations(milvus), *_outcome(milvus)[1:]):
             different.append((row["question"], _outcome(local), _outcome(milvus)))
-    print(f"same outcome {len(rows) - len(different)}/{len(rows)}, same spans {same_spans}/{len(rows)}")
-    assert len(different) <= 0.05 * len(rows), different
-    assert same_spans >= 0.9 * len(rows)
+    assert different == []
 
 
 def test_milvus_index_holds_every_article_and_chunk_of_the_seeds(service, milvus_service):

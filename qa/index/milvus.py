@@ -28,6 +28,7 @@ import hashlib
 import json
 import logging
 import re
+import string
 import threading
 import time
 import uuid
@@ -56,7 +57,7 @@ from qa.index.build import (
 from qa.index.dense import AUTO_FLAT_MAX
 from qa.index.embedding import PassageEmbedder
 from qa.index.errors import MilvusConfigError
-from qa.index.lexical import TOKENIZER, Vocabulary, tokenize
+from qa.index.lexical import STOPWORDS, TOKENIZER, Vocabulary, tokenize
 from qa.index.store import FORMAT_VERSION, FilterSpec, IndexCorruptError, IndexMissingError
 from qa.ingest.segment import SegmentSettings
 from qa.records import Article, Chunk
@@ -67,7 +68,17 @@ if TYPE_CHECKING:
 log = logging.getLogger("qa.index.milvus")
 
 COLOURS = ("blue", "green")
-ANALYZER = {"tokenizer": "jieba"}  # works on milvus-lite 3.2 and the server ({"type": "chinese"} does not)
+# Milvus' BM25 tokenises as our local BM25 does (`qa.index.lexical.tokenize`): jieba's search mode, lower
+# case, no punctuation, the same stopwords; and scores with bm25s' k1 and b. The jieba tokenizer with
+# these options works on milvus-lite 3.2 and the server ({"type": "chinese"} does not exist in lite).
+# Milvus' removepunct keeps some symbols (a "-" became a token every English question matched), which
+# our tokenizer drops as tokens with no letter or digit: those symbols are stop words here.
+SYMBOLS = set(string.punctuation) | set("，。、；：？！“”‘’（）《》〈〉【】〔〕—–…·～￥％＋－＝／＼｜")
+ANALYZER = {
+    "tokenizer": {"type": "jieba", "mode": "search", "hmm": True},
+    "filter": ["lowercase", "removepunct", {"type": "stop", "stop_words": sorted(STOPWORDS | SYMBOLS)}],
+}
+BM25_PARAMS = {"bm25_k1": 1.5, "bm25_b": 0.75}  # bm25s' defaults, which the local store uses
 VARCHAR_MAX = 65535  # Milvus' VARCHAR limit, in bytes
 PIECE_CHARS = 16_000  # characters per stored piece of a long JSON body: at most 4 bytes each < VARCHAR_MAX
 MAX_WORDS = 4096  # Milvus' ARRAY capacity limit; a 250-character chunk has far fewer distinct words
@@ -202,7 +213,9 @@ def _create_collections(client: MilvusClient, collection: str, dim: int, expecte
     # exact search while it is cheap, as the local store does; Milvus' own choice above that
     kind = "FLAT" if expected_chunks < AUTO_FLAT_MAX else "AUTOINDEX"
     index.add_index(field_name="dense", index_type=kind, metric_type="IP")
-    index.add_index(field_name="sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
+    index.add_index(
+        field_name="sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25", params=BM25_PARAMS
+    )
     client.create_collection(collection, schema=schema, index_params=index)
 
     docs = client.create_schema(auto_id=False)
