@@ -279,3 +279,64 @@ def test_a_collection_name_milvus_cannot_take_is_a_settings_error():
 
     with pytest.raises(ValidationError, match="milvus_collection must start with a letter"):
         Settings(milvus_collection="qa-index")
+
+
+def test_qa_index_then_a_real_qa_serve_on_milvus_cite_what_the_local_store_cites(
+    settings: Settings, service, tmp_path: Path
+):
+    """The commands a user runs, as processes: `QA_STORE=milvus QA_MILVUS_URI=<file> qa index --corpus
+    seeds` (borrowing the local index's vectors), then `qa serve`, asked over HTTP."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    env = {
+        **os.environ,
+        "QA_STORE": "milvus",
+        "QA_MILVUS_URI": str(tmp_path / "qa.db"),
+        "QA_INDEX_DIR": str(settings.index_dir),
+        "QA_MODEL_CACHE_DIR": str(settings.model_cache_dir),
+        "QA_READER_DIR": "",
+    }
+    qa = [sys.executable, "-m", "qa"]
+    built = subprocess.run(
+        [*qa, "index", "--corpus", "seeds", "--quiet"], env=env, capture_output=True, text=True
+    )
+    assert built.returncode == 0, built.stderr
+    assert "0 embedded" in built.stdout and "Milvus" in built.stdout
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [*qa, "serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+            deadline = time.monotonic() + 180
+            while True:
+                try:
+                    if client.get("/health").json().get("status") == "ready":
+                        break
+                except httpx.HTTPError:
+                    pass
+                assert time.monotonic() < deadline and server.poll() is None, "qa serve never became ready"
+                time.sleep(0.5)
+            assert client.get("/stats").json()["store"].startswith("milvus ")
+            local = replace(service, reader=None)
+            for question in [
+                "魏都区委书记是谁？",
+                "查处的醉驾有多少起？",
+                "市公安局创文指挥部的指挥长是谁？",
+            ]:
+                reply = client.post("/ask", json={"question": question}).json()
+                expected = local.ask(question)
+                cited = [(c["article_id"], c["start"], c["end"]) for c in reply["citations"]]
+                assert cited == _citations(expected) and cited, question
+                assert reply["short_answer"] == expected.short_answer
+    finally:
+        server.terminate()
+        server.wait(30)
