@@ -6,7 +6,9 @@ gold passages of the chosen questions first, then other passages up to N; only q
 passages are all in the slice are asked). The local index is built into a folder, the Milvus one into a
 milvus-lite file (or `--milvus-uri http://host:19530`); the Milvus build takes the local index's vectors
 (as `qa index` does when QA_INDEX_DIR holds a local build), so RGB is embedded once (~13 min on 2 CPU
-cores). The two stores are asked one after the other (the load average is in the result file).
+cores); a rerun reuses the vectors of the indexes it left in $QA_BENCH_CACHE/milvus-vs-local-*/ (an
+RGB index built by `qa index` can be copied there as `index/` to skip the embedding). The two stores
+are asked one after the other (the load average is in the result file).
 
     python benchmarks/milvus_vs_local.py --passages 300 --questions 40     # a slice: a few minutes
     python benchmarks/milvus_vs_local.py                                   # all of RGB: ~20 min
@@ -45,7 +47,7 @@ def rgb_slice(passages: int | None, questions: int | None, folder: Path) -> tupl
         keep = set(wanted + others[: max(0, passages - len(wanted))])
         corpus_rows = [row for row in corpus_rows if row["id"] in keep]
         question_rows = [row for row in question_rows if set(row.get("doc_ids", [])) <= keep]
-    shutil.rmtree(folder, ignore_errors=True)
+    shutil.rmtree(folder / "corpus", ignore_errors=True)  # the indexes stay: a rerun reuses their vectors
     (folder / "corpus").mkdir(parents=True)
     corpus = folder / "corpus" / "corpus.jsonl"
     corpus.write_text(

@@ -656,8 +656,23 @@ class _Articles(Mapping[str, Article]):
     def __len__(self) -> int:
         return self.count
 
+    def prefetch(self, article_ids: Iterable[str]) -> None:
+        """Read the articles not cached yet by primary key, in one query per batch (a search calls it
+        for the articles of its hits: one article at a time was 16 queries per RGB question, ~0.5 s)."""
+        missing = [name for name in dict.fromkeys(article_ids) if self._cache.get(name) is None]
+        for begin in range(0, len(missing), LOOKUP_BATCH):
+            keys = [f"article:{name}:0" for name in missing[begin : begin + LOOKUP_BATCH]]
+            for row in self.index.client.query(
+                _docs(self.index.collection), filter=_in("key", keys), output_fields=["name", "body"]
+            ):
+                if len(row["body"]) < PIECE_CHARS:  # the whole article is this one piece
+                    self._cache.put(row["name"], Article(**json.loads(row["body"])))
+
     def __getitem__(self, article_id: str) -> Article:
         cached = self._cache.get(article_id)
+        if cached is None:
+            self.prefetch([article_id])
+            cached = self._cache.get(article_id)
         if cached is not None:
             return cached
         rows = self.index.client.query(
@@ -795,10 +810,11 @@ class MilvusIndex:
                 self._rows.put(int(data["row"]), dict(data))
 
     def _keep(self, hits: list[dict[str, Any]]) -> None:
-        """Cache the rows a search returned."""
+        """Cache the rows a search returned, and their articles (re-scoring and quoting read them)."""
         for hit in hits:
             entity = hit.get("entity", {})
             self._rows.put(int(hit["row"] if "row" in hit else hit["id"]), {"row": hit.get("row"), **entity})
+        self.articles.prefetch(hit.get("entity", {}).get("article_id", "") for hit in hits)
 
     # ---------------------------------------------------------------------------------- search
     def dense_search(
