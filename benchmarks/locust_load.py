@@ -1,0 +1,118 @@
+"""Closed-loop load from Locust (headless) on a real `qa serve` over the seeds index: 1, 5, 20 and 50
+users for 60 s each, today's server beside the server as it was before the batcher, in one run.
+
+"before" is `qa serve` with `QA_BATCH_WINDOW_MS=0` (each question embedded on its own, as before the
+batcher landed); "after" is `qa serve` as shipped. For each user count both get a fresh server, one
+after the other, so the machine's background load hits both alike. Locust runs as its own process on
+the same 2 cores (it takes a share of them: the figures are a floor). Reported per run: answers/s,
+p50/p95/p99 ms (Locust's own percentiles), errors, 503s.
+
+    python benchmarks/locust_load.py [--users 1,5,20,50] [--seconds 60]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+from _common import CACHE_DIR, DEV_SET, load_embedder, log, questions_of, seeds_index, serve, write_result
+
+HERE = Path(__file__).parent
+SETUPS = {"before (no batcher)": {"QA_BATCH_WINDOW_MS": "0"}, "after (as shipped)": {}}
+
+
+def run_locust(url: str, users: int, seconds: int, prefix: Path) -> dict[str, Any]:
+    """One headless Locust run; its CSV summary as figures."""
+    locust = Path(sys.executable).parent / "locust"
+    command = [
+        str(locust if locust.exists() else "locust"),
+        "-f",
+        str(HERE / "locustfile.py"),
+        "--headless",
+        "--users",
+        str(users),
+        "--spawn-rate",
+        str(users),
+        "--run-time",
+        f"{seconds}s",
+        "--host",
+        url,
+        "--csv",
+        str(prefix),
+        "--only-summary",
+        "--stop-timeout",
+        "30",
+    ]
+    subprocess.run(
+        command, cwd=HERE, check=False, capture_output=True, env={**os.environ, "PYTHONPATH": str(HERE)}
+    )
+    with open(f"{prefix}_stats.csv", encoding="utf-8") as handle:
+        row = next(r for r in csv.DictReader(handle) if r["Name"] == "/ask")
+    busy = errors = 0
+    with open(f"{prefix}_failures.csv", encoding="utf-8") as handle:
+        for failure in csv.DictReader(handle):
+            if "busy 503" in failure["Error"]:
+                busy += int(failure["Occurrences"])
+            else:
+                errors += int(failure["Occurrences"])
+    requests = int(row["Request Count"])
+    return {
+        "answers_per_s": round((requests - busy - errors) / seconds, 2),
+        "p50_ms": float(row["50%"]),
+        "p95_ms": float(row["95%"]),
+        "p99_ms": float(row["99%"]),
+        "requests": requests,
+        "errors": errors,
+        "busy_503": busy,
+    }
+
+
+def main() -> None:
+    """Every (users, setup) pair on a fresh server; one table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", default="1,5,20,50", help="Comma-separated user counts.")
+    parser.add_argument("--seconds", type=int, default=60, help="Duration of each run.")
+    args = parser.parse_args()
+    index_dir = seeds_index(load_embedder())
+    out = CACHE_DIR / "locust"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    questions = questions_of(DEV_SET)
+    rows = []
+    for users in [int(u) for u in args.users.split(",")]:
+        for setup, env in SETUPS.items():
+            saved = {key: os.environ.get(key) for key in env}
+            os.environ.update(env)
+            try:
+                with serve(index_dir) as server:
+                    for question in questions[:5]:  # warm the caches alike
+                        httpx.post(f"{server.url}/ask", json={"question": question}, timeout=120)
+                    figures = run_locust(server.url, users, args.seconds, out / f"{users}-{len(rows)}")
+            finally:
+                for key, value in saved.items():
+                    if value is None:
+                        os.environ.pop(key, None)
+                    else:
+                        os.environ[key] = value
+            row = {"users": users, "setup": setup, **figures}
+            log(str(row))
+            rows.append(row)
+    print("| users | server | answers/s | p50 ms | p95 ms | p99 ms | errors | 503s |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(
+            f"| {r['users']} | {r['setup']} | {r['answers_per_s']} | {r['p50_ms']:g} | {r['p95_ms']:g} | "
+            f"{r['p99_ms']:g} | {r['errors']} | {r['busy_503']} |"
+        )
+    write_result("locust_load", {"seconds": args.seconds, "tool": "locust (headless)", "runs": rows})
+
+
+if __name__ == "__main__":
+    main()
