@@ -67,7 +67,7 @@ def test_article_table_behaves_like_a_read_only_mapping(records: RecordStore) ->
     articles = ArticleTable(records)
     assert len(articles) == len(articles.values()) == len(ARTICLES)
     assert "a-1" in articles and "missing" not in articles and 3 not in articles
-    assert articles.get("missing") is None
+    assert articles.get("missing") is None and articles.get("\ud800") is None  # a lone surrogate: absent
     with pytest.raises(KeyError):
         articles["missing"]
     assert dict(articles) == {a.id: a for a in ARTICLES}

@@ -101,6 +101,17 @@ def write_records(path: Path, articles: Iterable[Article], chunks: Iterable[Chun
     return counts[0], counts[1]
 
 
+def _storable(key: object) -> bool:
+    """True for a str SQLite can take as a parameter (a lone surrogate, e.g. from a fuzzed URL, cannot)."""
+    if not isinstance(key, str):
+        return False
+    try:
+        key.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 class _LRU:
     """Values by key, the least recently used dropped past `size`; safe across threads."""
 
@@ -254,11 +265,13 @@ class ArticleTable(Mapping[str, Article]):
         return self.store.article_count
 
     def __getitem__(self, article_id: str) -> Article:
-        """The article with this id; KeyError when there is none."""
+        """The article with this id; KeyError when there is none (or the id is not valid UTF-8 text)."""
+        if not _storable(article_id):
+            raise KeyError(article_id)
         article = self._cache.get(article_id)
         if article is None:
             found = self.store.query(
-                f"SELECT {', '.join(_ARTICLE_FIELDS)} FROM articles WHERE id = ?", (str(article_id),)
+                f"SELECT {', '.join(_ARTICLE_FIELDS)} FROM articles WHERE id = ?", (article_id,)
             )
             if not found:
                 raise KeyError(article_id)
@@ -268,7 +281,7 @@ class ArticleTable(Mapping[str, Article]):
 
     def __contains__(self, article_id: object) -> bool:
         """True when an article has this id."""
-        if not isinstance(article_id, str):
+        if not _storable(article_id):
             return False
         if self._cache.get(article_id) is not None:
             return True
