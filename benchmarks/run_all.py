@@ -251,6 +251,16 @@ def scale_section() -> str:
     return f"{title}\n\n" + table(header, rows)
 
 
+def _dense_recall(recall: dict | None) -> str:
+    """'ivf-sq8 0.97 (IVF-flat 0.99)' for an index memory.py wrote, '–' for one built by `qa index`."""
+    if not recall:
+        return "–"
+    text = f"{recall['kind']} {recall['recall@10']}"
+    return text + (
+        f" (IVF-flat, same cells: {recall['ivf_flat_recall@10']})" if "ivf_flat_recall@10" in recall else ""
+    )
+
+
 def memory_section() -> str:
     """qa serve: load time, RSS, /ask latency per index."""
     f = load("memory")
@@ -262,6 +272,7 @@ def memory_section() -> str:
             r["peak_rss_mb"],
             f"{r['http_ask']['p50_ms']} / {r['http_ask']['p95_ms']}",
             f"{r['server_retrieve']['p50_ms']} / {r['server_retrieve']['p95_ms']}",
+            _dense_recall(r.get("dense_recall")),
         ]
         for r in f.get("sizes", [])
     ]
@@ -273,6 +284,7 @@ def memory_section() -> str:
             "peak RSS MiB",
             "POST /ask p50 / p95 ms",
             "retrieve step p50 / p95 ms",
+            "dense index: recall@10 vs exact",
         ],
         rows,
     )

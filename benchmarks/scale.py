@@ -170,7 +170,11 @@ def lexical_from_tokens(main: np.ndarray, extra: np.ndarray, tokens: list[list[l
     ids = [passage_ids[a] + first_ids[b] for a, b in zip(main.tolist(), extra.tolist(), strict=True)]
     bm25 = bm25s.BM25()
     bm25.index((ids, vocab), create_empty_token=False, show_progress=False)
-    return LexicalIndex(bm25=bm25, num_docs=len(ids))
+    unique = [sorted(set(doc)) for doc in ids]  # each document's word ids, as LexicalIndex.build keeps them
+    starts = np.zeros(len(unique) + 1, dtype=np.int64)
+    starts[1:] = np.cumsum([len(doc) for doc in unique])
+    words = np.fromiter((i for doc in unique for i in doc), dtype=np.int32, count=int(starts[-1]))
+    return LexicalIndex(bm25=bm25, num_docs=len(ids), doc_words=words, doc_starts=starts)
 
 
 # ------------------------------------------------------------------------------------------- measures
