@@ -3,9 +3,9 @@ overhead), the Ray build's stages, and the rate of one embedding actor, from whi
 paper what N GPU workers would do.
 
 Both build RGB (../shared/eval-external/corpus.jsonl) from scratch into fresh folders: first the local
-build (`build_index`, one process, torch on 2 threads), then `qa index --ray auto`'s path (`ray_rebuild`:
-a local Ray with one single-threaded actor per CPU). The two indexes are then compared (same chunks,
-cosine of the vectors).
+build (`build_index`, one process, torch on 2 threads), then `qa index --ray auto`'s path
+(`rebuild_index(..., ray_address="auto")`: a local Ray with one single-threaded actor per CPU). The
+two indexes are then compared (same chunks, cosine of the vectors).
 
     python benchmarks/ray_build.py                     # all of RGB: ~25 min on 2 CPU cores
     python benchmarks/ray_build.py --passages 1000     # a slice: a few minutes
@@ -34,6 +34,7 @@ def main() -> None:
     from qa.index.build import build_index
     from qa.index.embedding import Embedder
     from qa.index.store import load_index
+    from qa.service import rebuild_index
     from qa.settings import Settings
 
     folder = CACHE_DIR / f"ray-build-{args.passages or 'all'}"
@@ -100,7 +101,7 @@ def main() -> None:
 
     ray_build.RayEmbedder.embed_corpus = timed_embed
     started = time.perf_counter()
-    report = ray_build.ray_rebuild(settings, "auto", progress=False, actors=args.actors)
+    report = rebuild_index(settings, progress=False, ray_address="auto", ray_actors=args.actors)
     total = time.perf_counter() - started
     first_at, first_n = arrivals[0] if arrivals else (0.0, 0)
     last_at = arrivals[-1][0] if arrivals else 0.0

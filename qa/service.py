@@ -262,9 +262,7 @@ def rebuild_index(
             if unchanged is not None:
                 return unchanged
     if ray_address is not None and embedder is None:
-        from qa.index.ray_build import ray_rebuild
-
-        return ray_rebuild(settings, ray_address, progress, ray_actors)
+        return _rebuild_on_ray(settings, ray_address, progress, ray_actors)
     embedder = embedder or load_embedder(settings)
     if milvus:
         return build_milvus_index(
@@ -277,6 +275,40 @@ def rebuild_index(
             local_index=settings.index_dir,
         )
     return build_index(settings.corpus_dir, settings.index_dir, embedder, progress, segment=settings.segment)
+
+
+def _rebuild_on_ray(settings: Settings, address: str, progress: bool, actors: int | None) -> BuildReport:
+    """`qa index --ray`: the corpus cut and embedded on Ray, written by the store the settings name."""
+    from qa.index.build import write_index
+    from qa.index.ray_build import build_on_ray
+
+    def write(read: Any, embedder: PassageEmbedder, started: float) -> BuildReport:
+        if settings.store == "milvus":
+            from qa.index.milvus import write_milvus_index
+
+            return write_milvus_index(
+                read,
+                settings.milvus_location,
+                settings.milvus_collection,
+                embedder,
+                progress,
+                local_index=settings.index_dir,
+                started=started,
+            )
+        return write_index(read, settings.index_dir, embedder, progress, started)
+
+    return build_on_ray(
+        settings.corpus_dir,
+        address,
+        write,
+        model=settings.model,
+        cache_dir=settings.model_cache_dir,
+        passage_prompt=settings.passage_prompt,
+        device=settings.device,
+        segment=settings.segment,
+        num_cpus=settings.threads,
+        actors=actors,
+    )
 
 
 def settings_store(settings: Settings, index: LoadedIndex | MilvusIndex) -> str:

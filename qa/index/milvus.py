@@ -122,7 +122,9 @@ def connect(uri: str) -> MilvusClient:
         path.parent.mkdir(parents=True, exist_ok=True)
         uri = str(path)
     try:
-        return MilvusClient(uri=uri, timeout=10)
+        # a server that does not answer in 10 s is reported; milvus-lite starts its own process, which on
+        # a busy machine took longer than that (a test failed to connect under load)
+        return MilvusClient(uri=uri, timeout=10 if remote else 60)
     except (MilvusException, OSError, ValueError) as error:
         reason = getattr(error, "message", None) or str(error)
         if remote:

@@ -23,21 +23,19 @@ import math
 import os
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from qa.index.build import BuildReport, corpus_of, write_index
+from qa.index.build import BuildReport, _Corpus, corpus_of
 from qa.index.errors import RaySetupError
 from qa.ingest.chunking import chunk_article, embedding_text
 from qa.ingest.segment import SegmentSettings, load_articles, segment_page
 from qa.records import Article, Chunk, Page
-
-if TYPE_CHECKING:
-    from qa.settings import Settings
 
 LOCAL = "auto"  # `--ray auto`: a Ray started on this machine (or the one RAY_ADDRESS names)
 CONNECT_TIMEOUT_S = 5.0  # how long a cluster address may take to accept a connection before we say so
@@ -304,41 +302,37 @@ def plan_actors(device: str, cluster: dict[str, float], actors: int | None = Non
     return "cpu", actors or cpus, 0.0
 
 
-def ray_rebuild(
-    settings: Settings, address: str, progress: bool = True, actors: int | None = None
+def build_on_ray(
+    corpus: Path,
+    address: str,
+    write: Callable[[_Corpus, RayEmbedder, float], BuildReport],
+    model: str,
+    cache_dir: Path | None = None,
+    passage_prompt: str | None = None,
+    device: str = "auto",
+    segment: SegmentSettings | None = None,
+    num_cpus: int | None = None,
+    actors: int | None = None,
 ) -> BuildReport:
-    """Build (incrementally) the index of `settings.corpus_dir` on Ray, into the store the settings name."""
+    """Cut `corpus` in Ray tasks and hand it, with an embedder backed by a Ray actor pool, to `write`
+    (the store's writer: `write_index` or `write_milvus_index`, given the read corpus, the embedder and
+    when the build started). Starts a local Ray for `auto` (`num_cpus` CPUs) and stops it afterwards."""
     started = time.perf_counter()
-    started_here = start_ray(address, num_cpus=settings.threads if address == LOCAL else None)
+    started_here = start_ray(address, num_cpus=num_cpus if address == LOCAL else None)
     ray = _ray()
     try:
-        device, count, gpus = plan_actors(settings.device, ray.cluster_resources(), actors)
+        actor_device, count, gpus = plan_actors(device, ray.cluster_resources(), actors)
         spec = EmbedderSpec(
-            model=settings.model,
-            cache_dir=str(settings.model_cache_dir) if settings.model_cache_dir else None,
-            passage_prompt=settings.passage_prompt,
-            device=device,
+            model=model,
+            cache_dir=str(cache_dir) if cache_dir else None,
+            passage_prompt=passage_prompt,
+            device=actor_device,
             threads=1,
         )
-        segment = settings.segment or SegmentSettings()
-        loaded, problems = load_articles(settings.corpus_dir, segment, segment_all=segment_pages_ray)
-        read = corpus_of(
-            Path(settings.corpus_dir), loaded, problems, None, segment, chunk_all=chunk_articles_ray
-        )
-        embedder = RayEmbedder(spec, count, gpus)
-        if settings.store == "milvus":
-            from qa.index.milvus import write_milvus_index
-
-            return write_milvus_index(
-                read,
-                settings.milvus_location,
-                settings.milvus_collection,
-                embedder,
-                progress,
-                local_index=settings.index_dir,
-                started=started,
-            )
-        return write_index(read, settings.index_dir, embedder, progress, started)
+        segment = segment or SegmentSettings()
+        loaded, problems = load_articles(corpus, segment, segment_all=segment_pages_ray)
+        read = corpus_of(Path(corpus), loaded, problems, None, segment, chunk_all=chunk_articles_ray)
+        return write(read, RayEmbedder(spec, count, gpus), started)
     finally:
         if started_here:
             ray.shutdown()
