@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sys
 from collections.abc import Iterator
 from dataclasses import asdict
@@ -154,7 +155,15 @@ def eval_(
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="Port.")
 @click.option("--index-dir", type=click.Path(file_okay=False, path_type=Path), help=INDEX_DIR_HELP)
-def serve(host: str, port: int, index_dir: Path | None) -> None:
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Server processes. Each loads the model (~0.5 GiB) and opens the same index files; QA_THREADS "
+    "is split between them unless set.",
+)
+def serve(host: str, port: int, index_dir: Path | None, workers: int) -> None:
     """Serve the chat page and the API; builds the seeds index first if none exists."""
     import uvicorn
 
@@ -168,7 +177,29 @@ def serve(host: str, port: int, index_dir: Path | None) -> None:
             from qa.index.milvus import connect
 
             connect(settings.milvus_location).close()
-    uvicorn.run(create_app(settings), host=host, port=port)
+    if workers == 1:
+        uvicorn.run(create_app(settings), host=host, port=port)
+        return
+    _serve_workers(settings, host, port, workers)
+
+
+def _serve_workers(settings: Settings, host: str, port: int, workers: int) -> None:
+    """`qa serve --workers N`: uvicorn's process manager runs N copies of the app, which read their
+    settings from the environment; the first index is built once, here, before any of them starts."""
+    import subprocess
+
+    import uvicorn
+
+    from qa.service import index_ready
+
+    os.environ["QA_INDEX_DIR"] = str(Path(settings.index_dir).resolve())
+    os.environ["QA_CORPUS_DIR"] = str(Path(settings.corpus_dir).resolve())
+    os.environ.setdefault("QA_THREADS", str(max(1, settings.threads // workers)))
+    if not index_ready(settings):  # in a child process, so this one does not keep a model it never uses
+        click.echo(f"No index in {settings.index_dir}: building one from {settings.corpus_dir}", err=True)
+        if subprocess.run([sys.executable, "-m", "qa", "index", "--quiet"], check=False).returncode != 0:
+            raise click.ClickException("the first index could not be built (see above)")
+    uvicorn.run("qa.api.app:create_app", factory=True, host=host, port=port, workers=workers)
 
 
 @cli.group()

@@ -33,10 +33,11 @@ def get_manager(request: Request) -> IndexManager:
 
 
 def get_service(request: Request) -> QAService:
-    """The live service, taken once per request so a swap mid-request cannot mix two indexes."""
-    service = request.app.state.service
+    """The live service, taken once per request so a swap mid-request cannot mix two indexes (the
+    manager also notices here when another process made a new build live)."""
+    manager: IndexManager = request.app.state.index
+    service = manager.service
     if service is None:
-        manager: IndexManager = request.app.state.index
         current = manager.status()
         if current.state == "failed":
             detail = f"The index could not be loaded: {current.error}"

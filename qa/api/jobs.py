@@ -11,17 +11,21 @@ import logging
 import threading
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Protocol
 
 from qa.answer.reader import Reader
 from qa.api.schemas import RebuildStatusOut
 from qa.index.batching import QueryBatcher
 from qa.index.embedding import Embedder
-from qa.index.errors import SetupError
+from qa.index.errors import IndexLoadError, SetupError
+from qa.index.store import current_build_dir
 from qa.service import QAService, index_ready, load_embedder, rebuild_index
 from qa.settings import Settings
 
 log = logging.getLogger("qa.api")
+
+FOLLOW_CHECK_S = 1.0  # how often (at most) a request compares the index's CURRENT with the served build
 
 
 class HoldsService(Protocol):
@@ -62,13 +66,36 @@ class IndexManager:
         self._status = RebuildStatusOut(state="idle")
         self._examples: tuple[QAService, list[dict[str, str]]] | None = None
         self._examples_lock = threading.Lock()
+        self._checked_at = 0.0  # when CURRENT was last compared with the served build
         state.service = None
 
     # ------------------------------------------------------------------------------------- status
     @property
     def service(self) -> QAService | None:
-        """The live QAService, or None while the first load is still running (or failed)."""
+        """The live QAService, or None while the first load is still running (or failed).
+
+        Another process may have made another build live (`qa index`, or a sibling worker of `qa serve
+        --workers N` that ran POST /index/rebuild): at most once a second this looks at the index's
+        CURRENT and, when it names another build, loads that one in the background (no build)."""
+        self._follow_live_build()
         return self.state.service
+
+    def _follow_live_build(self) -> None:
+        """Start a load-and-swap job when the local index's live build is not the one being served."""
+        now = time.monotonic()
+        if now - self._checked_at < FOLLOW_CHECK_S or self.settings.store != "local":
+            return
+        self._checked_at = now
+        service = self.state.service
+        if service is None or self.running:
+            return
+        try:
+            live = current_build_dir(Path(self.settings.index_dir))
+        except (OSError, IndexLoadError):
+            return
+        if live is not None and live.name != Path(service.index.path).name:
+            log.info("The live build is now %s (built elsewhere): loading it", live.name)
+            self.start("follow", build=False)
 
     def status(self) -> RebuildStatusOut:
         """The latest job's status, with the elapsed time of a running one."""
