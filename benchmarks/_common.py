@@ -235,8 +235,9 @@ class Server:
 
 
 @contextlib.contextmanager
-def serve(index_dir: Path, timeout_s: float = 300.0) -> Iterator[Server]:
-    """Run the real `qa serve` (uvicorn) on 127.0.0.1 over `index_dir` until it answers /ask."""
+def serve(index_dir: Path, timeout_s: float = 300.0, args: tuple[str, ...] = ()) -> Iterator[Server]:
+    """Run the real `qa serve` (uvicorn) on 127.0.0.1 over `index_dir` until it answers /ask; `args` are
+    more `qa serve` options (e.g. ("--workers", "2"))."""
     import httpx
 
     port = free_port()
@@ -248,6 +249,7 @@ def serve(index_dir: Path, timeout_s: float = 300.0) -> Iterator[Server]:
         str(index_dir),
         "--port",
         str(port),
+        *args,
     ]
     if not Path(command[0]).exists():
         command = [sys.executable, "-m", "qa", *command[1:]]

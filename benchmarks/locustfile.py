@@ -1,11 +1,13 @@
 """Locust users for `benchmarks/locust_load.py`: each one asks the dev questions back to back (closed
 loop: no wait between an answer and the next question), a chat's turns one by one. A 503 (the server's
-back-pressure) is counted as its own failure kind, "busy 503", apart from real errors."""
+back-pressure) is counted under its own name, "/ask 503", apart from answers and real errors, and the
+user then waits the Retry-After the server sent (at most 5 s), as a polite client does."""
 
 from __future__ import annotations
 
 import itertools
 import random
+import time
 
 from _common import DEV_SET, questions_of
 from locust import HttpUser, constant, task
@@ -28,7 +30,10 @@ class Reader(HttpUser):
         question = next(self.questions)
         with self.client.post("/ask", json={"question": question}, name="/ask", catch_response=True) as reply:
             if reply.status_code == 503:
+                reply.request_meta["name"] = "/ask 503"  # counted apart: the answered row stays answers only
                 reply.failure("busy 503")
+                retry = reply.headers.get("Retry-After", "1")
+                time.sleep(min(5.0, float(retry) if retry.replace(".", "", 1).isdigit() else 1.0))
             elif reply.status_code != 200:
                 reply.failure(f"HTTP {reply.status_code}")
             else:
