@@ -18,7 +18,6 @@ cluster has them. The steps:
 from __future__ import annotations
 
 import json
-import logging
 import math
 import os
 import socket
@@ -57,6 +56,8 @@ class EmbedderSpec:
 
 def _ray() -> Any:
     """The `ray` module, or a sentence saying how to install it."""
+    # Ray Data logs every pipeline it runs at INFO on stderr; `qa index` reports the build itself
+    os.environ.setdefault("RAY_DATA_LOG_LEVEL", "WARNING")
     try:
         import ray
         import ray.data
@@ -106,7 +107,6 @@ def start_ray(address: str, num_cpus: int | None = None) -> bool:
     except (ConnectionError, RuntimeError, TimeoutError, ValueError) as error:
         raise RaySetupError(f"cannot start or join Ray at {address}: {error}") from None
     ray.data.DataContext.get_current().enable_progress_bars = False
-    logging.getLogger("ray").setLevel(logging.WARNING)  # Ray Data logs every pipeline at INFO
     return True
 
 
