@@ -29,10 +29,9 @@ import json
 import logging
 import re
 import string
-import threading
 import time
 import uuid
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -58,6 +57,7 @@ from qa.index.dense import AUTO_FLAT_MAX
 from qa.index.embedding import PassageEmbedder
 from qa.index.errors import MilvusConfigError
 from qa.index.lexical import STOPWORDS, TOKENIZER, Vocabulary, tokenize
+from qa.index.record_store import LRUCache
 from qa.index.store import FORMAT_VERSION, FilterSpec, IndexCorruptError, IndexMissingError
 from qa.ingest.segment import SegmentSettings
 from qa.records import Article, Chunk
@@ -603,31 +603,6 @@ def write_milvus_index(
 # ------------------------------------------------------------------------------------------ serving
 
 
-class _RowCache:
-    """Chunk rows by primary key, least recently used dropped past `size`; safe across threads."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._rows: OrderedDict[Any, Any] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: Any) -> Any:
-        """The cached value, or None."""
-        with self._lock:
-            value = self._rows.get(key)
-            if value is not None:
-                self._rows.move_to_end(key)
-            return value
-
-    def put(self, key: Any, value: Any) -> None:
-        """Keep a value, dropping the oldest past the bound."""
-        with self._lock:
-            self._rows[key] = value
-            self._rows.move_to_end(key)
-            while len(self._rows) > self.size:
-                self._rows.popitem(last=False)
-
-
 class _Chunks(Sequence[Chunk]):
     """`index.chunks[row]` over Milvus: the chunk with primary key `row`, fetched when not cached."""
 
@@ -653,7 +628,7 @@ class _Articles(Mapping[str, Article]):
 
     def __init__(self, index: MilvusIndex, count: int) -> None:
         self.index, self.count = index, count
-        self._cache = _RowCache(ARTICLE_CACHE)
+        self._cache = LRUCache(ARTICLE_CACHE)
 
     def __len__(self) -> int:
         return self.count
@@ -724,7 +699,7 @@ class MilvusIndex:
         counts = manifest.get("counts", {})
         self.chunks = _Chunks(self, int(counts.get("chunks", 0)))
         self.articles = _Articles(self, int(counts.get("articles", 0)))
-        self._rows = _RowCache(ROW_CACHE)
+        self._rows = LRUCache(ROW_CACHE)
         self.path = f"{uri}#{collection}"
 
     @classmethod

@@ -7,7 +7,7 @@ cluster has them. The steps:
 1. The driver reads the corpus files (bytes and UTF-8 checks, `qa.ingest.corpus`): the workers need no
    copy of the corpus, only the page texts the dataset carries.
 2. Pages are segmented into articles, and articles cut into chunks, in parallel Ray tasks
-   (`segment_page` and `chunk_article`, the same functions the local build runs).
+   (`segment_page` and `chunk_articles`, the same functions the local build runs).
 3. Texts the live index has no vector for are embedded by an actor pool, one model per actor, in
    batches of texts of similar length (little padding).
 4. The chosen store's own writer (`write_index`, or `write_milvus_index` for QA_STORE=milvus) writes the
@@ -30,9 +30,8 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from qa.index.build import BuildReport, _Corpus, corpus_of
+from qa.index.build import BuildReport, _Corpus, chunk_articles, corpus_of
 from qa.index.errors import RaySetupError
-from qa.ingest.chunking import chunk_article, embedding_text
 from qa.ingest.segment import SegmentSettings, load_articles, segment_page
 from qa.records import Article, Chunk, Page
 
@@ -140,15 +139,10 @@ def _chunk_batch(batch: dict[str, np.ndarray], max_chars: int, overlap: int) -> 
     """A batch of articles -> their chunks and embedding texts, as JSON, with each article's position."""
     positions, payloads = [], []
     for position, raw in zip(batch["position"], batch["article"], strict=True):
-        article = Article(**json.loads(raw))
-        chunks = chunk_article(article, max_chars, overlap)
+        chunks, texts = chunk_articles([Article(**json.loads(raw))], max_chars, overlap)
         positions.append(int(position))
-        payloads.append(
-            json.dumps(
-                [[asdict(c), embedding_text(c, article)] for c in chunks],
-                ensure_ascii=False,
-            )
-        )
+        pairs = [[asdict(c), text] for c, text in zip(chunks, texts, strict=True)]
+        payloads.append(json.dumps(pairs, ensure_ascii=False))
     return {"position": positions, "chunks": payloads}
 
 

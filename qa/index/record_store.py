@@ -112,8 +112,9 @@ def _storable(key: object) -> bool:
     return True
 
 
-class _LRU:
-    """Values by key, the least recently used dropped past `size`; safe across threads."""
+class LRUCache:
+    """Values by key, the least recently used dropped past `size`; safe across threads (the record
+    caches of both stores: these tables, and the Milvus store's rows and articles)."""
 
     def __init__(self, size: int) -> None:
         self.size = size
@@ -129,9 +130,10 @@ class _LRU:
             return value
 
     def put(self, key: Any, value: Any) -> None:
-        """Keep a value, dropping the oldest past the bound."""
+        """Keep a value as the most recently used, dropping the oldest past the bound."""
         with self._lock:
             self._values[key] = value
+            self._values.move_to_end(key)
             while len(self._values) > self.size:
                 self._values.popitem(last=False)
 
@@ -211,7 +213,7 @@ class ChunkTable(Sequence[Chunk]):
 
     def __init__(self, store: RecordStore, cache_size: int = CHUNK_CACHE) -> None:
         self.store = store
-        self._cache = _LRU(cache_size)
+        self._cache = LRUCache(cache_size)
 
     def __len__(self) -> int:
         """Number of chunks (= FAISS rows = BM25 documents)."""
@@ -258,7 +260,7 @@ class ArticleTable(Mapping[str, Article]):
 
     def __init__(self, store: RecordStore, cache_size: int = ARTICLE_CACHE) -> None:
         self.store = store
-        self._cache = _LRU(cache_size)
+        self._cache = LRUCache(cache_size)
 
     def __len__(self) -> int:
         """Number of articles."""
