@@ -196,12 +196,15 @@ def log(message: str) -> None:
 
 
 def seeds_index(embedder) -> Path:
-    """A seeds index built by the product under the bench cache (built once, reused after)."""
+    """A seeds index built by the product under the bench cache (built once, reused after; built again
+    when this code reads another index format)."""
     from qa.index.build import build_index
-    from qa.index.store import index_exists
+    from qa.index.store import IndexLoadError, load_index
 
     index_dir = CACHE_DIR / "seeds-index"
-    if not index_exists(index_dir):
+    try:
+        load_index(index_dir)
+    except IndexLoadError:
         log("building the seeds index (once)")
         build_index(SEEDS_DIR, index_dir, embedder, progress=False)
     return index_dir
@@ -235,13 +238,18 @@ class Server:
 
 
 @contextlib.contextmanager
-def serve(index_dir: Path, timeout_s: float = 300.0, args: tuple[str, ...] = ()) -> Iterator[Server]:
+def serve(
+    index_dir: Path, timeout_s: float = 300.0, args: tuple[str, ...] = (), root: Path | None = None
+) -> Iterator[Server]:
     """Run the real `qa serve` (uvicorn) on 127.0.0.1 over `index_dir` until it answers /ask; `args` are
-    more `qa serve` options (e.g. ("--workers", "2"))."""
+    more `qa serve` options (e.g. ("--workers", "2")); `root` is another checkout of the project to
+    run instead of this one (an older version, for a before/after table)."""
     import httpx
 
     port = free_port()
     env = {**os.environ, "QA_MODEL_CACHE_DIR": str(MODEL_CACHE), "QA_THREADS": str(THREADS)}
+    if root is not None:
+        env["PYTHONPATH"] = str(root)
     command = [
         str(PROJECT_ROOT / ".venv" / "bin" / "qa"),
         "serve",
@@ -251,13 +259,15 @@ def serve(index_dir: Path, timeout_s: float = 300.0, args: tuple[str, ...] = ())
         str(port),
         *args,
     ]
-    if not Path(command[0]).exists():
+    if root is not None or not Path(command[0]).exists():
         command = [sys.executable, "-m", "qa", *command[1:]]
     started = time.perf_counter()
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
     log_path = CACHE_DIR / f"serve-{port}.log"
     log_file = open(log_path, "wb")  # noqa: SIM115 - closed in the finally below
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=log_file)
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=log_file, cwd=root or PROJECT_ROOT
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         while True:

@@ -73,6 +73,7 @@ class Hit:
     dense_rank: int | None = None
     lexical_rank: int | None = None
     dense_score: float | None = None
+    row: int | None = None  # the chunk's row in the index it came from (None: not from an index)
 
 
 @dataclass(frozen=True)

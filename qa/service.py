@@ -17,7 +17,7 @@ from qa.answer.chat import SessionStore, Turn, resolve_followup
 from qa.answer.compose import answer_question
 from qa.answer.extraction import TextCache
 from qa.answer.reader import READER_WEIGHTS, Reader
-from qa.answer.retrieve import Filters, retrieve
+from qa.answer.retrieve import Filters, RememberedQueries, retrieve
 from qa.answer.settings import TOP_K_MAX
 from qa.index.batching import QueryBatcher
 from qa.index.build import BuildReport, build_index, unchanged_build
@@ -155,12 +155,13 @@ class QAService:
             raise QuestionError(f"top_k must be between 1 and {TOP_K_MAX}")
         session_id = session_id or self.sessions.new_id()
         # announced to the batcher up to the question's embedding, so a batch may wait for it
+        queries = RememberedQueries(self.batcher or self.embedder)  # the answer step reuses the vector
         with self.batcher.expecting() if self.batcher is not None else nullcontext():
             resolved = resolve_followup(question, self.sessions.history(session_id))
             resolved_at = time.perf_counter()
             hits = retrieve(
                 self.index,
-                self.batcher or self.embedder,
+                queries,
                 resolved,
                 k=max(k, 5),
                 filters=filters,
@@ -176,6 +177,7 @@ class QAService:
             embedder=self.embedder,
             cache=self.cache,
             reader=self.reader,
+            queries=queries,
         )
         answered_at = time.perf_counter()
         answer = replace(

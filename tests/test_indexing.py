@@ -84,7 +84,7 @@ def test_seeds_index_loads_with_every_row_aligned(seeds_index_dir: Path) -> None
 
 def test_seeds_manifest_records_model_counts_and_fingerprint(seeds_index_dir: Path, embedder) -> None:
     manifest = load_index(seeds_index_dir).manifest
-    assert manifest["format_version"] == FORMAT_VERSION == 2
+    assert manifest["format_version"] == FORMAT_VERSION == 3
     assert manifest["model"] == embedder.name
     assert manifest["dim"] == embedder.dim
     assert manifest["counts"]["chunks"] > 0 and manifest["counts"]["articles"] > 0
@@ -276,7 +276,7 @@ def test_old_format_index_asks_for_rebuild(tmp_path: Path, embedder) -> None:
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     manifest_path.write_text(json.dumps({**manifest, "format_version": 1}), encoding="utf-8")
     (report.path / RECORDS_FILE).unlink()  # a format-1 build kept its records in JSONL files
-    rebuild = "format version 1, this code reads 2: run `qa index` to rebuild"
+    rebuild = f"format version 1, this code reads {FORMAT_VERSION}: run `qa index` to rebuild"
     with pytest.raises(IndexCorruptError, match=rebuild):
         load_index(tmp_path / "index")
 

@@ -21,6 +21,8 @@ import math
 import re
 from dataclasses import dataclass, replace
 
+import numpy as np
+
 from qa.answer.extraction import (
     Aliases,
     TextCache,
@@ -33,7 +35,8 @@ from qa.answer.extraction import (
 from qa.answer.reader import Reader, Span
 from qa.answer.rerank import question_terms
 from qa.answer.settings import AnswerSettings
-from qa.index.embedding import Embedder
+from qa.index.embedding import Embedder, QueryEmbedder
+from qa.index.sentences import as_stored
 from qa.index.store import LoadedIndex
 from qa.records import Answer, Article, Citation, Hit, Passage
 from qa.text import has_cjk, normalise, sentence_spans, years
@@ -144,22 +147,38 @@ def _passages(hits: list[Hit], index: LoadedIndex) -> list[Passage]:
 
 
 def _sentence_similarities(
-    question: str, hits: list[Hit], embedder: Embedder
+    question: str, hits: list[Hit], index: LoadedIndex, embedder: Embedder, queries: QueryEmbedder
 ) -> dict[tuple[int, int], float]:
     """Cosine of the question with each sentence of `hits`, keyed by (hit rank, offset in chunk).
 
-    Used for questions with no Chinese, where word overlap cannot pick the sentence.
+    Used for questions with no Chinese, where word overlap cannot pick the sentence. The sentence
+    vectors were embedded at index time (`qa.index.sentences`); a store without them has them embedded
+    now, rounded as the index stores them so both give the same cosines.
     """
-    keys, texts = [], []
+    query = np.asarray(queries.embed_queries([question])[0], dtype=np.float32)
+    similarities: dict[tuple[int, int], float] = {}
+    missing: list[tuple[int, list[tuple[int, int]], list[str]]] = []
     for rank, hit in enumerate(hits):
-        for s, e in sentence_spans(hit.chunk.text):
-            keys.append((rank, s))
-            texts.append(hit.chunk.text[s:e])
-    if not texts:
-        return {}
-    query = embedder.embed_queries([question])[0]
-    vectors = embedder.embed_passages(texts)
-    return {key: float(v @ query) for key, v in zip(keys, vectors, strict=True)}
+        spans = sentence_spans(hit.chunk.text)
+        stored = _stored_sentence_vectors(index, hit)
+        if stored is None or len(stored) != len(spans):
+            missing.append((rank, spans, [hit.chunk.text[s:e] for s, e in spans]))
+            continue
+        for (start, _), cosine in zip(spans, stored @ query, strict=True):
+            similarities[(rank, start)] = float(cosine)
+    texts = [sentence for _, _, sentences in missing for sentence in sentences]
+    if texts:
+        cosines = iter(as_stored(embedder.embed_passages(texts)) @ query)
+        for rank, spans, _ in missing:
+            for start, _ in spans:
+                similarities[(rank, start)] = float(next(cosines))
+    return similarities
+
+
+def _stored_sentence_vectors(index: LoadedIndex, hit: Hit) -> np.ndarray | None:
+    """The index's vectors of the hit's sentences, or None (a store or build without them)."""
+    of_row = getattr(index, "sentence_vectors", None)
+    return of_row(hit.row) if of_row is not None and hit.row is not None else None
 
 
 def _sentence_score(
@@ -212,10 +231,15 @@ def _score_candidates(
     settings: AnswerSettings,
     embedder: Embedder | None,
     cache: TextCache | None,
+    queries: QueryEmbedder | None = None,
 ) -> _Evidence:
     """Every sentence of the top hits scored as a candidate quote, with the figures for abstention."""
     top = hits[: settings.sentences_from]
-    dense = _sentence_similarities(asked.text, top, embedder) if not asked.chinese and embedder else {}
+    dense = (
+        _sentence_similarities(asked.text, top, index, embedder, queries or embedder)
+        if not asked.chinese and embedder
+        else {}
+    )
     candidates: list[_Candidate] = []
     best_chunk_coverage = 0.0
     for rank, hit in enumerate(hits[: settings.compound_from if asked.compound else settings.sentences_from]):
@@ -502,6 +526,7 @@ def answer_question(
     embedder: Embedder | None = None,
     cache: TextCache | None = None,
     reader: Reader | None = None,
+    queries: QueryEmbedder | None = None,
 ) -> Answer:
     """Build the answer (short answer + quotes + citations) or an abstention with the closest passages.
 
@@ -509,12 +534,14 @@ def answer_question(
     `settings` None means the shipped AnswerSettings; `cache` (the service's TextCache) only saves
     time, the answer is the same without it. Word aliases come from the index (`index.aliases`).
     With a `reader`, Chinese questions take their quote and short answer from what the reader reads
-    in the best sentences; without one (or for other languages) the typed rules answer.
+    in the best sentences; without one (or for other languages) the typed rules answer. `queries` is
+    where the question's vector comes from (the service passes the vectors retrieval computed); None:
+    `embedder`.
     """
     settings = settings or AnswerSettings()
     passages = _passages(hits, index)
     asked = _Asked.of(question, index)
-    evidence = _score_candidates(asked, hits, index, settings, embedder, cache)
+    evidence = _score_candidates(asked, hits, index, settings, embedder, cache, queries)
     reading = reader is not None and asked.chinese and bool(evidence.candidates)
     if reading:
         assert reader is not None

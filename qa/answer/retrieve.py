@@ -78,6 +78,25 @@ def _minmax(values: np.ndarray) -> np.ndarray:
     return (values - low) / (high - low)
 
 
+class RememberedQueries:
+    """A `QueryEmbedder` that embeds each text once per question: retrieval embeds the question, and
+    the answer step asking for the same vector gets it back instead of a second model pass.
+
+    Made per question by the service, so nothing outlives the question it was made for.
+    """
+
+    def __init__(self, embedder: QueryEmbedder) -> None:
+        self.embedder = embedder
+        self.vectors: dict[str, np.ndarray] = {}
+
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        """Unit vectors of `texts`, embedding only those not seen before."""
+        new = [text for text in dict.fromkeys(texts) if text not in self.vectors]
+        if new:
+            self.vectors.update(zip(new, self.embedder.embed_queries(new), strict=True))
+        return np.stack([self.vectors[text] for text in texts]) if texts else np.zeros((0, 0), np.float32)
+
+
 def retrieve(
     index: LoadedIndex | MilvusIndex,
     embedder: QueryEmbedder,
@@ -222,6 +241,7 @@ def _search(
             dense_rank=candidates.dense_rank.get(rows[i]),
             lexical_rank=candidates.lexical_rank.get(rows[i]),
             dense_score=float(candidates.dense_cos[i]),
+            row=int(rows[i]),
         )
         for i in np.argsort(-scores, kind="stable")[:k]
     ]

@@ -24,6 +24,7 @@ from qa.index.dense import DenseIndex
 from qa.index.embedding import PassageEmbedder
 from qa.index.lexical import TOKENIZER, LexicalIndex
 from qa.index.record_store import write_records
+from qa.index.sentences import SENTENCES_FILE, SentenceVectors, chunk_sentences
 from qa.index.store import (
     BUILDS_DIR,
     DENSE_FILE,
@@ -71,6 +72,7 @@ class BuildReport:
     unchanged: bool = False  # nothing changed: the live build stays, no model was loaded
     device: str | None = None  # the torch device the chunks were embedded on (None: no model loaded)
     location: str = ""  # where a store other than the local folder put it (Milvus URI and collection)
+    sentences_embedded: int = 0  # distinct sentences newly embedded (`qa.index.sentences`)
 
     def summary(self) -> str:
         """One human line for `qa index`."""
@@ -84,6 +86,7 @@ class BuildReport:
             f"({self.chunks_per_s:.1f} chunks/s"
             + (f" on {self.device}" if self.device else "")
             + f"): {self.embedded} embedded, {self.reused} reused"
+            + (f" (and {self.sentences_embedded} sentences embedded)" if self.sentences_embedded else "")
         )
         if self.problems:
             line += f"; {len(self.problems)} problem(s) skipped"
@@ -137,6 +140,17 @@ def _previous_vectors(index_dir: Path, dim: int) -> dict[str, np.ndarray]:
         return {}
     vectors = dense.vectors()
     return {key: vectors[row] for row, key in enumerate(keys)}
+
+
+def _previous_sentences(index_dir: Path) -> dict[str, np.ndarray]:
+    """Sentence vectors of the live build keyed by vector key (views into its memory map); empty when it
+    has none or they are unreadable."""
+    try:
+        build_dir = current_build_dir(index_dir)
+        sentences = SentenceVectors.load(build_dir) if build_dir is not None else None
+    except (OSError, IndexLoadError, ValueError):
+        return {}
+    return sentences.by_key() if sentences is not None else {}
 
 
 def _unique_articles(articles: list[Article]) -> tuple[list[Article], list[Problem]]:
@@ -199,6 +213,8 @@ class _Vectors:
     vectors: np.ndarray
     embedded: int
     reused: int
+    sentences: SentenceVectors | None = None  # None: not asked for (the answer step embeds at ask time)
+    sentences_embedded: int = 0
 
 
 def _read_corpus(corpus: Path, max_chars: int | None, segment: SegmentSettings | None) -> _Corpus:
@@ -301,8 +317,18 @@ def report_if_unchanged(
     )
 
 
-def _chunk_vectors(index_dir: Path, embedder: PassageEmbedder, texts: list[str], progress: bool) -> _Vectors:
-    """Vectors of `texts`: reused from the live build where model and text match, embedded otherwise."""
+def _chunk_vectors(
+    index_dir: Path,
+    embedder: PassageEmbedder,
+    texts: list[str],
+    progress: bool,
+    chunks: list[Chunk] | None = None,
+) -> _Vectors:
+    """Vectors of `texts`: reused from the live build where model and text match, embedded otherwise.
+
+    With `chunks` (chunk i is embedded as texts[i]) each distinct sentence of the chunks gets a vector
+    too (`qa.index.sentences`), reused the same way; chunks and sentences are embedded in one pass.
+    """
     model_id = _model_id(embedder)
     keys = [vector_key(model_id, text) for text in texts]
     known = _previous_vectors(index_dir, embedder.dim)
@@ -310,11 +336,36 @@ def _chunk_vectors(index_dir: Path, embedder: PassageEmbedder, texts: list[str],
     for key, text in zip(keys, texts, strict=True):
         if key not in known:
             missing.setdefault(key, text)
-    fresh = _embed(embedder, list(missing.values()), progress)
-    known.update(zip(missing, fresh, strict=True))
+    sentence_keys: list[list[str]] = []
+    known_sentences: dict[str, np.ndarray] = {}
+    missing_sentences: dict[str, str] = {}
+    if chunks is not None:
+        known_sentences = _previous_sentences(index_dir)
+        for chunk in chunks:
+            sentences = chunk_sentences(chunk)
+            sentence_keys.append([vector_key(model_id, sentence) for sentence in sentences])
+            for key, sentence in zip(sentence_keys[-1], sentences, strict=True):
+                if key not in known_sentences:
+                    missing_sentences.setdefault(key, sentence)
+    fresh = _embed(embedder, [*missing.values(), *missing_sentences.values()], progress)
+    known.update(zip(missing, fresh[: len(missing)], strict=True))
+    known_sentences.update(zip(missing_sentences, fresh[len(missing) :], strict=True))
     vectors = np.stack([known[key] for key in keys]).astype(np.float32)
     reused = sum(1 for key in keys if key not in missing)
-    return _Vectors(model_id, keys, vectors, embedded=len(missing), reused=reused)
+    sentences = (
+        SentenceVectors.of_chunks(sentence_keys, known_sentences, embedder.dim)
+        if chunks is not None
+        else None
+    )
+    return _Vectors(
+        model_id,
+        keys,
+        vectors,
+        embedded=len(missing),
+        reused=reused,
+        sentences=sentences,
+        sentences_embedded=len(missing_sentences),
+    )
 
 
 def _write_build(build_dir: Path, read: _Corpus, vectors: _Vectors) -> DenseIndex:
@@ -325,6 +376,8 @@ def _write_build(build_dir: Path, read: _Corpus, vectors: _Vectors) -> DenseInde
     dense.save(build_dir / DENSE_FILE)
     LexicalIndex.build(read.texts).save(build_dir / LEXICAL_DIR)
     write_records(build_dir / RECORDS_FILE, read.articles, read.chunks)
+    if vectors.sentences is not None:
+        vectors.sentences.save(build_dir)
     (build_dir / KEYS_FILE).write_text("".join(f"{key}\n" for key in vectors.keys), encoding="utf-8")
     return dense
 
@@ -346,7 +399,12 @@ def _contents(read: _Corpus, model_id: str) -> dict[str, Any]:
 
 
 def _manifest(
-    build_id: str, read: _Corpus, embedder: PassageEmbedder, model_id: str, dense: DenseIndex
+    build_id: str,
+    read: _Corpus,
+    embedder: PassageEmbedder,
+    model_id: str,
+    dense: DenseIndex,
+    sentences: SentenceVectors | None = None,
 ) -> dict[str, Any]:
     """The manifest.json of one build: what it holds, what made it, and the settings it was cut with."""
     return {
@@ -360,6 +418,11 @@ def _manifest(
         **_contents(read, model_id),
         "dense": {"file": DENSE_FILE, "kind": dense.kind, "metric": "inner_product"},
         "lexical": {"dir": LEXICAL_DIR, "tokenizer": TOKENIZER},
+        "sentences": (
+            {"file": SENTENCES_FILE, "distinct": len(sentences.vectors), "dtype": "float16"}
+            if sentences is not None
+            else None
+        ),
         "libraries": _library_versions(),
     }
 
@@ -413,11 +476,11 @@ def write_index(
     index_dir.mkdir(parents=True, exist_ok=True)
     (index_dir / BUILDS_DIR).mkdir(exist_ok=True)
     with build_lock(index_dir):
-        vectors = _chunk_vectors(index_dir, embedder, read.texts, progress)
+        vectors = _chunk_vectors(index_dir, embedder, read.texts, progress, read.chunks)
         build_id = f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
         build_dir = index_dir / BUILDS_DIR / build_id
         dense = _write_build(build_dir, read, vectors)
-        manifest = _manifest(build_id, read, embedder, vectors.model_id, dense)
+        manifest = _manifest(build_id, read, embedder, vectors.model_id, dense, vectors.sentences)
         write_durable(build_dir / MANIFEST_FILE, json.dumps(manifest, ensure_ascii=False, indent=2))
         _make_live(index_dir, build_dir)
 
@@ -433,4 +496,5 @@ def write_index(
         build_id=build_id,
         path=build_dir,
         device=getattr(embedder, "device", None),
+        sentences_embedded=vectors.sentences_embedded,
     )

@@ -4,7 +4,8 @@ Layout of `index_dir`:
 
     CURRENT                 the id of the live build (replaced atomically with os.replace)
     builds/<build-id>/      manifest.json, records.sqlite (articles and chunks, `qa.index.record_store`),
-                            vector_keys.txt, dense.faiss, bm25/
+                            vector_keys.txt, dense.faiss, bm25/, and the sentence vectors
+                            (sentences.npy, sentence_keys.txt, sentence_refs/rows.npy: `qa.index.sentences`)
     build.lock              held (flock) while a build runs
 
 A build (`qa.index.build`) writes a fresh folder, then points CURRENT at it, then deletes the older
@@ -33,9 +34,10 @@ from qa.index.dense import DenseIndex
 from qa.index.errors import IndexCorruptError, IndexLoadError, IndexMissingError  # noqa: F401 (re-exported)
 from qa.index.lexical import LexicalIndex, Vocabulary
 from qa.index.record_store import ArticleTable, ChunkTable, RecordStore
+from qa.index.sentences import SentenceVectors
 from qa.records import Article
 
-FORMAT_VERSION = 2  # 2: records in records.sqlite (1: articles.jsonl + chunks.jsonl, loaded whole)
+FORMAT_VERSION = 3  # 3: sentence vectors; 2: records in records.sqlite; 1: articles/chunks .jsonl
 CURRENT_FILE = "CURRENT"
 BUILDS_DIR = "builds"
 LOCK_FILE = "build.lock"
@@ -80,6 +82,7 @@ class LoadedIndex:
     dense: DenseIndex
     lexical: LexicalIndex
     path: Path
+    sentences: SentenceVectors | None = None
 
     @cached_property
     def aliases(self) -> dict[str, tuple[str, ...]]:
@@ -105,6 +108,11 @@ class LoadedIndex:
     def cosines(self, query: np.ndarray, rows: list[int]) -> dict[int, float]:
         """Cosine of the query with each row's stored vector (for candidates FAISS did not rank)."""
         return {row: float(np.dot(self.dense.index.reconstruct(int(row)), query)) for row in rows}
+
+    def sentence_vectors(self, row: int) -> np.ndarray | None:
+        """Unit vectors of chunk `row`'s sentences in `sentence_spans` order, embedded at index time;
+        None for an index built without them."""
+        return None if self.sentences is None else self.sentences.of(row)
 
     def allows(self, row: int, filters: FilterSpec) -> bool:
         """True when the article of chunk `row` passes the filters."""
@@ -243,6 +251,7 @@ def load_index(index_dir: Path, model: str | None = None) -> LoadedIndex:
         articles, chunks = ArticleTable(records), ChunkTable(records)
         dense = DenseIndex.load(build_dir / DENSE_FILE)
         lexical = LexicalIndex.load(build_dir / LEXICAL_DIR)
+        sentences = SentenceVectors.load(build_dir)
     except IndexCorruptError:
         raise
     except (OSError, ValueError, TypeError, KeyError, RuntimeError) as error:
@@ -256,6 +265,8 @@ def load_index(index_dir: Path, model: str | None = None) -> LoadedIndex:
         "dense rows": len(dense),
         "bm25 docs": lexical.num_docs,
     }
+    if sentences is not None:
+        sizes["sentence vector chunks"] = len(sentences)
     if len(set(sizes.values())) != 1 or counts.get("articles") != len(articles):
         raise IndexCorruptError(f"index parts in {build_dir} disagree ({sizes}); run `qa index` to rebuild")
     if dense.dim != manifest.get("dim"):
@@ -263,5 +274,11 @@ def load_index(index_dir: Path, model: str | None = None) -> LoadedIndex:
             f"dense index dim {dense.dim} != manifest dim {manifest.get('dim')} in {build_dir}"
         )
     return LoadedIndex(
-        manifest=manifest, articles=articles, chunks=chunks, dense=dense, lexical=lexical, path=build_dir
+        manifest=manifest,
+        articles=articles,
+        chunks=chunks,
+        dense=dense,
+        lexical=lexical,
+        path=build_dir,
+        sentences=sentences,
     )

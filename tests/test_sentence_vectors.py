@@ -1,0 +1,124 @@
+"""Sentence vectors embedded at index time: the same cosines as embedding at ask time, reused on rebuild."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from qa.answer.retrieve import RememberedQueries
+from qa.index.build import build_index
+from qa.index.sentences import SENTENCE_REFS_FILE, chunk_sentences
+from qa.index.store import IndexCorruptError, load_index
+from qa.records import Article
+from qa.service import QAService
+from qa.settings import PROJECT_ROOT
+from qa.text import has_cjk
+
+DEV = PROJECT_ROOT / "tests" / "data" / "dev.jsonl"
+
+ARTICLES = [
+    Article(
+        id="a-1",
+        title="交警整治交通秩序",
+        text="市公安局交管部门开展交通秩序整治行动。今年以来共查处交通违法行为二十七万余起。醉驾五百余起。",
+        date="2019-09-12",
+        source="test",
+    ),
+    Article(
+        id="a-2",
+        title="秋粮丰收在望",
+        text="农业部门指导农民抢收玉米。全市秋粮播种面积稳中有增，丰收在望。",
+        date="2019-09-11",
+        source="test",
+    ),
+]
+
+
+def write_corpus(folder: Path, articles: list[Article]) -> Path:
+    """A JSONL corpus of `articles` in `folder`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = [json.dumps(a.__dict__, ensure_ascii=False) for a in articles]
+    (folder / "articles.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return folder
+
+
+def english_questions() -> list[str]:
+    """The dev set's questions with no Chinese: the ones whose quote is picked by sentence vectors."""
+    rows = [json.loads(line) for line in DEV.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [row["question"] for row in rows if "question" in row and not has_cjk(row["question"])]
+
+
+def test_every_chunk_has_one_vector_per_sentence_equal_to_embedding_it_alone(seeds_index_dir, embedder):
+    index = load_index(seeds_index_dir)
+    assert index.sentences is not None and len(index.sentences) == len(index.chunks)
+    for row in (0, len(index.chunks) // 2, len(index.chunks) - 1):
+        sentences = chunk_sentences(index.chunks[row])
+        stored = index.sentence_vectors(row)
+        assert stored.shape == (len(sentences), embedder.dim)
+        cosines = (stored * embedder.embed_passages(sentences)).sum(axis=1)
+        assert cosines.min() > 0.999
+
+
+def test_english_answers_are_the_same_from_stored_and_from_ask_time_sentence_vectors(settings, embedder):
+    stored = QAService.load(settings, embedder=embedder)
+    asked_now = QAService.load(settings, embedder=embedder)
+    asked_now.index = replace(asked_now.index, sentences=None)  # a store without them embeds at ask time
+    questions = english_questions()
+    assert len(questions) >= 5
+    for question in questions:
+        a, b = stored.ask(question), asked_now.ask(question)
+        assert (a.short_answer, a.abstained, a.citations) == (b.short_answer, b.abstained, b.citations)
+
+
+def test_an_english_question_embeds_nothing_but_itself(settings, embedder):
+    """With the sentence vectors on disk the answer step runs no model: the question's one vector,
+    computed for retrieval, is all the model work an English question costs."""
+    service = QAService.load(settings, embedder=embedder)
+    calls: list[int] = []
+    passages = embedder.embed_passages
+
+    def counting(texts, *args, **kwargs):
+        calls.append(len(texts))
+        return passages(texts, *args, **kwargs)
+
+    embedder.embed_passages = counting
+    try:
+        answer = service.ask(english_questions()[0])
+    finally:
+        del embedder.embed_passages
+    assert answer.citations and calls == []
+
+
+def test_the_question_is_embedded_once_per_ask(embedder):
+    queries = RememberedQueries(embedder)
+    first = queries.embed_queries(["Who is the mayor?", "许昌市长是谁？"])
+    again = queries.embed_queries(["许昌市长是谁？"])
+    assert list(queries.vectors) == ["Who is the mayor?", "许昌市长是谁？"]
+    np.testing.assert_array_equal(first[1], again[0])
+
+
+def test_a_rebuild_embeds_only_new_sentences(tmp_path, embedder):
+    corpus = write_corpus(tmp_path / "corpus", ARTICLES)
+    first = build_index(corpus, tmp_path / "index", embedder, progress=False)
+    assert first.sentences_embedded == 5 and "5 sentences embedded" in first.summary()
+    added = Article(id="a-3", title="灯会开幕", text="曹魏古城举办灯会。市民游园赏灯。", date="2019-09-13")
+    second = build_index(
+        write_corpus(corpus, [*ARTICLES, added]), tmp_path / "index", embedder, progress=False
+    )
+    assert (second.embedded, second.sentences_embedded) == (1, 2)
+    index = load_index(tmp_path / "index")
+    row = next(i for i, chunk in enumerate(index.chunks) if chunk.article_id == "a-3")
+    assert len(index.sentence_vectors(row)) == 2
+
+
+def test_damaged_sentence_vectors_ask_for_a_rebuild(tmp_path, embedder):
+    report = build_index(
+        write_corpus(tmp_path / "corpus", ARTICLES), tmp_path / "index", embedder, progress=False
+    )
+    np.save(report.path / SENTENCE_REFS_FILE, np.array([0, 99], dtype=np.int32))
+    with pytest.raises(IndexCorruptError, match="qa index"):
+        load_index(tmp_path / "index")
