@@ -129,6 +129,7 @@ class QAService:
             index=index,
             embedder=embedder,
             sessions=sessions,
+            cache=TextCache(stored=getattr(index, "stored_tags", None)),  # tags made at build time
             reader=reader,
             batcher=batcher,
         )

@@ -10,6 +10,8 @@ import re
 import unicodedata
 from difflib import SequenceMatcher
 
+import jieba.posseg as posseg
+
 # CJK unified ideographs, extension A and the compatibility block.
 CJK_CHARS = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 # Full-width and CJK punctuation, dashes, curly quotes, the ellipsis, the middle dot and list bullets.
@@ -35,6 +37,15 @@ UNITS = (
     "个百分点|%|％|亿元|万元|元|万平方米|平方米|万平|亩|公里|千米|米|吨|人次|万人|名|人|个|起|件|条|家|份|所|座|项|次|场|节|"
     "期|届|分|天|小时|倍|岁|度|台|辆|户|批|篇|处|只|套|片|张|万|亿"
 )
+
+
+Tags = tuple[tuple[str, str], ...]  # jieba's (word, POS flag) pairs of one sentence
+
+
+def pos_tags(sentence: str) -> Tags:
+    """jieba's (word, POS flag) pairs of a sentence, uncached: the index stores them per sentence
+    (`qa.index.sentences`) and the answer step's `TextCache` keeps those it reads or makes."""
+    return tuple((pair.word, pair.flag) for pair in posseg.cut(sentence))
 
 
 def has_cjk(text: str) -> bool:

@@ -84,7 +84,7 @@ def test_seeds_index_loads_with_every_row_aligned(seeds_index_dir: Path) -> None
 
 def test_seeds_manifest_records_model_counts_and_fingerprint(seeds_index_dir: Path, embedder) -> None:
     manifest = load_index(seeds_index_dir).manifest
-    assert manifest["format_version"] == FORMAT_VERSION == 3
+    assert manifest["format_version"] == FORMAT_VERSION == 4
     assert manifest["model"] == embedder.name
     assert manifest["dim"] == embedder.dim
     assert manifest["counts"]["chunks"] > 0 and manifest["counts"]["articles"] > 0

@@ -1,4 +1,5 @@
-"""Sentence vectors embedded at index time: the same cosines as embedding at ask time, reused on rebuild."""
+"""Sentence vectors and POS tags made at index time: the same answers as making them at ask time,
+reused on rebuild."""
 
 from __future__ import annotations
 
@@ -11,12 +12,20 @@ import pytest
 
 from qa.answer.retrieve import RememberedQueries
 from qa.index.build import build_index
-from qa.index.sentences import SENTENCE_REFS_FILE, chunk_sentences
+from qa.index.sentences import (
+    SENTENCE_REFS_FILE,
+    TAGS_FILE,
+    SentenceTags,
+    chunk_sentences,
+    tag_key,
+    write_sentence_tags,
+)
 from qa.index.store import IndexCorruptError, load_index
+from qa.ingest.chunking import chunk_article
 from qa.records import Article
 from qa.service import QAService
 from qa.settings import PROJECT_ROOT
-from qa.text import has_cjk
+from qa.text import has_cjk, pos_tags
 
 DEV = PROJECT_ROOT / "tests" / "data" / "dev.jsonl"
 
@@ -122,3 +131,28 @@ def test_damaged_sentence_vectors_ask_for_a_rebuild(tmp_path, embedder):
     np.save(report.path / SENTENCE_REFS_FILE, np.array([0, 99], dtype=np.int32))
     with pytest.raises(IndexCorruptError, match="qa index"):
         load_index(tmp_path / "index")
+
+
+def test_every_sentence_has_its_jieba_tags_stored(seeds_index_dir):
+    index = load_index(seeds_index_dir)
+    sentences = {s for chunk in index.chunks for s in chunk_sentences(chunk)}
+    assert sentences and {tag_key(s) for s in sentences} == set(index.tags)
+    for sentence in sorted(sentences)[::25]:
+        assert index.stored_tags(sentence) == pos_tags(sentence)
+    assert index.stored_tags("这句话不在资料库里。") is None
+
+
+def test_the_service_tags_from_the_index_not_from_jieba(settings, embedder):
+    service = QAService.load(settings, embedder=embedder)
+    sentence = chunk_sentences(service.index.chunks[0])[0]
+    assert service.cache.stored == service.index.stored_tags
+    assert service.cache.tags(sentence) == pos_tags(sentence)
+
+
+def test_a_rebuild_tags_only_new_sentences(tmp_path):
+    chunks = [c for a in ARTICLES for c in chunk_article(a, 250, 1)]
+    first = write_sentence_tags(tmp_path / "first.sqlite", chunks)
+    added = chunk_article(Article(id="a-3", title="灯会", text="曹魏古城举办灯会。市民游园赏灯。"), 250, 1)
+    second = write_sentence_tags(tmp_path / TAGS_FILE, [*chunks, *added], previous=tmp_path / "first.sqlite")
+    assert first == (5, 0) and second == (2, 5)
+    assert SentenceTags(tmp_path / TAGS_FILE).get("市民游园赏灯。") == pos_tags("市民游园赏灯。")

@@ -15,9 +15,8 @@ from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 
 import jieba
-import jieba.posseg as posseg
 
-from qa.text import CJK, CJK_CHARS, UNITS
+from qa.text import CJK, CJK_CHARS, UNITS, Tags, pos_tags
 
 # The tuned numbers of the typed-answer finders, set by hand on the dev questions (tests/data/dev.jsonl)
 # and the seeds pages, answer by answer; `git log -S` on qa/extraction.py tells which change set each.
@@ -61,7 +60,6 @@ TAGS_CACHED = 8192
 ANSWERS_CACHED = 4096
 
 Aliases = Mapping[str, Sequence[str]]
-Tags = tuple[tuple[str, str], ...]
 Tagger = Callable[[str], Tags]  # sentence -> its POS tags (TextCache.tags or pos_tags)
 
 
@@ -392,11 +390,6 @@ def _name_before(sentence: str, end: int) -> str | None:
     return None
 
 
-def pos_tags(sentence: str) -> Tags:
-    """jieba's (word, POS flag) pairs of a sentence, uncached (TextCache.tags caches them)."""
-    return tuple((pair.word, pair.flag) for pair in posseg.cut(sentence))
-
-
 def _name_after_role(sentence: str, m: re.Match[str], question: str) -> str | None:
     """The name a role word of the sentence introduces ("指挥长史根治" -> 史根治), or None."""
     asked = m.group() in question
@@ -518,10 +511,16 @@ class TextCache:
     Both caches are bounded LRUs that live and die with the instance.
     """
 
-    def __init__(self, max_tags: int = TAGS_CACHED, max_answers: int = ANSWERS_CACHED) -> None:
+    def __init__(
+        self,
+        max_tags: int = TAGS_CACHED,
+        max_answers: int = ANSWERS_CACHED,
+        stored: Callable[[str], Tags | None] | None = None,
+    ) -> None:
         if max_tags < 1 or max_answers < 1:
             raise ValueError(f"cache sizes must be at least 1, got {max_tags} tags and {max_answers} answers")
-        self._tags = lru_cache(maxsize=max_tags)(pos_tags)
+        self.stored = stored  # the index's tags of its sentences (made at build time), None: tag here
+        self._tags = lru_cache(maxsize=max_tags)(self._tag)
         self._answers = lru_cache(maxsize=max_answers)(self._typed_answer)
 
     def __len__(self) -> int:
@@ -531,6 +530,12 @@ class TextCache:
     def tags(self, sentence: str) -> Tags:
         """jieba's (word, POS flag) pairs of a sentence, cached."""
         return self._tags(sentence)
+
+    def _tag(self, sentence: str) -> Tags:
+        """The index's tags of the sentence when it has them (the same jieba output, made at build
+        time), else jieba's now."""
+        found = self.stored(sentence) if self.stored is not None else None
+        return found if found is not None else pos_tags(sentence)
 
     def typed_answer(
         self, kind: str, sentence: str, question: str, terms: dict[str, float], aliases: Aliases | None = None

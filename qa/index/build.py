@@ -24,7 +24,13 @@ from qa.index.dense import DenseIndex
 from qa.index.embedding import PassageEmbedder
 from qa.index.lexical import TOKENIZER, LexicalIndex
 from qa.index.record_store import write_records
-from qa.index.sentences import SENTENCES_FILE, SentenceVectors, chunk_sentences
+from qa.index.sentences import (
+    SENTENCES_FILE,
+    TAGS_FILE,
+    SentenceVectors,
+    chunk_sentences,
+    write_sentence_tags,
+)
 from qa.index.store import (
     BUILDS_DIR,
     DENSE_FILE,
@@ -180,7 +186,7 @@ def _embed(embedder: PassageEmbedder, texts: list[str], progress: bool) -> np.nd
         return np.asarray(embed_corpus(texts, progress), dtype=np.float32).reshape(len(texts), embedder.dim)
     vectors = np.zeros((len(texts), embedder.dim), dtype=np.float32)
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-    with tqdm(total=len(texts), desc="Embedding", unit="chunk", disable=not progress) as bar:
+    with tqdm(total=len(texts), desc="Embedding", unit="text", disable=not progress) as bar:
         for begin in range(0, len(order), EMBED_BATCH):
             rows = order[begin : begin + EMBED_BATCH]
             batch = embedder.embed_passages([texts[i] for i in rows], batch_size=32, progress=False)
@@ -368,9 +374,11 @@ def _chunk_vectors(
     )
 
 
-def _write_build(build_dir: Path, read: _Corpus, vectors: _Vectors) -> DenseIndex:
-    """Write the dense and lexical indexes, the records (articles, chunks) and vector keys into a new
-    `build_dir`."""
+def _write_build(
+    build_dir: Path, read: _Corpus, vectors: _Vectors, previous: Path | None = None, progress: bool = False
+) -> DenseIndex:
+    """Write the dense and lexical indexes, the records (articles, chunks), vector keys, sentence vectors
+    and sentence tags into a new `build_dir`; tags are reused from the `previous` build's folder."""
     build_dir.mkdir()
     dense = DenseIndex.build(vectors.vectors, kind="auto")  # flat, or IVF at >= 100k chunks
     dense.save(build_dir / DENSE_FILE)
@@ -378,6 +386,9 @@ def _write_build(build_dir: Path, read: _Corpus, vectors: _Vectors) -> DenseInde
     write_records(build_dir / RECORDS_FILE, read.articles, read.chunks)
     if vectors.sentences is not None:
         vectors.sentences.save(build_dir)
+    write_sentence_tags(
+        build_dir / TAGS_FILE, read.chunks, previous / TAGS_FILE if previous else None, progress
+    )
     (build_dir / KEYS_FILE).write_text("".join(f"{key}\n" for key in vectors.keys), encoding="utf-8")
     return dense
 
@@ -425,6 +436,14 @@ def _manifest(
         ),
         "libraries": _library_versions(),
     }
+
+
+def _live_build(index_dir: Path) -> Path | None:
+    """The live build's folder, or None (none yet, or CURRENT damaged)."""
+    try:
+        return current_build_dir(index_dir)
+    except IndexCorruptError:
+        return None
 
 
 def _make_live(index_dir: Path, build_dir: Path) -> None:
@@ -479,7 +498,7 @@ def write_index(
         vectors = _chunk_vectors(index_dir, embedder, read.texts, progress, read.chunks)
         build_id = f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
         build_dir = index_dir / BUILDS_DIR / build_id
-        dense = _write_build(build_dir, read, vectors)
+        dense = _write_build(build_dir, read, vectors, _live_build(index_dir), progress)
         manifest = _manifest(build_id, read, embedder, vectors.model_id, dense, vectors.sentences)
         write_durable(build_dir / MANIFEST_FILE, json.dumps(manifest, ensure_ascii=False, indent=2))
         _make_live(index_dir, build_dir)

@@ -273,7 +273,7 @@ class RayEmbedder:
             num_cpus=self.spec.threads if not self.gpus_per_actor else 0,
             num_gpus=self.gpus_per_actor,
         )
-        with tqdm(total=len(texts), desc="Embedding (Ray)", unit="chunk", disable=not progress) as bar:
+        with tqdm(total=len(texts), desc="Embedding (Ray)", unit="text", disable=not progress) as bar:
             for batch in dataset.iter_batches(batch_size=None, batch_format="numpy"):
                 vectors[batch["position"]] = batch["vector"]
                 bar.update(len(batch["position"]))

@@ -6,6 +6,7 @@ Layout of `index_dir`:
     builds/<build-id>/      manifest.json, records.sqlite (articles and chunks, `qa.index.record_store`),
                             vector_keys.txt, dense.faiss, bm25/, and the sentence vectors
                             (sentences.npy, sentence_keys.txt, sentence_refs/rows.npy: `qa.index.sentences`)
+                            and their jieba POS tags (sentence_tags.sqlite)
     build.lock              held (flock) while a build runs
 
 A build (`qa.index.build`) writes a fresh folder, then points CURRENT at it, then deletes the older
@@ -34,10 +35,11 @@ from qa.index.dense import DenseIndex
 from qa.index.errors import IndexCorruptError, IndexLoadError, IndexMissingError  # noqa: F401 (re-exported)
 from qa.index.lexical import LexicalIndex, Vocabulary
 from qa.index.record_store import ArticleTable, ChunkTable, RecordStore
-from qa.index.sentences import SentenceVectors
+from qa.index.sentences import TAGS_FILE, SentenceTags, SentenceVectors
 from qa.records import Article
+from qa.text import Tags
 
-FORMAT_VERSION = 3  # 3: sentence vectors; 2: records in records.sqlite; 1: articles/chunks .jsonl
+FORMAT_VERSION = 4  # 4: sentence tags; 3: sentence vectors; 2: records.sqlite; 1: .jsonl records
 CURRENT_FILE = "CURRENT"
 BUILDS_DIR = "builds"
 LOCK_FILE = "build.lock"
@@ -83,6 +85,7 @@ class LoadedIndex:
     lexical: LexicalIndex
     path: Path
     sentences: SentenceVectors | None = None
+    tags: SentenceTags | None = None
 
     @cached_property
     def aliases(self) -> dict[str, tuple[str, ...]]:
@@ -113,6 +116,10 @@ class LoadedIndex:
         """Unit vectors of chunk `row`'s sentences in `sentence_spans` order, embedded at index time;
         None for an index built without them."""
         return None if self.sentences is None else self.sentences.of(row)
+
+    def stored_tags(self, sentence: str) -> Tags | None:
+        """jieba's POS tags of one of the index's sentences, made at build time; None when not stored."""
+        return None if self.tags is None else self.tags.get(sentence)
 
     def allows(self, row: int, filters: FilterSpec) -> bool:
         """True when the article of chunk `row` passes the filters."""
@@ -281,4 +288,5 @@ def load_index(index_dir: Path, model: str | None = None) -> LoadedIndex:
         lexical=lexical,
         path=build_dir,
         sentences=sentences,
+        tags=SentenceTags(build_dir / TAGS_FILE) if (build_dir / TAGS_FILE).is_file() else None,
     )
