@@ -129,11 +129,11 @@ def main() -> None:
     parser.add_argument("--users", default="1,5,20,50", help="Comma-separated user counts.")
     parser.add_argument("--seconds", type=int, default=60, help="Duration of each run.")
     parser.add_argument("--baseline", default=BASELINE, help="Commit of the server to compare with.")
-    parser.add_argument("--setups", default="", help="Comma-separated setup names (default: all).")
+    parser.add_argument("--setups", default="", help="Setup names separated by ';' (default: all).")
     args = parser.parse_args()
     index_dir = seeds_index(load_embedder())
     baseline_root, baseline_index = baseline_checkout(args.baseline)
-    chosen = [name for name in SETUPS if not args.setups or name in args.setups.split(",")]
+    chosen = [name for name in SETUPS if not args.setups or name in args.setups.split(";")]
     out = CACHE_DIR / "locust"
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)

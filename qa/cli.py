@@ -17,7 +17,7 @@ import click
 from pydantic import ValidationError
 
 from qa.answer.settings import RERANK_STEPS, TOP_K_MAX
-from qa.index.errors import SetupError
+from qa.index.errors import IndexLoadError, SetupError
 from qa.settings import Settings, describe_settings_error
 
 INDEX_DIR_HELP = "Index folder (default: QA_INDEX_DIR or ./embeddings)."
@@ -39,10 +39,11 @@ def _settings(index_dir: Path | None = None, corpus: Path | None = None) -> Sett
 
 @contextlib.contextmanager
 def _configuration_errors() -> Iterator[None]:
-    """A setting this machine cannot meet (a device, Milvus) becomes its one sentence, not a traceback."""
+    """A setting this machine cannot meet (a device, Milvus) or an index that cannot be opened (none
+    yet, an older format, damaged) becomes its one sentence, not a traceback."""
     try:
         yield
-    except SetupError as error:
+    except (SetupError, IndexLoadError) as error:
         raise click.ClickException(str(error)) from None
 
 

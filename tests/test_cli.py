@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from click.testing import CliRunner
 
@@ -82,3 +83,26 @@ def test_a_bad_setting_in_the_environment_is_a_sentence_naming_the_variable(sett
     assert result.exit_code == 1
     assert "QA_RETRIEVAL: candidates must be at least 1, got 0" in result.output
     assert "Traceback" not in result.output
+
+
+def test_ask_on_an_index_of_an_older_format_says_to_rebuild_in_one_sentence(settings, tmp_path):
+    import shutil
+
+    from qa.index.store import MANIFEST_FILE, current_build_dir
+
+    old = tmp_path / "old-index"
+    shutil.copytree(settings.index_dir, old)
+    manifest_path = current_build_dir(old) / MANIFEST_FILE
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    manifest_path.write_text(json.dumps({**manifest, "format_version": 3}), encoding="utf-8")
+    dev = str(Path(__file__).parent / "data" / "dev.jsonl")
+    for command in (["ask", "魏都区委书记是谁？"], ["eval", "--questions", dev]):
+        result = CliRunner().invoke(cli, [*command, "--index-dir", str(old)])
+        assert result.exit_code == 1, result.output
+        assert "format version 3" in result.output and "run `qa index` to rebuild" in result.output
+        assert "Traceback" not in result.output
+
+
+def test_ask_without_an_index_says_how_to_build_one(tmp_path):
+    result = CliRunner().invoke(cli, ["ask", "魏都区委书记是谁？", "--index-dir", str(tmp_path / "none")])
+    assert result.exit_code == 1 and "qa index" in result.output and "Traceback" not in result.output
