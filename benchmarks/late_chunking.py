@@ -61,11 +61,13 @@ def late_vectors(embedder: Any, index: LoadedIndex, chunk: Any) -> np.ndarray:
     return np.array(vectors, dtype=np.float32)
 
 
-def best_sentences(embedder: Any, index: LoadedIndex, question: str) -> dict[str, tuple[float, str]]:
-    """Each way's best sentence among the top-3 chunks' sentences: (cosine, sentence)."""
+def best_sentences(
+    embedder: Any, index: LoadedIndex, question: str, hits: list[Any]
+) -> dict[str, tuple[float, str]]:
+    """Each way's best sentence among the sentences of `hits` (the top-3 chunks): (cosine, sentence)."""
     query = embedder.embed_queries([question])[0]
     best: dict[str, tuple[float, str]] = {}
-    for hit in retrieve(index, embedder, question, k=5)[:3]:
+    for hit in hits:
         sentences = [hit.chunk.text[s:e] for s, e in sentence_spans(hit.chunk.text)]
         if not sentences:
             continue
@@ -93,10 +95,10 @@ def main() -> None:
             answers = [
                 a for group in row.get("answer_groups") or [[a] for a in row["answers"]] for a in group
             ]
-            best = best_sentences(embedder, index, row["question"])
             hits = retrieve(index, embedder, row["question"], k=5)[:3]
             if not any(a in hit.chunk.text for hit in hits for a in answers):
                 continue
+            best = best_sentences(embedder, index, row["question"], hits)
             counted += 1
             for way, (_, sentence) in best.items():
                 picked[way] += any(a in sentence for a in answers)
@@ -110,7 +112,8 @@ def main() -> None:
     for row in read_jsonl(DEV_SET):
         if "question" not in row or has_cjk(row["question"]):
             continue
-        best = best_sentences(embedder, index, row["question"])
+        hits = retrieve(index, embedder, row["question"], k=5)[:3]
+        best = best_sentences(embedder, index, row["question"], hits)
         evidence = row.get("evidence") or []
         english.append(
             {

@@ -129,7 +129,7 @@ class QAService:
             index=index,
             embedder=embedder,
             sessions=sessions,
-            cache=TextCache(stored=getattr(index, "stored_tags", None)),  # tags made at build time
+            cache=TextCache(stored=index.stored_tags),  # the tags made at build time
             reader=reader,
             batcher=batcher,
         )

@@ -177,11 +177,10 @@ def _sentence_similarities(
 
 def _stored_sentence_vectors(index: LoadedIndex, hit: Hit) -> np.ndarray | None:
     """The index's vectors of the hit's sentences, or None (a store or build without them)."""
-    of_row = getattr(index, "sentence_vectors", None)
-    if of_row is None or hit.row is None:
+    if hit.row is None:
         return None
     try:
-        return of_row(hit.row)
+        return index.sentence_vectors(hit.row)
     except ValueError:  # a damaged file: the answer embeds the sentences now instead
         return None
 

@@ -439,7 +439,7 @@ def _manifest(
 
 
 def _live_build(index_dir: Path) -> Path | None:
-    """The live build's folder, or None (none yet, or CURRENT damaged)."""
+    """The live build's folder, or None (none yet, or CURRENT damaged: the next build replaces it)."""
     try:
         return current_build_dir(index_dir)
     except IndexCorruptError:
@@ -450,10 +450,7 @@ def _make_live(index_dir: Path, build_dir: Path) -> None:
     """Flush `build_dir` to disk, point CURRENT at it, and remove builds older than the one it replaces."""
     fsync_tree(build_dir)
     fsync_dir(build_dir.parent)
-    try:
-        previous = current_build_dir(index_dir)
-    except IndexCorruptError:  # a damaged CURRENT is simply replaced
-        previous = None
+    previous = _live_build(index_dir)  # a damaged CURRENT is simply replaced
     point_current_at(index_dir, build_dir.name)
     # The build that was live a moment ago stays until the next build, so a reader that read the
     # old CURRENT just before the swap can still open its files.

@@ -61,6 +61,7 @@ from qa.index.record_store import LRUCache
 from qa.index.store import FORMAT_VERSION, FilterSpec, IndexCorruptError, IndexMissingError
 from qa.ingest.segment import SegmentSettings
 from qa.records import Article, Chunk
+from qa.text import Tags
 
 if TYPE_CHECKING:
     from pymilvus import MilvusClient
@@ -765,6 +766,14 @@ class MilvusIndex:
         """The distinct word ids of chunk `row` (title and text, as BM25 indexed them)."""
         ids = self.word_ids
         return np.array(sorted({ids[w] for w in self.row(row)["words"] if w in ids}), dtype=np.int64)
+
+    def sentence_vectors(self, row: int) -> np.ndarray | None:
+        """None: the collection keeps no sentence vectors, so the answer step embeds them at ask time."""
+        return None
+
+    def stored_tags(self, sentence: str) -> Tags | None:
+        """None: the collection keeps no POS tags, so the answer step runs jieba's tagger."""
+        return None
 
     # ---------------------------------------------------------------------------------- rows
     def row(self, row: int) -> dict[str, Any]:
