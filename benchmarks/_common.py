@@ -190,6 +190,14 @@ def load_embedder():
     return Embedder.load(MODEL, cache_dir=MODEL_CACHE)
 
 
+def product_embedder():
+    """The embedder `qa serve` loads by default here: e5 on ONNX Runtime (qa.service.load_embedder)."""
+    from qa.service import load_embedder as load_default
+    from qa.settings import Settings
+
+    return load_default(Settings(model=MODEL, model_cache_dir=MODEL_CACHE, threads=THREADS))
+
+
 def log(message: str) -> None:
     """Progress to stderr, so stdout stays the figures."""
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)

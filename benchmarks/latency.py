@@ -1,9 +1,10 @@
 """Query latency side by side, warm, in one run: ours (in-process and over HTTP) vs the peer.
 
-For every question, in turn: our `QAService.ask` in this process, our real `qa serve` (uvicorn on
+For every question, in turn: our `QAService.ask` in this process (as `qa serve` runs it, e5 on ONNX
+Runtime, and the same service with e5 on torch), our real `qa serve` (uvicorn on
 127.0.0.1) through `POST /ask`, our retrieval step alone (`qa.answer.retrieve.retrieve`, what the peer's
 output compares to: passages, no answer), and the peer's `EnsembleRetriever.invoke` (top-3).
-The order rotates per question so background load hits all four alike. Two corpora: the seeds with
+The order rotates per question so background load hits all of them alike. Two corpora: the seeds with
 the dev questions, and RGB (10,585 passages) with its questions (in-process only).
 Ratios are peer p50 / ours p50 (> 1: ours is faster).
 
@@ -23,6 +24,7 @@ from _common import (
     load_embedder,
     log,
     open_service,
+    product_embedder,
     read_jsonl,
     seeds_index,
     serve,
@@ -60,8 +62,10 @@ def main() -> None:
 
     questions = [row["question"] for row in read_jsonl(DEV_SET) if row.get("question")]
     questions = questions[: args.questions] if args.questions else questions
+    product = product_embedder()  # what `qa serve` runs: e5 on ONNX Runtime on this CPU
     index_dir = seeds_index(embedder)
-    service = open_service(index_dir, embedder)
+    service = open_service(index_dir, product)
+    on_torch = open_service(index_dir, embedder)  # the same service, its model run by torch
     index = load_index(index_dir)
     peer = build_peer(seeds_documents(), e5_embeddings(embedder))
     log(f"seeds: {len(questions)} questions x {args.rounds} rounds, server starting")
@@ -74,14 +78,15 @@ def main() -> None:
         stats = interleaved(
             {
                 "ours_inprocess": service.ask,
+                "ours_inprocess_torch": on_torch.ask,
                 "ours_http": over_http,
-                "ours_retrieval": lambda q: retrieve(index, embedder, q, k=5),
+                "ours_retrieval": lambda q: retrieve(index, product, q, k=5),
                 "peer": peer.ensemble.invoke,
             },
             questions,
             args.rounds,
         )
-    ours = ["ours_inprocess", "ours_http", "ours_retrieval"]
+    ours = ["ours_inprocess", "ours_inprocess_torch", "ours_http", "ours_retrieval"]
     figures["seeds"] = {"questions": len(questions), "server_ready_s": round(server.ready_s, 1), **stats}
     figures["seeds"]["ratios"] = ratios(stats, ours)
     write_result("latency", figures)
@@ -89,13 +94,15 @@ def main() -> None:
     if args.rgb_questions and (RGB_INDEX / "CURRENT").exists():
         rgb = [row["question"] for row in read_jsonl(RGB_QUESTIONS)][: args.rgb_questions]
         log(f"RGB: {len(rgb)} questions, peer build (cached vectors after the first run)")
-        service = open_service(RGB_INDEX, embedder)
+        service = open_service(RGB_INDEX, product)
+        on_torch = open_service(RGB_INDEX, embedder)
         index = load_index(RGB_INDEX)
         peer = build_peer(rgb_documents(), e5_embeddings(embedder, cache_name="rgb", reuse_index=RGB_INDEX))
         stats = interleaved(
             {
                 "ours_inprocess": service.ask,
-                "ours_retrieval": lambda q: retrieve(index, embedder, q, k=5),
+                "ours_inprocess_torch": on_torch.ask,
+                "ours_retrieval": lambda q: retrieve(index, product, q, k=5),
                 "peer": peer.ensemble.invoke,
             },
             rgb,
@@ -107,7 +114,7 @@ def main() -> None:
             "peer_chunks": peer.chunks,
             **stats,
         }
-        figures["rgb"]["ratios"] = ratios(stats, ["ours_inprocess", "ours_retrieval"])
+        figures["rgb"]["ratios"] = ratios(stats, ["ours_inprocess", "ours_inprocess_torch", "ours_retrieval"])
         write_result("latency", figures)
 
 

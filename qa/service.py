@@ -7,6 +7,8 @@ half-built index.
 
 from __future__ import annotations
 
+import logging
+import sys
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
@@ -16,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 from qa.answer.chat import SessionStore, Turn, resolve_followup
 from qa.answer.compose import answer_question
 from qa.answer.extraction import TextCache
-from qa.answer.reader import READER_WEIGHTS, Reader
 from qa.answer.retrieve import Filters, RememberedQueries, retrieve
 from qa.answer.settings import TOP_K_MAX
 from qa.index.batching import QueryBatcher
@@ -25,12 +26,16 @@ from qa.index.device import resolve_device
 from qa.index.e5_convert import MODEL_NAME as E5_MODEL_NAME
 from qa.index.e5_convert import ensure_e5_model
 from qa.index.embedding import Embedder, PassageEmbedder, configured_passage_prompt
+from qa.index.onnx_encoder import OnnxEmbedder, OnnxUnsupported
 from qa.index.store import LoadedIndex, index_exists, load_index
 from qa.records import Answer, Article
 from qa.settings import Settings
 
 if TYPE_CHECKING:
+    from qa.answer.reader import Reader
     from qa.index.milvus import MilvusIndex
+
+log = logging.getLogger("qa.service")
 
 __all__ = ["Filters", "QAService", "QuestionError", "format_answer", "rebuild_index"]
 
@@ -39,8 +44,26 @@ class QuestionError(ValueError):
     """The question cannot be asked (empty, or too long)."""
 
 
-def load_embedder(settings: Settings) -> Embedder:
-    """The embedding model named by the settings."""
+def load_embedder(settings: Settings) -> Embedder | OnnxEmbedder:
+    """The embedding model named by the settings, on ONNX Runtime when it runs on the CPU and
+    `embed_backend` is "onnx" (exported once; see qa.index.onnx_encoder), else on torch."""
+    if settings.embed_backend == "onnx" and _runs_on_cpu(settings.device):
+        if settings.model == E5_MODEL_NAME:
+            folder = ensure_e5_model(settings.model_cache_dir)
+        else:
+            folder = Path(settings.model).expanduser()
+        if (folder / "modules.json").is_file():
+            try:
+                return OnnxEmbedder.load(
+                    folder,
+                    settings.model_cache_dir,
+                    name=settings.model,
+                    query_prompt=settings.query_prompt,
+                    passage_prompt=settings.passage_prompt,
+                    threads=settings.threads,
+                )
+            except OnnxUnsupported as reason:
+                log.warning("The embedding model runs on torch: %s", reason)
     return Embedder.load(
         settings.model,
         cache_dir=settings.model_cache_dir,
@@ -51,17 +74,40 @@ def load_embedder(settings: Settings) -> Embedder:
     )
 
 
-def load_reader(settings: Settings, embedder: Embedder | None = None) -> Reader | None:
+def _runs_on_cpu(device: str) -> bool:
+    """Whether `device` means the CPU, answered without importing torch when the answer is certain
+    (a CPU-only torch build off macOS has no GPU to pick)."""
+    if device == "cpu":
+        return True
+    if device != "auto":
+        return False
+    from importlib import metadata
+
+    try:
+        cpu_build = "+cpu" in metadata.version("torch")
+    except metadata.PackageNotFoundError:
+        cpu_build = False
+    if cpu_build and sys.platform != "darwin":
+        return True
+    return resolve_device(device) == "cpu"
+
+
+def load_reader(settings: Settings, embedder: Embedder | OnnxEmbedder | None = None) -> Reader | None:
     """The trained reader named by the settings, joined with the e5 weights; None when there is none.
 
-    When `embedder` is the same e5 model, its word-embedding matrix (frozen in the reader) is shared.
+    When `embedder` is the same e5 model on torch, its word-embedding matrix (frozen in the reader) is
+    shared. The reader needs torch, so it is imported only when one is configured.
     """
     folder = settings.reader_dir
-    if folder is None or not (Path(folder) / READER_WEIGHTS).is_file():
+    if folder is None:
+        return None
+    from qa.answer.reader import READER_WEIGHTS, Reader
+
+    if not (Path(folder) / READER_WEIGHTS).is_file():
         return None
     model_dir = ensure_e5_model(settings.model_cache_dir)
     shared = None
-    if embedder is not None and settings.model == E5_MODEL_NAME:
+    if isinstance(embedder, Embedder) and settings.model == E5_MODEL_NAME:
         shared = embedder.model[0].auto_model.embeddings.word_embeddings
     device = getattr(embedder, "device", None) or resolve_device(settings.device)
     return Reader.load(folder, model_dir, int8=settings.reader_int8, word_embeddings=shared, device=device)
@@ -97,7 +143,7 @@ class QAService:
 
     settings: Settings
     index: LoadedIndex | MilvusIndex
-    embedder: Embedder
+    embedder: Embedder | OnnxEmbedder
     sessions: SessionStore
     cache: TextCache = field(default_factory=TextCache)
     reader: Reader | None = None
@@ -107,7 +153,7 @@ class QAService:
     def load(
         cls,
         settings: Settings,
-        embedder: Embedder | None = None,
+        embedder: Embedder | OnnxEmbedder | None = None,
         sessions: SessionStore | None = None,
         reader: Reader | None = None,
         batcher: QueryBatcher | None = None,
@@ -214,6 +260,7 @@ class QAService:
             "chunks": len(self.index.chunks),
             "model": manifest.get("model", getattr(self.embedder, "name", "")),
             "device": getattr(self.embedder, "device", "cpu"),
+            "embed_backend": getattr(self.embedder, "backend", "torch"),
             "store": settings_store(self.settings, self.index),
             "dim": manifest.get("dim", getattr(self.embedder, "dim", None)),
             "built_at": manifest.get("built_at"),

@@ -59,11 +59,23 @@ def reader(settings: Settings, embedder):
 
 
 @pytest.fixture(scope="session")
-def service(settings: Settings, embedder):
-    """A QAService over the seeds index with the default settings, sharing the session's embedder."""
+def onnx_embedder(settings: Settings):
+    """The embedder the product loads by default on a CPU: the same e5 on ONNX Runtime, exported once."""
+    from qa.index.onnx_encoder import OnnxEmbedder
+    from qa.service import load_embedder
+
+    loaded = load_embedder(settings)
+    assert isinstance(loaded, OnnxEmbedder)
+    return loaded
+
+
+@pytest.fixture(scope="session")
+def service(settings: Settings, onnx_embedder):
+    """A QAService over the seeds index with the default settings, on the embedder the product loads
+    by default (ONNX Runtime; the index itself was built with torch's sentence-transformers)."""
     from qa.service import QAService
 
-    return QAService.load(settings, embedder=embedder)
+    return QAService.load(settings, embedder=onnx_embedder)
 
 
 _EXIT_STATUS = {"code": 0}

@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -32,7 +33,6 @@ from qa.answer.extraction import (
     question_type,
     typed_answer,
 )
-from qa.answer.reader import Reader, Span
 from qa.answer.rerank import question_terms
 from qa.answer.settings import AnswerSettings
 from qa.index.embedding import Embedder, QueryEmbedder
@@ -40,6 +40,9 @@ from qa.index.sentences import as_stored
 from qa.index.store import LoadedIndex
 from qa.records import Answer, Article, Citation, Hit, Passage
 from qa.text import has_cjk, normalise, sentence_spans, years
+
+if TYPE_CHECKING:
+    from qa.answer.reader import Reader, Span  # imports torch: only when a reader is configured
 
 ABSTAIN_TEXT = "资料库中没有找到这个问题的答案（现有报道不包含相关内容）。以下是最接近的段落，仅供参考。"
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
@@ -21,14 +21,17 @@ from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from swagger_ui_bundle import swagger_ui_path
 
-from qa.answer.reader import Reader
 from qa.api.admission import Admission, AdmitQuestions
 from qa.api.jobs import IndexManager
 from qa.api.routes import admin, articles, ask, feedback, system, web
 from qa.api.routes.admin import UPLOAD_BODY_LIMIT
 from qa.index.embedding import Embedder
+from qa.index.onnx_encoder import OnnxEmbedder
 from qa.service import QuestionError
 from qa.settings import Settings
+
+if TYPE_CHECKING:
+    from qa.answer.reader import Reader  # imports torch: only when a reader is configured
 
 log = logging.getLogger("qa.api")
 
@@ -247,7 +250,10 @@ def _document_settings(app: FastAPI, settings: Settings) -> None:
 
 
 def create_app(
-    settings: Settings | None = None, *, embedder: Embedder | None = None, reader: Reader | None = None
+    settings: Settings | None = None,
+    *,
+    embedder: Embedder | OnnxEmbedder | None = None,
+    reader: Reader | None = None,
 ) -> FastAPI:
     """The app over `settings` (default: read from the environment now); `embedder` and `reader` share
     loaded models (tests; else they are loaded with the index)."""

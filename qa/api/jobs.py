@@ -12,16 +12,19 @@ import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from qa.answer.reader import Reader
 from qa.api.schemas import RebuildStatusOut
 from qa.index.batching import QueryBatcher
 from qa.index.embedding import Embedder
 from qa.index.errors import IndexLoadError, SetupError
+from qa.index.onnx_encoder import OnnxEmbedder
 from qa.index.store import current_build_dir
 from qa.service import QAService, index_ready, load_embedder, rebuild_index
 from qa.settings import Settings
+
+if TYPE_CHECKING:
+    from qa.answer.reader import Reader  # imports torch: only when a reader is configured
 
 log = logging.getLogger("qa.api")
 
@@ -52,7 +55,7 @@ class IndexManager:
         self,
         settings: Settings,
         state: HoldsService,
-        embedder: Embedder | None = None,
+        embedder: Embedder | OnnxEmbedder | None = None,
         reader: Reader | None = None,
     ) -> None:
         self.settings = settings

@@ -165,6 +165,9 @@ class StatsOut(BaseModel):
     chunks: int
     model: str = ""
     device: str = Field(default="", description="Where the models run: cpu, cuda, cuda:N or mps.")
+    embed_backend: str = Field(
+        default="", description="What runs the embedding model: onnx (ONNX Runtime) or torch."
+    )
     store: str = Field(default="local", description="Where the index lives: local, or milvus URI COLLECTION.")
     dim: int | None = None
     built_at: str | None = None

@@ -60,6 +60,7 @@ class Embedder:
     query_prompt: str
     passage_prompt: str
     device: str = "cpu"  # the torch device the model runs on (resolved from QA_DEVICE)
+    backend: str = "torch"  # what runs the model (qa.index.onnx_encoder.OnnxEmbedder says "onnx")
 
     @classmethod
     def load(
