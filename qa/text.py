@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from difflib import SequenceMatcher
+from functools import lru_cache
 
 import jieba.posseg as posseg
 
@@ -62,8 +63,18 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
     """(start, end) of every non-blank sentence of `text`, trimmed of surrounding whitespace.
 
     A sentence ends after a run of 。！？；…!?; (with the quotes and brackets that close it) or at a
-    line end; `text[start:end]` is the sentence.
+    line end; `text[start:end]` is the sentence. Remembered for the last SPANS_CACHED texts: the
+    answer step splits the same candidate chunks for each search of a question and for the quote.
     """
+    return list(_sentence_spans(text))
+
+
+SPANS_CACHED = 16384  # ~30 chunks a search, a few searches a question: hundreds of questions' chunks
+
+
+@lru_cache(maxsize=SPANS_CACHED)
+def _sentence_spans(text: str) -> tuple[tuple[int, int], ...]:
+    """sentence_spans, as an immutable tuple that can be cached."""
     spans: list[tuple[int, int]] = []
     position = 0
     while position < len(text):
@@ -79,7 +90,7 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
         if stop > start:
             spans.append((start, stop))
         position = end
-    return spans
+    return tuple(spans)
 
 
 def years(text: str) -> set[str]:

@@ -103,9 +103,14 @@ def test_export_killed_midway_is_redone_not_used(settings: Settings, tmp_path: P
     leftover = target.parent / f".{target.name}.abc123"
     leftover.mkdir()
     (leftover / ENCODER_FILE).write_bytes(b"staging of a killed export")
+    older = target.parent / f"{folder.name}-0123456789abcdef-v1"  # an export of an older version
+    older.mkdir()
+    other_model = target.parent / f"{folder.name}-large-0123456789abcdef-v1"
+    other_model.mkdir()
     export = ensure_onnx_export(folder, tmp_path)
     assert export == target and (export / CONFIG_FILE).is_file()
-    assert not leftover.exists()
+    assert not leftover.exists() and not older.exists()
+    assert other_model.exists()  # another model's export is not this one's to remove
     loaded = OnnxEmbedder.load(folder, tmp_path, name="e5")
     assert loaded.embed_queries(["许昌"]).shape == (1, 384)
 

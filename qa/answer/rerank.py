@@ -17,7 +17,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from qa.answer.extraction import Aliases, TextCache, coverage, question_type, typed_answer
+from qa.answer.extraction import (
+    Aliases,
+    TextCache,
+    covered_share,
+    question_type,
+    typed_answer,
+    weigh_terms,
+)
 from qa.answer.settings import RetrievalSettings
 from qa.index.lexical import tokenize
 from qa.index.store import LoadedIndex
@@ -40,8 +47,10 @@ def best_sentence(
 ) -> tuple[float, int, int]:
     """(coverage, start, end) of the chunk sentence covering most question weight, in article offsets."""
     best = (0.0, chunk.start, chunk.end)
-    for start, end in sentence_spans(chunk.text):
-        score = coverage(chunk.text[start:end], terms, aliases)
+    weighed = weigh_terms(terms, aliases)
+    text = chunk.text
+    for start, end in sentence_spans(text):
+        score = covered_share(text[start:end].lower(), weighed)
         if score > best[0]:
             best = (score, chunk.start + start, chunk.start + end)
     return best

@@ -118,12 +118,21 @@ def retrieve(
     if len(index.chunks) == 0 or not question.strip():
         return []
     parts = question_parts(question) if settings.search_parts and settings.steps else []
-    queries = np.ascontiguousarray(embedder.embed_queries([question, *parts]), dtype=np.float32)
+    embedded = [question, *parts] if settings.embed_parts else [question]
+    queries = np.ascontiguousarray(embedder.embed_queries(embedded), dtype=np.float32)
     hits = _search(index, queries[:1], question, k, filters, settings, cache)
     if not parts:
         return hits
     part_hits = [
-        _search(index, queries[j : j + 1], part, k, filters, settings, cache)
+        _search(
+            index,
+            queries[j : j + 1] if settings.embed_parts else queries[:1],
+            part,
+            k,
+            filters,
+            settings,
+            cache,
+        )
         for j, part in enumerate(parts, 1)
     ]
     return merge_parts(hits, part_hits, k)

@@ -41,6 +41,7 @@ class RetrievalSettings:
     vote_weight: float = 0.4  # times the share of the vote the candidate's own answer got
     keep_dense_within: int = 5  # the dense retriever's first choice is never pushed below this rank
     search_parts: bool = True  # a two-part question is also searched part by part
+    embed_parts: bool = True  # each part gets its own question vector (else the whole question's)
     steps: tuple[str, ...] = RERANK_STEPS  # the stage-2 steps that run (all by default)
 
     def __post_init__(self) -> None:
