@@ -20,13 +20,14 @@ import numpy as np
 from qa.answer.extraction import (
     Aliases,
     TextCache,
+    WeighedTerm,
     covered_share,
     question_type,
     typed_answer,
     weigh_terms,
 )
 from qa.answer.settings import RetrievalSettings
-from qa.index.lexical import tokenize
+from qa.index.lexical import query_tokens, tokenize
 from qa.index.store import LoadedIndex
 from qa.ingest.chunking import embedding_text
 from qa.records import Chunk
@@ -39,15 +40,21 @@ if TYPE_CHECKING:
 def question_terms(index: LoadedIndex | MilvusIndex, question: str) -> dict[str, float]:
     """The question's content words with their IDF weight (words the corpus never uses weigh most)."""
     vocabulary = index.vocabulary
-    return {word: vocabulary.idf.get(word, vocabulary.max_idf) for word in tokenize(question)}
+    return {word: vocabulary.idf.get(word, vocabulary.max_idf) for word in query_tokens(question)}
 
 
 def best_sentence(
-    chunk: Chunk, terms: dict[str, float], aliases: Aliases | None = None
+    chunk: Chunk,
+    terms: dict[str, float],
+    aliases: Aliases | None = None,
+    weighed: tuple[float, list[WeighedTerm]] | None = None,
 ) -> tuple[float, int, int]:
-    """(coverage, start, end) of the chunk sentence covering most question weight, in article offsets."""
+    """(coverage, start, end) of the chunk sentence covering most question weight, in article offsets.
+
+    `weighed` is `weigh_terms(terms, aliases)` when the caller covers many chunks with the same terms.
+    """
     best = (0.0, chunk.start, chunk.end)
-    weighed = weigh_terms(terms, aliases)
+    weighed = weighed or weigh_terms(terms, aliases)
     text = chunk.text
     for start, end in sentence_spans(text):
         score = covered_share(text[start:end].lower(), weighed)
@@ -116,8 +123,10 @@ def top(scores: np.ndarray, n: int) -> np.ndarray:
 
 def sentence_step(pool: Pool, scores: np.ndarray) -> np.ndarray:
     """Add how much of the question's weight the chunk's best single sentence covers."""
-    aliases = pool.index.aliases
-    covered = np.array([best_sentence(pool.chunk(i), pool.terms, aliases)[0] for i in range(len(pool.rows))])
+    weighed = weigh_terms(pool.terms, pool.index.aliases)
+    covered = np.array(
+        [best_sentence(pool.chunk(i), pool.terms, weighed=weighed)[0] for i in range(len(pool.rows))]
+    )
     return scores + (pool.settings.sentence_weight * covered).astype(scores.dtype)
 
 
@@ -159,7 +168,7 @@ def agreement(index: LoadedIndex | MilvusIndex, rows: list[int], question: str) 
         return np.zeros(len(rows), dtype=np.float32)
     vocabulary = index.vocabulary
     vocab = index.word_ids
-    asked = np.array(sorted({vocab[w] for w in tokenize(question) if w in vocab}), dtype=np.int64)
+    asked = np.array(sorted({vocab[w] for w in query_tokens(question) if w in vocab}), dtype=np.int64)
     bags = []
     for row in rows:
         ids = index.words_of(row)
@@ -167,15 +176,17 @@ def agreement(index: LoadedIndex | MilvusIndex, rows: list[int], question: str) 
             chunk = index.chunks[row]
             text = embedding_text(chunk, index.articles[chunk.article_id])
             ids = np.array(sorted({vocab[w] for w in tokenize(text) if w in vocab}))
-        ids = np.asarray(ids, dtype=np.int64)
-        ids = ids[(ids < len(vocabulary.long_word))]
-        bags.append(ids[vocabulary.long_word[ids] & ~np.isin(ids, asked)])
-    words, where = np.unique(np.concatenate(bags), return_inverse=True)
+        bags.append(np.asarray(ids, dtype=np.int64))
+    # all candidates' words at once: long words the question does not use, each in its candidate's row
+    owner = np.repeat(np.arange(len(rows)), [len(ids) for ids in bags])
+    ids = np.concatenate(bags)
+    known = ids < len(vocabulary.long_word)
+    owner, ids = owner[known], ids[known]
+    kept = vocabulary.long_word[ids] & ~np.isin(ids, asked)
+    owner, ids = owner[kept], ids[kept]
+    words, where = np.unique(ids, return_inverse=True)
     matrix = np.zeros((len(rows), len(words)), dtype=np.float32)
-    offset = 0
-    for i, ids in enumerate(bags):
-        matrix[i, where[offset : offset + len(ids)]] = vocabulary.idf_by_id[ids]
-        offset += len(ids)
+    matrix[owner, where] = vocabulary.idf_by_id[ids]
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)
     matrix /= np.where(norms > 0, norms, 1.0)
     similarity = matrix @ matrix.T

@@ -22,7 +22,7 @@ import os
 import threading
 import unicodedata
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 import bm25s
@@ -58,6 +58,15 @@ def tokenize(text: str) -> list[str]:
         for token in (t.strip().lower() for t in jieba.cut_for_search(text))
         if token and token not in STOPWORDS and _is_word(token)
     ]
+
+
+QUERY_TOKENS_CACHED = 4096  # a question and its parts are tokenised by BM25 and by each stage-2 step
+
+
+@lru_cache(maxsize=QUERY_TOKENS_CACHED)
+def query_tokens(text: str) -> tuple[str, ...]:
+    """`tokenize` of a question, remembered: the search and the re-scoring steps all need its words."""
+    return tuple(tokenize(text))
 
 
 class NpyReader:
@@ -251,7 +260,7 @@ class LexicalIndex:
         if k <= 0:
             raise ValueError("k must be positive")
         vocab = self.bm25.vocab_dict
-        ids = sorted({vocab[token] for token in tokenize(query) if token in vocab})
+        ids = sorted({vocab[token] for token in query_tokens(query) if token in vocab})
         if not ids or self.num_docs == 0:
             return []
         if self.postings is not None:

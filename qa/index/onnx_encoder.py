@@ -308,8 +308,10 @@ class OnnxEmbedder:
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or 0
         options.inter_op_num_threads = 1
-        # ONNX Runtime's threads spin briefly between operators (its default): a question takes ~9 ms
-        # instead of ~13 ms with spinning off on 2 cores (benchmarks/RESULTS.md)
+        # threads sleep between runs instead of spinning (ONNX Runtime's default): spinning bought no
+        # speed on 2 cores and took the cores from everything else in the process (torch, jieba, the
+        # peer in benchmarks/latency.py: its p50 went from 25 to 64 ms beside a spinning session)
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.log_severity_level = 3
         session = ort.InferenceSession(
             str(export / ENCODER_FILE), options, providers=["CPUExecutionProvider"]
