@@ -9,7 +9,8 @@ fresh, one after the other, so the machine's background load hits them alike. Lo
 process on the same 2 cores (it takes a share of them: the figures are a floor). Reported per run: answers/s,
 p50/p95/p99 ms of the answered questions (Locust's own percentiles; a 503 is counted apart, under
 "/ask 503", and its user waits the Retry-After it was given), errors, 503s. "after, --workers 2" is
-the shipped server as two processes (`qa serve --workers 2`).
+the shipped server as two processes (`qa serve --workers 2`); "after, e5 on torch" is the shipped server
+with `QA_EMBED_BACKEND=torch` (the model run by sentence-transformers instead of ONNX Runtime).
 
     python benchmarks/locust_load.py [--users 1,5,20,50] [--seconds 60] [--baseline 21e7969]
 """
@@ -47,6 +48,7 @@ SETUPS: dict[str, tuple[dict[str, str], tuple[str, ...]]] = {
     BASELINE_SETUP: ({}, ()),
     "before (no batcher)": ({"QA_BATCH_WINDOW_MS": "0"}, ()),
     "after (as shipped)": ({}, ()),
+    "after, e5 on torch": ({"QA_EMBED_BACKEND": "torch"}, ()),
     "after, --workers 2": ({}, ("--workers", "2")),
 }
 

@@ -8,10 +8,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import socket
 import sys
 from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import click
 from pydantic import ValidationError
@@ -200,7 +202,25 @@ def _serve_workers(settings: Settings, host: str, port: int, workers: int) -> No
         click.echo(f"No index in {settings.index_dir}: building one from {settings.corpus_dir}", err=True)
         if subprocess.run([sys.executable, "-m", "qa", "index", "--quiet"], check=False).returncode != 0:
             raise click.ClickException("the first index could not be built (see above)")
-    uvicorn.run("qa.api.app:create_app", factory=True, host=host, port=port, workers=workers)
+    from uvicorn.supervisors import Multiprocess
+
+    config = uvicorn.Config("qa.api.app:create_app", factory=True, host=host, port=port, workers=workers)
+    Multiprocess(config, sockets=[_tcp_listener(config)]).run()
+
+
+def _tcp_listener(config: Any) -> socket.socket:
+    """uvicorn's listening socket for its worker processes, marked as TCP.
+
+    uvicorn binds it with proto 0, so asyncio never sets TCP_NODELAY on the connections the workers
+    accept, and every keep-alive request after the first waits ~40 ms for the client's delayed ACK
+    (uvicorn issue #3149; measured: /health 44 ms with --workers 2 against 1.4 ms with one process).
+    """
+    bound = config.bind_socket()
+    if bound.family not in (socket.AF_INET, socket.AF_INET6):
+        return bound
+    listener = socket.socket(bound.family, socket.SOCK_STREAM, socket.IPPROTO_TCP, fileno=bound.detach())
+    listener.set_inheritable(True)
+    return listener
 
 
 @cli.group()

@@ -8,7 +8,6 @@ half-built index.
 from __future__ import annotations
 
 import logging
-import sys
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
@@ -47,7 +46,7 @@ class QuestionError(ValueError):
 def load_embedder(settings: Settings) -> Embedder | OnnxEmbedder:
     """The embedding model named by the settings, on ONNX Runtime when it runs on the CPU and
     `embed_backend` is "onnx" (exported once; see qa.index.onnx_encoder), else on torch."""
-    if settings.embed_backend == "onnx" and _runs_on_cpu(settings.device):
+    if settings.embed_backend == "onnx" and resolve_device(settings.device) == "cpu":
         if settings.model == E5_MODEL_NAME:
             folder = ensure_e5_model(settings.model_cache_dir)
         else:
@@ -72,24 +71,6 @@ def load_embedder(settings: Settings) -> Embedder | OnnxEmbedder:
         threads=settings.threads,
         device=settings.device,
     )
-
-
-def _runs_on_cpu(device: str) -> bool:
-    """Whether `device` means the CPU, answered without importing torch when the answer is certain
-    (a CPU-only torch build off macOS has no GPU to pick)."""
-    if device == "cpu":
-        return True
-    if device != "auto":
-        return False
-    from importlib import metadata
-
-    try:
-        cpu_build = "+cpu" in metadata.version("torch")
-    except metadata.PackageNotFoundError:
-        cpu_build = False
-    if cpu_build and sys.platform != "darwin":
-        return True
-    return resolve_device(device) == "cpu"
 
 
 def load_reader(settings: Settings, embedder: Embedder | OnnxEmbedder | None = None) -> Reader | None:

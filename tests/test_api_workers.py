@@ -123,3 +123,37 @@ def test_qa_serve_with_two_workers_answers_as_one_process_does(copies, service, 
     finally:
         server.terminate()
         server.wait(60)
+
+
+def test_worker_listener_gives_accepted_connections_tcp_nodelay():
+    """uvicorn binds the workers' socket with proto 0, so asyncio would leave Nagle on and every
+    keep-alive request would wait ~40 ms for the client's delayed ACK (uvicorn issue #3149)."""
+    import asyncio
+
+    import uvicorn
+
+    from qa.cli import _tcp_listener
+
+    listener = _tcp_listener(uvicorn.Config(create_app, host="127.0.0.1", port=0))
+    assert listener.proto == socket.IPPROTO_TCP
+    seen: list[int] = []
+
+    class Accepted(asyncio.Protocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            sock = transport.get_extra_info("socket")
+            seen.append(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            transport.close()
+
+    async def accept_one() -> None:
+        server = await asyncio.get_running_loop().create_server(Accepted, sock=listener)
+        port = listener.getsockname()[1]
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+        for _ in range(100):
+            if seen:
+                break
+            await asyncio.sleep(0.01)
+        writer.close()
+        server.close()
+
+    asyncio.run(accept_one())
+    assert seen and seen[0] != 0

@@ -30,6 +30,26 @@ def test_auto_resolves_to_the_cpu_on_a_machine_without_a_gpu():
     assert resolve_device("cpu") == "cpu"
 
 
+def test_auto_on_a_cpu_only_torch_build_is_answered_without_importing_torch():
+    import subprocess
+    import sys
+
+    from qa.index.device import cpu_only_torch
+
+    script = (
+        "import sys\n"
+        "from qa.index.device import cpu_only_torch, resolve_device\n"
+        "print(cpu_only_torch(), resolve_device('auto'), 'torch' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    only_cpu, device, imported = done.stdout.split()
+    assert only_cpu == str(cpu_only_torch())
+    if only_cpu == "True":  # the pinned CPU wheel: nothing to ask torch
+        assert device == "cpu" and imported == "False"
+    else:  # a CUDA build (or macOS): torch is asked
+        assert imported == "True"
+
+
 @needs_no_gpu
 @pytest.mark.parametrize("name", ["cuda", "cuda:1", "mps"])
 def test_a_gpu_this_machine_lacks_is_refused_in_one_sentence(name):

@@ -8,6 +8,8 @@ the server show it as is), never a traceback from deep inside torch.
 from __future__ import annotations
 
 import re
+import sys
+from importlib import metadata
 
 from qa.index.errors import DeviceError
 
@@ -17,12 +19,21 @@ DEVICE_PATTERN = r"auto|cpu|cuda(:\d+)?|mps"
 DEVICE_CHOICES = "auto, cpu, cuda, cuda:N or mps"
 
 
+def cpu_only_torch() -> bool:
+    """True when the installed torch is a CPU-only build off macOS, so `auto` can only mean the CPU:
+    answered from the package's version ("2.13.0+cpu") without importing torch (~2 s)."""
+    try:
+        return "+cpu" in metadata.version("torch") and sys.platform != "darwin"
+    except metadata.PackageNotFoundError:
+        return False
+
+
 def resolve_device(name: str = "auto") -> str:
     """The torch device string to run on for `name` ("auto" picks CUDA, then MPS, then the CPU)."""
     name = (name or "auto").strip().lower()
     if not re.fullmatch(DEVICE_PATTERN, name):
         raise DeviceError(f"QA_DEVICE must be one of {DEVICE_CHOICES}, not {name!r}.")
-    if name == "cpu":
+    if name == "cpu" or (name == "auto" and cpu_only_torch()):
         return "cpu"
     import torch
 
