@@ -173,3 +173,21 @@ def test_server_process_answers_without_importing_torch(settings: Settings, onnx
     assert result["backend"] == "onnx"
     assert result["answer"]
     assert result["torch"] is False
+
+
+def test_shutdown_right_after_the_first_answer_leaves_no_job_thread_running(settings: Settings):
+    """The example questions are asked in the load job's thread after a load; a daemon thread killed
+    inside an ONNX Runtime run at exit aborts the process, so shutdown stops them and waits."""
+    import time
+
+    from fastapi.testclient import TestClient
+
+    from qa.api.app import create_app
+
+    app = create_app(settings)
+    with TestClient(app) as client:
+        while client.get("/health").status_code == 503:
+            time.sleep(0.05)
+        assert client.post("/ask", json={"question": "魏都区把社区划分为多少个网格？"}).status_code == 200
+    job = app.state.index._thread
+    assert job is not None and not job.is_alive()

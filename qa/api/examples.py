@@ -8,7 +8,7 @@ the article it came from, so every example shown really works.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -94,15 +94,17 @@ def _by_date(articles: Mapping[str, Article]) -> Iterable[Article]:
     return sorted(articles.values(), key=lambda a: (a.date, a.id))
 
 
-def example_questions(service: QAService, limit: int = 8) -> list[dict[str, str]]:
+def example_questions(
+    service: QAService, limit: int = 8, stop: Callable[[], bool] | None = None
+) -> list[dict[str, str]]:
     """Up to `limit` questions the service answers right (the stated number, citing the article they were
-    made from), at most one per article."""
+    made from), at most one per article; the ones found so far when `stop()` turns true."""
     articles = _by_date(service.index.articles)
     service = replace(service, sessions=SessionStore())  # trial questions stay out of the readers' sessions
     chosen: list[dict[str, str]] = []
     used: set[str] = set()
     for tries, (article, (question, number)) in enumerate(_round_robin(articles)):
-        if len(chosen) >= limit or tries >= MAX_TRIES:
+        if len(chosen) >= limit or tries >= MAX_TRIES or (stop is not None and stop()):
             break
         if article.id in used:
             continue

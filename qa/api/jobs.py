@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("qa.api")
 
+SHUTDOWN_WAIT_S = 10.0  # at shutdown, how long the job thread is waited for (a build is not: it goes on)
 FOLLOW_CHECK_S = 1.0  # how often (at most) a request compares the index's CURRENT with the served build
 
 
@@ -69,6 +70,7 @@ class IndexManager:
         self._status = RebuildStatusOut(state="idle")
         self._examples: tuple[QAService, list[dict[str, str]]] | None = None
         self._examples_lock = threading.Lock()
+        self._closing = threading.Event()  # set at shutdown: the example questions stop being tried
         self._checked_at = 0.0  # when CURRENT was last compared with the served build
         state.service = None
 
@@ -217,7 +219,15 @@ class IndexManager:
         )
 
     def close(self) -> None:
-        """Stop the query batcher (at shutdown); questions still asked then embed without it."""
+        """At shutdown: stop trying example questions, wait for the job thread a moment, stop the
+        query batcher (questions still asked then embed without it).
+
+        A daemon thread killed inside a native call at exit (an ONNX Runtime run) aborts the process
+        ("terminate called without an active exception"); the example questions are asked in the job
+        thread right after a load, so they stop first and the thread is given time to leave.
+        """
+        self._closing.set()
+        self.wait(SHUTDOWN_WAIT_S)
         if self.batcher is not None:
             self.batcher.close()
 
@@ -233,7 +243,7 @@ class IndexManager:
             cached = self._examples
             if cached is None or cached[0] is not service:
                 try:
-                    cached = (service, example_questions(service, limit=8))
+                    cached = (service, example_questions(service, limit=8, stop=self._closing.is_set))
                 except Exception:  # examples are a nicety: never let them break a load or a request
                     log.exception("Could not derive example questions")
                     cached = (service, [])
