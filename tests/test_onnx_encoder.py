@@ -107,7 +107,20 @@ def test_export_killed_midway_is_redone_not_used(settings: Settings, tmp_path: P
     older.mkdir()
     other_model = target.parent / f"{folder.name}-large-0123456789abcdef-v1"
     other_model.mkdir()
-    export = ensure_onnx_export(folder, tmp_path)
+    script = (  # exported from a process that never imports torch itself: the export runs in a child
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from qa.index.onnx_encoder import ensure_onnx_export\n"
+        f"print(ensure_onnx_export(Path({str(folder)!r}), Path({str(tmp_path)!r})))\n"
+        "print('torch' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=600, cwd=PROJECT_ROOT
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    printed_export, torch_imported = done.stdout.strip().splitlines()[-2:]
+    export = Path(printed_export)
+    assert torch_imported == "False"
     assert export == target and (export / CONFIG_FILE).is_file()
     assert not leftover.exists() and not older.exists()
     assert other_model.exists()  # another model's export is not this one's to remove

@@ -1,18 +1,19 @@
 """OnnxEmbedder: the same sentence-transformers model, run by ONNX Runtime on the CPU.
 
 Why: a question is one short text, and torch spends most of a one-text forward pass on per-operator
-overhead. On 2 cores e5-small embeds one dev question in ~21 ms with torch and ~8 ms with ONNX
-Runtime, three at once in ~38 vs ~23 ms, with the same vectors (cosine 0.9999999; benchmarks/RESULTS.md,
+overhead. On 2 cores e5-small embeds one dev question in ~21 ms with torch and ~10 ms with ONNX
+Runtime, three at once in ~36 vs ~22 ms, with the same vectors (cosine 0.9999998; benchmarks/RESULTS.md,
 *The query encoder on ONNX Runtime*). A server that needs no torch model also starts seconds sooner
-(no sentence-transformers import, no 470 MB weights to load) and stays ~400 MB smaller.
+(no sentence-transformers import, no 470 MB of weights to load).
 
-How: `ensure_onnx_export` exports a model folder once into the model cache (it needs torch, as `qa
-index` does): the transformer as an ONNX graph that takes token vectors (`encoder.onnx`, 86 MB for
-e5-small, fp32, no quantisation: same numbers), and the word-embedding matrix as a `.npy` read
-memory-mapped, so only the rows of tokens in use are ever paged in. Tokenising is the model's own
-`tokenizer.json`; pooling (mean or CLS) and normalising are numpy. Every export is checked against the
-sentence-transformers model on sample texts before it is put in place. A folder whose pipeline is not
-Transformer -> Pooling (-> Normalize) is not exported (`OnnxUnsupported`): the torch Embedder serves it.
+How: `ensure_onnx_export` exports a model folder once into the model cache, in a child process (it
+needs torch; the server that asks for it never imports torch): the transformer as an ONNX graph that
+takes token vectors (`encoder.onnx`, 86 MB for e5-small, fp32, attention fused: same numbers), and the
+word-embedding matrix as a `.npy` read memory-mapped, so only the rows of tokens in use are ever paged
+in. Tokenising is the model's own `tokenizer.json`; pooling (mean or CLS) and normalising are numpy.
+Every export is checked against the sentence-transformers model on sample texts before it is put in
+place. A folder whose pipeline is not Transformer -> Pooling (-> Normalize) is not exported
+(`OnnxUnsupported`): the torch Embedder serves it.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ import json
 import os
 import re
 import shutil
+import subprocess
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -140,7 +143,7 @@ def ensure_onnx_export(folder: Path, cache_dir: Path) -> Path:
         staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
         staging.chmod(0o755)
         try:
-            _export(folder, staging)
+            _export_in_child(folder, staging)
             if target.exists():
                 shutil.rmtree(target)  # no config file: not a finished export
             os.replace(staging, target)
@@ -152,6 +155,27 @@ def ensure_onnx_export(folder: Path, cache_dir: Path) -> Path:
             if stale != target and stale.is_dir() and own.fullmatch(stale.name):
                 shutil.rmtree(stale, ignore_errors=True)
     return target
+
+
+UNSUPPORTED_EXIT = 3  # the child's exit status for OnnxUnsupported; 2 for a model it cannot load
+
+
+def _export_in_child(folder: Path, out: Path) -> None:
+    """`_export` in a child Python process: the caller (often the server) never imports torch, and the
+    gigabytes the export touches (the torch model, tracing, the optimizer) are returned when it ends.
+    The child's one-sentence error comes back as the same exception."""
+    done = subprocess.run(
+        [sys.executable, "-m", "qa.index.onnx_encoder", str(folder), str(out)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode == 0:
+        return
+    sentence = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
+    if done.returncode == UNSUPPORTED_EXIT:
+        raise OnnxUnsupported(sentence)
+    raise ValueError(sentence if done.returncode == 2 else f"exporting {folder} to ONNX failed: {sentence}")
 
 
 def _export(folder: Path, out: Path) -> None:
@@ -382,3 +406,26 @@ def _texts(texts: list[str]) -> list[str]:
     if isinstance(texts, str):
         raise TypeError("pass a list of texts, not a single string")
     return list(texts)
+
+
+def main(argv: list[str]) -> int:
+    """`python -m qa.index.onnx_encoder FOLDER OUT`: export FOLDER into OUT (what `_export_in_child`
+    runs); errors end as one sentence on stderr and exit status 3 (unsupported) or 2 (unloadable)."""
+    import logging
+    import warnings
+
+    logging.disable(logging.WARNING)
+    warnings.simplefilter("ignore")  # the tracer's warnings about constant shapes are expected
+    try:
+        _export(Path(argv[0]), Path(argv[1]))
+    except OnnxUnsupported as error:
+        print(str(error).replace("\n", " "), file=sys.stderr)
+        return UNSUPPORTED_EXIT
+    except ValueError as error:
+        print(str(error).replace("\n", " "), file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
