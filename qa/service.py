@@ -63,6 +63,8 @@ def load_embedder(settings: Settings) -> Embedder | OnnxEmbedder:
                 )
             except OnnxUnsupported as reason:
                 log.warning("The embedding model runs on torch: %s", reason)
+            except OSError as error:  # e.g. a read-only model cache the export cannot be written to
+                log.warning("The embedding model runs on torch: no ONNX export could be written (%s)", error)
     return Embedder.load(
         settings.model,
         cache_dir=settings.model_cache_dir,

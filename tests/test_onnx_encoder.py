@@ -204,3 +204,13 @@ def test_shutdown_right_after_the_first_answer_leaves_no_job_thread_running(sett
         assert client.post("/ask", json={"question": "魏都区把社区划分为多少个网格？"}).status_code == 200
     job = app.state.index._thread
     assert job is not None and not job.is_alive()
+
+
+def test_a_model_cache_the_export_cannot_be_written_to_falls_back_to_torch(
+    settings: Settings, tmp_path: Path
+):
+    real = ensure_e5_model(settings.model_cache_dir)
+    (tmp_path / real.name).symlink_to(real)
+    (tmp_path / "onnx").write_text("a file where the exports folder would go", encoding="utf-8")
+    loaded = load_embedder(settings.model_copy(update={"model_cache_dir": tmp_path}))
+    assert isinstance(loaded, Embedder)  # still answers, on torch
