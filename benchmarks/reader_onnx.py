@@ -34,6 +34,7 @@ def main() -> None:
     import torch
 
     from qa.answer.reader import encode_pairs
+    from qa.index.onnx_encoder import export_over_token_vectors
     from qa.service import QAService, load_reader
     from qa.text import sentence_spans
 
@@ -82,18 +83,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "reader.onnx"
         sample_ids, sample_mask = max(batches, key=lambda b: b[0].shape[0])
-        axes = {0: "batch", 1: "tokens"}
-        with torch.no_grad():
-            torch.onnx.export(
-                Full(),
-                (torch.from_numpy(words[sample_ids]), torch.from_numpy(sample_mask)),
-                str(path),
-                input_names=["inputs_embeds", "attention_mask"],
-                output_names=["logits"],
-                dynamic_axes={"inputs_embeds": axes, "attention_mask": axes, "logits": axes},
-                opset_version=17,
-                dynamo=False,
-            )
+        export_over_token_vectors(Full(), words[sample_ids], sample_mask, path, output="logits")
         options = ort.SessionOptions()
         options.intra_op_num_threads = THREADS
         options.inter_op_num_threads = 1

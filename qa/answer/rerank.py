@@ -43,18 +43,10 @@ def question_terms(index: LoadedIndex | MilvusIndex, question: str) -> dict[str,
     return {word: vocabulary.idf.get(word, vocabulary.max_idf) for word in query_tokens(question)}
 
 
-def best_sentence(
-    chunk: Chunk,
-    terms: dict[str, float],
-    aliases: Aliases | None = None,
-    weighed: tuple[float, list[WeighedTerm]] | None = None,
-) -> tuple[float, int, int]:
-    """(coverage, start, end) of the chunk sentence covering most question weight, in article offsets.
-
-    `weighed` is `weigh_terms(terms, aliases)` when the caller covers many chunks with the same terms.
-    """
+def best_sentence(chunk: Chunk, weighed: tuple[float, list[WeighedTerm]]) -> tuple[float, int, int]:
+    """(coverage, start, end) of the chunk sentence covering most question weight, in article offsets;
+    `weighed` is the question's `weigh_terms(terms, aliases)`, prepared once for all the chunks."""
     best = (0.0, chunk.start, chunk.end)
-    weighed = weighed or weigh_terms(terms, aliases)
     text = chunk.text
     for start, end in sentence_spans(text):
         score = covered_share(text[start:end].lower(), weighed)
@@ -124,9 +116,7 @@ def top(scores: np.ndarray, n: int) -> np.ndarray:
 def sentence_step(pool: Pool, scores: np.ndarray) -> np.ndarray:
     """Add how much of the question's weight the chunk's best single sentence covers."""
     weighed = weigh_terms(pool.terms, pool.index.aliases)
-    covered = np.array(
-        [best_sentence(pool.chunk(i), pool.terms, weighed=weighed)[0] for i in range(len(pool.rows))]
-    )
+    covered = np.array([best_sentence(pool.chunk(i), weighed)[0] for i in range(len(pool.rows))])
     return scores + (pool.settings.sentence_weight * covered).astype(scores.dtype)
 
 

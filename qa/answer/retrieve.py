@@ -123,17 +123,10 @@ def retrieve(
     hits = _search(index, queries[:1], question, k, filters, settings, cache)
     if not parts:
         return hits
+    vector_rows = range(1, len(parts) + 1) if settings.embed_parts else [0] * len(parts)
     part_hits = [
-        _search(
-            index,
-            queries[j : j + 1] if settings.embed_parts else queries[:1],
-            part,
-            k,
-            filters,
-            settings,
-            cache,
-        )
-        for j, part in enumerate(parts, 1)
+        _search(index, queries[j : j + 1], part, k, filters, settings, cache)
+        for j, part in zip(vector_rows, parts, strict=True)
     ]
     return merge_parts(hits, part_hits, k)
 

