@@ -26,9 +26,9 @@ from qa.service import QAService
 from qa.settings import Settings
 
 GRID = {
-    "reader_candidates": [6, 10],
-    "reader_weight": [0.0, 0.15],
-    "reader_margin": [-5.0, -3.0, 0.0],
+    "reader_candidates": [1, 2, 3],
+    "reader_margin": [-5.0, 0.0],
+    "reader_typed_slack": [0.0, 1.0, 2.0, 4.0, 8.0, 100.0],
 }
 
 
@@ -56,17 +56,21 @@ class MemoReader:
 
     def __init__(self, reader: Reader) -> None:
         self.reader, self.config = reader, reader.config
-        self.memo: dict[tuple[str, str], Span | None] = {}
+        self.memo: dict[tuple[str, str, tuple[int, int] | None], Span | None] = {}
 
-    def read(self, question: str, passages: list[str]) -> list[Span | None]:
-        """Like Reader.read; unseen passages are read in one batch."""
-        missing = [p for p in dict.fromkeys(passages) if (question, p) not in self.memo]
+    def read(
+        self, question: str, passages: list[str], proposed: list[tuple[int, int] | None] | None = None
+    ) -> list[Span | None]:
+        """Like Reader.read; unseen (passage, proposed span) pairs are read in one batch."""
+        asked = list(zip(passages, proposed or [None] * len(passages), strict=True))
+        missing = [pair for pair in dict.fromkeys(asked) if (question, *pair) not in self.memo]
         if missing:
-            for passage, span in zip(missing, self.reader.read(question, missing), strict=True):
-                self.memo[(question, passage)] = span
+            spans = self.reader.read(question, [p for p, _ in missing], [s for _, s in missing])
+            for pair, span in zip(missing, spans, strict=True):
+                self.memo[(question, *pair)] = span
         found = []
-        for i, passage in enumerate(passages):
-            span = self.memo[(question, passage)]
+        for i, pair in enumerate(asked):
+            span = self.memo[(question, *pair)]
             found.append(None if span is None else replace(span, passage=i))
         return found
 

@@ -269,11 +269,15 @@ def _score_candidates(
     return _Evidence(candidates, best_chunk_coverage, top_dense)
 
 
-def _best_candidate(asked: _Asked, evidence: _Evidence, settings: AnswerSettings) -> _Candidate | None:
+def _best_candidate(
+    asked: _Asked, evidence: _Evidence, settings: AnswerSettings, reading: bool = False
+) -> _Candidate | None:
     """The sentence to answer from, or None when the evidence is too weak and the answer abstains.
 
     A typed question prefers a sentence that holds an answer of its type; a well-placed answer in a
-    nearly as good sentence beats a stray one in the best sentence.
+    nearly as good sentence beats a stray one in the best sentence. When a reader will read it
+    (`reading`), a typed question without an answer of its type is not refused for that: the reader
+    finds answers the typed rules miss, and has its own test of "not here" (`_reader_abstains`).
     """
     candidates = evidence.candidates
     if not candidates:
@@ -289,7 +293,7 @@ def _best_candidate(asked: _Asked, evidence: _Evidence, settings: AnswerSettings
         typed = [c for c in candidates if c.short is not None]
         if typed and max(c.score for c in typed) >= settings.typed_switch_ratio * best.score:
             best = max(typed, key=lambda c: c.score)
-        elif evidence.best_chunk_coverage < settings.min_typed_coverage:
+        elif evidence.best_chunk_coverage < settings.min_typed_coverage and not reading:
             return None
     if best.short is not None and best.typed < settings.weak_typed:
         floor = settings.strong_ratio * best.score
@@ -300,26 +304,40 @@ def _best_candidate(asked: _Asked, evidence: _Evidence, settings: AnswerSettings
 
 
 def _read_candidates(
-    asked: _Asked, evidence: _Evidence, reader: Reader, settings: AnswerSettings
-) -> _Evidence:
-    """The reader reads the best candidate sentences (one batch) and its verdict joins their scores.
+    asked: _Asked, evidence: _Evidence, first: _Candidate, reader: Reader, settings: AnswerSettings
+) -> tuple[_Evidence, _Candidate]:
+    """The reader reads `first` (the sentence the answer quotes first) and the next best candidate
+    sentences, `reader_candidates` in all, in one batch; returns the evidence and `first` as read.
 
-    Only the sentences read stay candidates. Each gets `reader_weight * tanh(margin / reader_scale)`
-    added to its score; its short answer becomes the reader's span when the margin reaches
-    `reader_margin`, else none (the typed rules' answers are not used beside the reader).
+    In each read sentence the short answer is the reader's best span, or the typed rules' answer when
+    the reader scores that within `reader_typed_slack` of its own; it is shown when the margin over
+    "not here" reaches `reader_margin`. A read sentence's score gains `reader_weight * tanh(margin /
+    reader_scale)`. Sentences not read stay candidates for further quotes, with the typed rules'
+    answers (never shown: they only tell a quote with another answer), so reading few costs no quotes.
     """
-    pool: list[_Candidate] = []
+    pool: list[_Candidate] = [first]
+    unread: list[_Candidate] = []
     for cand in sorted(evidence.candidates, key=lambda c: -c.score):
-        if len(pool) >= settings.reader_candidates:
-            break
-        if all((c.article.id, c.start, c.end) != (cand.article.id, cand.start, cand.end) for c in pool):
+        if cand is first:
+            continue
+        place = (cand.article.id, cand.start, cand.end)
+        if len(pool) < settings.reader_candidates and all(
+            (c.article.id, c.start, c.end) != place for c in pool
+        ):
             pool.append(cand)
-    spans = reader.read(asked.text, [c.article.text[c.start : c.end] for c in pool])
-    read = []
-    for cand, span in zip(pool, spans, strict=True):
+        else:
+            unread.append(cand)
+    quotes = [c.article.text[c.start : c.end] for c in pool]
+    typed_at = [_typed_offsets(c, q) for c, q in zip(pool, quotes, strict=True)]
+    spans = reader.read(asked.text, quotes, typed_at)
+    read: list[_Candidate] = []
+    for cand, span, typed in zip(pool, spans, typed_at, strict=True):
         if span is None:
             read.append(replace(cand, short=None, typed=0.0))
             continue
+        close = span.proposed is not None and span.proposed >= span.score - settings.reader_typed_slack
+        if typed is not None and close:
+            span = replace(span, start=typed[0], end=typed[1])
         start, end = _span_in_article(cand, span)
         shown = span.margin >= settings.reader_margin and end > start
         bonus = settings.reader_weight * math.tanh(span.margin / settings.reader_scale)
@@ -333,7 +351,16 @@ def _read_candidates(
                 margin=span.margin,
             )
         )
-    return replace(evidence, candidates=read)
+    return replace(evidence, candidates=read + unread), read[0]
+
+
+def _typed_offsets(cand: _Candidate, quote: str) -> tuple[int, int] | None:
+    """Where the typed rules' answer of a candidate sits in its quote (the last time it is written:
+    the quote may start with the sentence a 这/该 sentence points back to), or None."""
+    if not cand.short:
+        return None
+    at = quote.rfind(cand.short)
+    return None if at < 0 else (at, at + len(cand.short))
 
 
 def _span_in_article(cand: _Candidate, span: Span) -> tuple[int, int]:
@@ -550,12 +577,12 @@ def answer_question(
     asked = _Asked.of(question, index)
     evidence = _score_candidates(asked, hits, index, settings, embedder, cache, queries)
     reading = reader is not None and asked.chinese and bool(evidence.candidates)
-    if reading:
+    best = _best_candidate(asked, evidence, settings, reading)
+    if reading and best is not None:
         assert reader is not None
-        evidence = _read_candidates(asked, evidence, reader, settings)
-        best = None if _reader_abstains(evidence, settings) else _best_read(evidence, settings)
-    else:
-        best = _best_candidate(asked, evidence, settings)
+        evidence, best = _read_candidates(asked, evidence, best, reader, settings)
+        if _reader_abstains(evidence, settings):
+            best = None
     if best is None:
         return Answer(
             question=question, answer=ABSTAIN_TEXT, short_answer=None, abstained=True, passages=passages
@@ -569,10 +596,3 @@ def answer_question(
     else:
         short = _short_answer(asked, best, chosen, index, settings, cache)
     return _assemble(asked, best, chosen, short, passages)
-
-
-def _best_read(evidence: _Evidence, settings: AnswerSettings) -> _Candidate | None:
-    """The best read sentence, when the words cover enough of the question (the rules' first test)."""
-    if evidence.best_chunk_coverage < settings.min_coverage:
-        return None
-    return max(evidence.candidates, key=lambda c: c.score)

@@ -12,16 +12,20 @@ from __future__ import annotations
 import json
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
-READER_WEIGHTS = "reader.safetensors"
-READER_CONFIG = "reader.json"
-QUERY_PREFIX = "query: "  # e5's query prompt: the reader starts from e5, so it reads questions the same way
+from qa.answer.spans import (
+    QUERY_PREFIX,
+    READER_CONFIG,
+    READER_WEIGHTS,
+    Span,
+    best_span,
+    collect_spans,
+    span_score,
+)
 
 
 class ReaderHead(torch.nn.Module):
@@ -36,11 +40,12 @@ class ReaderHead(torch.nn.Module):
         return self.proj(hidden)
 
 
-def load_base(model_dir: Path) -> tuple[Any, Any]:
-    """The converted e5 transformer (no pooling) and its tokenizer, from the sentence-transformers folder."""
+def load_base(model_dir: Path, attention: str = "sdpa") -> tuple[Any, Any]:
+    """The converted e5 transformer (no pooling) and its tokenizer, from the sentence-transformers folder
+    (`attention` "eager" writes attention out, as the ONNX export needs it to fuse it)."""
     from transformers import AutoModel, AutoTokenizer
 
-    model = AutoModel.from_pretrained(str(model_dir), attn_implementation="sdpa")
+    model = AutoModel.from_pretrained(str(model_dir), attn_implementation=attention)
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
     model.eval()
     return model, tokenizer
@@ -78,44 +83,6 @@ def encode_pairs(
     return windows
 
 
-def best_span(
-    start_logits: np.ndarray,
-    end_logits: np.ndarray,
-    offsets: Sequence[tuple[int, int] | None],
-    max_tokens: int,
-) -> tuple[float, float, int, int] | None:
-    """(span score, no-answer score, char start, char end) of the best passage span of at most
-    `max_tokens` tokens, or None when the window holds no passage token."""
-    inside = np.array([i for i, o in enumerate(offsets) if o is not None])
-    if inside.size == 0:
-        return None
-    starts, ends = start_logits[inside], end_logits[inside]
-    scores = starts[:, None] + ends[None, :]
-    gap = inside[None, :] - inside[:, None]
-    scores = np.where((gap >= 0) & (gap < max_tokens), scores, -np.inf)
-    i, j = np.unravel_index(int(np.argmax(scores)), scores.shape)
-    first, last = offsets[int(inside[i])], offsets[int(inside[j])]
-    assert first is not None and last is not None
-    no_answer = float(start_logits[0] + end_logits[0])
-    return float(scores[i, j]), no_answer, first[0], last[1]
-
-
-@dataclass(frozen=True)
-class Span:
-    """The reader's best span in one passage: character offsets in it, and how sure it is."""
-
-    passage: int  # index of the passage in the call
-    start: int
-    end: int
-    score: float  # start + end logit of the span
-    no_answer: float  # start + end logit of "not in this passage"
-
-    @property
-    def margin(self) -> float:
-        """How far the span's score beats the passage's no-answer score (> 0: the reader answers)."""
-        return self.score - self.no_answer
-
-
 class Reader:
     """A loaded span reader; `read` scores a batch of passages for one question in one forward pass."""
 
@@ -133,6 +100,7 @@ class Reader:
         threads: int = 0,
         word_embeddings: torch.nn.Embedding | None = None,
         device: str = "cpu",
+        attention: str = "sdpa",
     ) -> Reader:
         """Join the trained top layers and head in `folder` with the e5 weights in `model_dir`.
 
@@ -146,7 +114,7 @@ class Reader:
 
         folder = Path(folder)
         config = json.loads((folder / READER_CONFIG).read_text(encoding="utf-8"))
-        model, tokenizer = load_base(model_dir)
+        model, tokenizer = load_base(model_dir, attention)
         head = ReaderHead(model.config.hidden_size)
         frozen = int(config["frozen_layers"])
         trained = torch.nn.ModuleDict(
@@ -176,16 +144,24 @@ class Reader:
         return cls(model, tokenizer, head, config)
 
     @torch.inference_mode()
-    def read(self, question: str, passages: Sequence[str]) -> list[Span | None]:
-        """The best span of each passage (None for an empty one), all passages in one batch."""
+    def read(
+        self,
+        question: str,
+        passages: Sequence[str],
+        proposed: Sequence[tuple[int, int] | None] | None = None,
+    ) -> list[Span | None]:
+        """The best span of each passage (None for an empty one), all passages in one batch.
+
+        `proposed` optionally names one span per passage (character offsets, e.g. the typed rules'
+        answer); the reader's score for it comes back in `Span.proposed`, so both can be weighed.
+        """
         rows: list[tuple[int, list[int], list[tuple[int, int] | None]]] = []
         for p, passage in enumerate(passages):
             if passage.strip():
                 for ids, offsets in encode_pairs(self.tokenizer, question, passage, self.max_length, 0):
                     rows.append((p, ids, offsets))
-        found: list[Span | None] = [None] * len(passages)
         if not rows:
-            return found
+            return [None] * len(passages)
         pad = self.model.config.pad_token_id
         width = max(len(ids) for _, ids, _ in rows)
         ids = torch.tensor([r[1] + [pad] * (width - len(r[1])) for r in rows])
@@ -194,12 +170,19 @@ class Reader:
         mask = ids.ne(pad).long()
         hidden = self.model(input_ids=ids, attention_mask=mask).last_hidden_state
         logits = self.head(hidden).float().cpu().numpy()
-        for row, (p, _, offsets) in enumerate(rows):
-            span = best_span(logits[row, :, 0], logits[row, :, 1], offsets, self.max_answer_tokens)
-            if span is None:
-                continue
-            score, no_answer, start, end = span
-            current = found[p]
-            if current is None or score - no_answer > current.margin:
-                found[p] = Span(p, start, end, score, no_answer)
-        return found
+        return collect_spans(
+            [(p, offsets) for p, _, offsets in rows], logits, len(passages), proposed, self.max_answer_tokens
+        )
+
+
+__all__ = [
+    "QUERY_PREFIX",
+    "READER_CONFIG",
+    "READER_WEIGHTS",
+    "Reader",
+    "ReaderHead",
+    "Span",
+    "best_span",
+    "encode_pairs",
+    "span_score",
+]
