@@ -19,6 +19,7 @@ from qa.answer.compose import answer_question
 from qa.answer.extraction import TextCache
 from qa.answer.retrieve import Filters, RememberedQueries, retrieve
 from qa.answer.settings import TOP_K_MAX
+from qa.answer.spans import READER_WEIGHTS
 from qa.index.batching import QueryBatcher
 from qa.index.build import BuildReport, build_index, unchanged_build
 from qa.index.device import resolve_device
@@ -32,6 +33,7 @@ from qa.settings import Settings
 
 if TYPE_CHECKING:
     from qa.answer.reader import Reader
+    from qa.answer.reader_onnx import OnnxReader
     from qa.index.milvus import MilvusIndex
 
 log = logging.getLogger("qa.service")
@@ -75,24 +77,35 @@ def load_embedder(settings: Settings) -> Embedder | OnnxEmbedder:
     )
 
 
-def load_reader(settings: Settings, embedder: Embedder | OnnxEmbedder | None = None) -> Reader | None:
+def load_reader(
+    settings: Settings, embedder: Embedder | OnnxEmbedder | None = None
+) -> Reader | OnnxReader | None:
     """The trained reader named by the settings, joined with the e5 weights; None when there is none.
 
-    When `embedder` is the same e5 model on torch, its word-embedding matrix (frozen in the reader) is
-    shared. The reader needs torch, so it is imported only when one is configured.
+    On the CPU with `reader_backend` "onnx" it runs on ONNX Runtime (exported once, see
+    qa.answer.reader_onnx), sharing e5's word vectors with the embedder's export and never importing
+    torch; else (a GPU, `reader_int8`, QA_READER_BACKEND=torch, or an export that cannot be made) on
+    torch, where an e5 embedder on torch shares its word-embedding matrix with it.
     """
     folder = settings.reader_dir
-    if folder is None:
-        return None
-    from qa.answer.reader import READER_WEIGHTS, Reader
-
-    if not (Path(folder) / READER_WEIGHTS).is_file():
+    if folder is None or not (Path(folder) / READER_WEIGHTS).is_file():
         return None
     model_dir = ensure_e5_model(settings.model_cache_dir)
+    device = getattr(embedder, "device", None) or resolve_device(settings.device)
+    if settings.reader_backend == "onnx" and device == "cpu" and not settings.reader_int8:
+        from qa.answer.reader_onnx import OnnxReader
+
+        try:
+            return OnnxReader.load(folder, model_dir, settings.model_cache_dir, threads=settings.threads)
+        except OnnxUnsupported as reason:
+            log.warning("The reader runs on torch: %s", reason)
+        except OSError as error:  # e.g. a read-only model cache the export cannot be written to
+            log.warning("The reader runs on torch: no ONNX export could be written (%s)", error)
+    from qa.answer.reader import Reader
+
     shared = None
     if isinstance(embedder, Embedder) and settings.model == E5_MODEL_NAME:
         shared = embedder.model[0].auto_model.embeddings.word_embeddings
-    device = getattr(embedder, "device", None) or resolve_device(settings.device)
     return Reader.load(folder, model_dir, int8=settings.reader_int8, word_embeddings=shared, device=device)
 
 
@@ -129,7 +142,7 @@ class QAService:
     embedder: Embedder | OnnxEmbedder
     sessions: SessionStore
     cache: TextCache = field(default_factory=TextCache)
-    reader: Reader | None = None
+    reader: Reader | OnnxReader | None = None
     batcher: QueryBatcher | None = None
 
     @classmethod
@@ -138,7 +151,7 @@ class QAService:
         settings: Settings,
         embedder: Embedder | OnnxEmbedder | None = None,
         sessions: SessionStore | None = None,
-        reader: Reader | None = None,
+        reader: Reader | OnnxReader | None = None,
         batcher: QueryBatcher | None = None,
     ) -> QAService:
         """Load the index from `settings.index_dir` (IndexMissingError if none), the embedder and the
@@ -244,6 +257,7 @@ class QAService:
             "model": manifest.get("model", getattr(self.embedder, "name", "")),
             "device": getattr(self.embedder, "device", "cpu"),
             "embed_backend": getattr(self.embedder, "backend", "torch"),
+            "reader_backend": getattr(self.reader, "backend", "torch") if self.reader else None,
             "store": settings_store(self.settings, self.index),
             "dim": manifest.get("dim", getattr(self.embedder, "dim", None)),
             "built_at": manifest.get("built_at"),

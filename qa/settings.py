@@ -56,12 +56,20 @@ class Settings(BaseSettings):
         description="Prefix for passages; None = the model's own (e5: 'passage: ').",
     )
     reader_dir: Path | None = Field(
-        default=None,
+        default=PROJECT_ROOT / "models" / "reader",
         description=(
-            "The trained span reader (`qa reader train`; one ships in models/reader/), joined with the "
-            "converted e5 weights. Empty (the default) = no reader: the typed rules give the short "
-            "answers. The shipped CPU-trained reader is opt-in: on RGB's odd rows it matched the rules "
-            "(answer accuracy 0.73 vs 0.74) at +180 ms p50."
+            "The trained span reader that gives the short answers (`qa reader train`; the shipped one "
+            "is models/reader/), joined with the converted e5 weights. Empty = no reader: the typed "
+            "rules give the short answers (on unseen questions far less often right; see README, "
+            "The reader)."
+        ),
+    )
+    reader_backend: Literal["onnx", "torch"] = Field(
+        default="onnx",
+        description=(
+            "What runs the reader on the CPU: 'onnx' (ONNX Runtime over a graph exported once into "
+            "QA_MODEL_CACHE_DIR, same logits to 1e-5, no torch in the server) or 'torch'. A GPU, or "
+            "reader_int8, uses torch whatever this says."
         ),
     )
     reader_int8: bool = Field(

@@ -50,11 +50,15 @@ def embedder(model_cache_dir: Path):
 @pytest.fixture(scope="session")
 def reader(settings: Settings, embedder):
     """The shipped reader (models/reader/), joined with the e5 weights once for the session. It is
-    opt-in (QA_READER_DIR), so the `service` below answers without it, as the product does by default."""
+    loaded on torch here (QA_READER_BACKEND=torch), to test that path; the `service` below reads with
+    the reader the product loads by default, on ONNX Runtime."""
     from qa.service import load_reader
 
     return load_reader(
-        settings.model_copy(update={"reader_dir": PROJECT_ROOT / "models" / "reader"}), embedder
+        settings.model_copy(
+            update={"reader_dir": PROJECT_ROOT / "models" / "reader", "reader_backend": "torch"}
+        ),
+        embedder,
     )
 
 

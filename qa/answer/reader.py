@@ -86,6 +86,8 @@ def encode_pairs(
 class Reader:
     """A loaded span reader; `read` scores a batch of passages for one question in one forward pass."""
 
+    backend = "torch"
+
     def __init__(self, model: Any, tokenizer: Any, head: ReaderHead, config: dict[str, Any]) -> None:
         self.model, self.tokenizer, self.head, self.config = model, tokenizer, head, config
         self.max_length = int(config["max_length"])

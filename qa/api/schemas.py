@@ -168,6 +168,10 @@ class StatsOut(BaseModel):
     embed_backend: str = Field(
         default="", description="What runs the embedding model: onnx (ONNX Runtime) or torch."
     )
+    reader_backend: str | None = Field(
+        default=None,
+        description="What runs the trained reader: onnx (ONNX Runtime) or torch; null when none is loaded.",
+    )
     store: str = Field(default="local", description="Where the index lives: local, or milvus URI COLLECTION.")
     dim: int | None = None
     built_at: str | None = None

@@ -1,0 +1,98 @@
+"""The reader the product loads by default: the shipped reader on ONNX Runtime, the same spans as on
+torch, exported once, and weighed against the typed rules' answer."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+import pytest
+
+from qa.answer.reader import Reader, encode_pairs
+from qa.answer.reader_onnx import OnnxReader, ensure_reader_export, export_dir
+from qa.answer.settings import AnswerSettings
+from qa.evaluation import read_questions
+from qa.index.e5_convert import ensure_e5_model
+from qa.settings import PROJECT_ROOT, Settings
+from qa.text import sentence_spans
+
+SHIPPED = PROJECT_ROOT / "models" / "reader"
+DEV = PROJECT_ROOT / "tests" / "data" / "dev.jsonl"
+
+
+@pytest.fixture(scope="module")
+def onnx_reader(model_cache_dir: Path) -> OnnxReader:
+    return OnnxReader.load(SHIPPED, ensure_e5_model(model_cache_dir), model_cache_dir, threads=2)
+
+
+def test_default_settings_read_with_the_shipped_reader_on_onnx_runtime(service):
+    assert Settings().reader_dir == SHIPPED
+    assert isinstance(service.reader, OnnxReader)
+    assert service.stats()["reader_backend"] == "onnx"
+
+
+def test_onnx_reader_reads_the_same_spans_as_torch_on_dev_sentences(onnx_reader, reader: Reader, service):
+    assert isinstance(reader, Reader)  # the session's torch reader
+    pairs = []
+    for row in read_questions(DEV)[:25]:
+        if "question" not in row:
+            continue
+        passages = service.ask(row["question"]).passages[:2]
+        sentences = [p.text[a:b] for p in passages for a, b in sentence_spans(p.text)[:3]]
+        pairs.append((row["question"], sentences))
+    for question, sentences in pairs:
+        ours, theirs = onnx_reader.read(question, sentences), reader.read(question, sentences)
+        for a, b in zip(ours, theirs, strict=True):
+            assert (a is None) == (b is None)
+            if a is not None and b is not None:
+                assert (a.start, a.end) == (b.start, b.end)
+                assert a.margin == pytest.approx(b.margin, abs=1e-3)
+
+
+def test_onnx_reader_cuts_windows_exactly_as_the_transformers_tokenizer(onnx_reader, reader: Reader):
+    question = "许昌市规模以上工业利润总额同比增长多少？"
+    long_passage = "1月至7月，全市规模以上工业营业收入同比增长10.7%，利润总额同比增长24.3%。" * 12
+    for passage in ("今年以来，全市共查处醉驾525起。", long_passage):
+        ours = onnx_reader.windows(question, passage)
+        assert ours == encode_pairs(reader.tokenizer, question, passage, onnx_reader.max_length, 0)
+    assert len(onnx_reader.windows(question, long_passage)) > 1
+
+
+def test_reader_export_is_made_once_checked_and_reused(onnx_reader, model_cache_dir: Path):
+    model_dir = ensure_e5_model(model_cache_dir)
+    export = ensure_reader_export(SHIPPED, model_dir, model_cache_dir)
+    assert export == export_dir(SHIPPED.resolve(), model_dir.resolve(), model_cache_dir)
+    made = os.stat(export / "reader.onnx").st_mtime_ns
+    assert ensure_reader_export(SHIPPED, model_dir, model_cache_dir) == export
+    assert os.stat(export / "reader.onnx").st_mtime_ns == made
+    assert onnx_reader.export.check_difference < 1e-3
+    # the reader reads e5's word vectors from the embedder's export: one file for both
+    assert Path(onnx_reader.export.word_embeddings).parent.name.startswith("multilingual-e5-small")
+
+
+def test_typed_answer_is_shown_when_the_reader_scores_it_close_to_its_own(service):
+    question = "1月至7月全市规模以上工业利润总额同比增长多少？"
+    assert service.ask(question).short_answer == "24.3%"  # the typed rules' answer, weighed by the reader
+    reader_alone = AnswerSettings(reader_typed_slack=0.0)
+    settings = service.settings.model_copy(update={"answer": reader_alone})
+    assert dataclasses.replace(service, settings=settings).ask(question).short_answer == "10.7%"
+
+
+def test_reader_answers_a_what_question_the_typed_rules_leave_empty(service):
+    question = "许昌筹建的第三个国家级质量监督检验中心是什么？"
+    rules = dataclasses.replace(service, reader=None).ask(question)
+    assert rules.short_answer is None
+    answer = service.ask(question)
+    assert answer.short_answer == "国家蜂产品质量监督检验中心"
+    (cited,) = [c for c in answer.citations if c.answer_start is not None]
+    text = service.article(cited.article_id).text
+    assert text[cited.start : cited.end] == cited.quote
+    assert text[cited.answer_start : cited.answer_end] == answer.short_answer
+
+
+def test_reader_backend_torch_on_request(settings: Settings, embedder):
+    from qa.service import load_reader
+
+    loaded = load_reader(settings.model_copy(update={"reader_backend": "torch"}), embedder)
+    assert isinstance(loaded, Reader)
