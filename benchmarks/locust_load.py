@@ -10,7 +10,9 @@ process on the same 2 cores (it takes a share of them: the figures are a floor).
 p50/p95/p99 ms of the answered questions (Locust's own percentiles; a 503 is counted apart, under
 "/ask 503", and its user waits the Retry-After it was given), errors, 503s. "after, --workers 2" is
 the shipped server as two processes (`qa serve --workers 2`); "after, e5 on torch" is the shipped server
-with `QA_EMBED_BACKEND=torch` (the model run by sentence-transformers instead of ONNX Runtime).
+with `QA_EMBED_BACKEND=torch` (the model run by sentence-transformers instead of ONNX Runtime); "after,
+no reader" is the shipped server with `QA_READER_DIR=` (the typed rules give the short answers alone);
+"after, reader fp32" reads with the reader's full-precision graph (`QA_READER_INT8=false`).
 
     python benchmarks/locust_load.py [--users 1,5,20,50] [--seconds 60] [--baseline 21e7969]
 """
@@ -48,6 +50,8 @@ SETUPS: dict[str, tuple[dict[str, str], tuple[str, ...]]] = {
     BASELINE_SETUP: ({}, ()),
     "before (no batcher)": ({"QA_BATCH_WINDOW_MS": "0"}, ()),
     "after (as shipped)": ({}, ()),
+    "after, no reader": ({"QA_READER_DIR": ""}, ()),
+    "after, reader fp32": ({"QA_READER_INT8": "false"}, ()),
     "after, e5 on torch": ({"QA_EMBED_BACKEND": "torch"}, ()),
     "after, --workers 2": ({}, ("--workers", "2")),
 }

@@ -17,17 +17,14 @@ from _common import (
     RGB_INDEX,
     RGB_QUESTIONS,
     interleaved,
-    load_embedder,
     log,
     open_service,
+    product_embedder,
     questions_of,
     seeds_index,
     set_threads,
     write_result,
 )
-
-from qa.service import load_reader
-from qa.settings import PROJECT_ROOT
 
 
 def compare(service, questions: list[str], rounds: int) -> dict:
@@ -51,18 +48,17 @@ def main() -> None:
     parser.add_argument("--rgb-questions", type=int, default=200)
     args = parser.parse_args()
     set_threads()
-    embedder = load_embedder()
+    embedder = product_embedder()
     figures = {}
     for name, index_dir, questions in (
         ("seeds", seeds_index(embedder), questions_of(DEV_SET)),
         ("rgb", RGB_INDEX, questions_of(RGB_QUESTIONS, args.rgb_questions)),
     ):
         log(f"{name}: {len(questions)} questions")
-        service = open_service(index_dir, embedder)
-        shipped = service.settings.model_copy(update={"reader_dir": PROJECT_ROOT / "models" / "reader"})
-        service = replace(service, reader=load_reader(shipped, embedder))  # the reader is opt-in
+        service = open_service(index_dir, embedder)  # the product's default: the reader on ONNX Runtime
         assert service.reader is not None, "no reader in models/reader/"
-        figures[name] = compare(service, questions, args.rounds)
+        figures[name] = {"reader_backend": service.reader.backend}
+        figures[name].update(compare(service, questions, args.rounds))
         print(name, figures[name], flush=True)
     write_result("reader_latency", figures)
 

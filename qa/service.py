@@ -84,19 +84,21 @@ def load_reader(
 
     On the CPU with `reader_backend` "onnx" it runs on ONNX Runtime (exported once, see
     qa.answer.reader_onnx), sharing e5's word vectors with the embedder's export and never importing
-    torch; else (a GPU, `reader_int8`, QA_READER_BACKEND=torch, or an export that cannot be made) on
-    torch, where an e5 embedder on torch shares its word-embedding matrix with it.
+    torch, with int8 weights when `reader_int8`; else (a GPU, QA_READER_BACKEND=torch, or an export
+    that cannot be made) on torch in full precision (torch's own int8 cost the reader 0.2 F1), where an
+    e5 embedder on torch shares its word-embedding matrix.
     """
     folder = settings.reader_dir
     if folder is None or not (Path(folder) / READER_WEIGHTS).is_file():
         return None
     model_dir = ensure_e5_model(settings.model_cache_dir)
     device = getattr(embedder, "device", None) or resolve_device(settings.device)
-    if settings.reader_backend == "onnx" and device == "cpu" and not settings.reader_int8:
+    if settings.reader_backend == "onnx" and device == "cpu":
         from qa.answer.reader_onnx import OnnxReader
 
+        cache, threads = settings.model_cache_dir, settings.threads
         try:
-            return OnnxReader.load(folder, model_dir, settings.model_cache_dir, threads=settings.threads)
+            return OnnxReader.load(folder, model_dir, cache, threads=threads, int8=settings.reader_int8)
         except OnnxUnsupported as reason:
             log.warning("The reader runs on torch: %s", reason)
         except OSError as error:  # e.g. a read-only model cache the export cannot be written to
@@ -106,7 +108,7 @@ def load_reader(
     shared = None
     if isinstance(embedder, Embedder) and settings.model == E5_MODEL_NAME:
         shared = embedder.model[0].auto_model.embeddings.word_embeddings
-    return Reader.load(folder, model_dir, int8=settings.reader_int8, word_embeddings=shared, device=device)
+    return Reader.load(folder, model_dir, int8=False, word_embeddings=shared, device=device)
 
 
 def open_index(settings: Settings) -> LoadedIndex | MilvusIndex:

@@ -26,10 +26,22 @@ def onnx_reader(model_cache_dir: Path) -> OnnxReader:
     return OnnxReader.load(SHIPPED, ensure_e5_model(model_cache_dir), model_cache_dir, threads=2)
 
 
-def test_default_settings_read_with_the_shipped_reader_on_onnx_runtime(service):
+def test_default_settings_read_with_the_shipped_reader_on_onnx_runtime_in_int8(service):
     assert Settings().reader_dir == SHIPPED
-    assert isinstance(service.reader, OnnxReader)
+    assert isinstance(service.reader, OnnxReader) and service.reader.int8
+    assert service.reader.export.int8, "the export keeps an int8 graph that reads as the fp32 one"
     assert service.stats()["reader_backend"] == "onnx"
+
+
+def test_int8_reader_reads_the_spans_of_seeds_sentences_as_the_fp32_one(service, onnx_reader):
+    question = "今年以来市公安局交管部门在市区共查处交通违法行为多少起？"
+    sentences = [
+        "今年以来，市公安局交管部门在市区共查处交通违法行为279869起，其中醉驾525起。",
+        "市公安局党委副书记、常务副局长王磊出席会议并讲话。",
+    ]
+    int8, fp32 = service.reader.read(question, sentences), onnx_reader.read(question, sentences)
+    assert [(s.start, s.end) for s in int8] == [(s.start, s.end) for s in fp32]
+    assert "279869" in sentences[0][int8[0].start : int8[0].end]
 
 
 def test_onnx_reader_reads_the_same_spans_as_torch_on_dev_sentences(onnx_reader, reader: Reader, service):

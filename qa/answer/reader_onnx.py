@@ -32,8 +32,9 @@ from qa.index.onnx_encoder import (
     source_fingerprint,
 )
 
-EXPORT_VERSION = 1  # bump when the exported folder changes
+EXPORT_VERSION = 2  # bump when the exported folder changes (2: the int8 graph beside the fp32 one)
 GRAPH_FILE = "reader.onnx"
+INT8_GRAPH_FILE = "reader-int8.onnx"  # the same graph with int8 weights (per channel), if it kept the spans
 CONFIG_FILE = "reader_onnx.json"
 MAX_CHECK_DIFFERENCE = 1e-3  # largest start/end logit difference from torch an export may show
 CHECK_PAIRS = (
@@ -54,6 +55,7 @@ class ReaderExportConfig:
     word_embeddings: str  # e5's word vectors, in the embedder's ONNX export
     source: str  # the reader folder exported
     check_difference: float  # the largest logit difference from torch on CHECK_PAIRS
+    int8: bool = False  # whether INT8_GRAPH_FILE was kept (it reads the check pairs' spans as fp32 does)
 
 
 def _fingerprint(reader_folder: Path, model_dir: Path) -> str:
@@ -159,14 +161,44 @@ def _export(reader_folder: Path, model_dir: Path, words_file: Path, out: Path) -
             f"the ONNX export of the reader does not reproduce its logits (difference {difference:.2g}); "
             "set QA_READER_BACKEND=torch"
         )
-    config = ReaderExportConfig(**{**asdict(config), "check_difference": difference})
+    int8 = _quantise(out, config, exported, [(q, p) for q, p in CHECK_PAIRS])
+    config = ReaderExportConfig(**{**asdict(config), "check_difference": difference, "int8": int8})
     (out / CONFIG_FILE).write_text(json.dumps(asdict(config), indent=2), encoding="utf-8")
+
+
+def _quantise(
+    out: Path, config: ReaderExportConfig, exported: OnnxReader, pairs: list[tuple[str, str]]
+) -> bool:
+    """Write INT8_GRAPH_FILE: the fp32 graph's MatMul weights in int8, one scale per output channel,
+    activations quantised on the fly (ONNX Runtime's dynamic quantisation; ~1.8x faster on AVX2). Kept
+    only if it reads the same best span as the fp32 graph in every check pair."""
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    target = out / INT8_GRAPH_FILE
+    quantize_dynamic(
+        str(out / GRAPH_FILE),
+        str(target),
+        weight_type=QuantType.QInt8,
+        per_channel=True,
+        extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},  # the fused ops' outputs are float
+    )
+    quantised = OnnxReader.open(out, config, threads=1, int8=True)
+    for question, passage in pairs:
+        ours, theirs = quantised.read(question, [passage])[0], exported.read(question, [passage])[0]
+        if (ours is None) != (theirs is None) or (
+            ours is not None and theirs is not None and (ours.start, ours.end) != (theirs.start, theirs.end)
+        ):
+            target.unlink()
+            return False
+    return True
 
 
 class OnnxReader:
     """A span reader over an ONNX Runtime session: `read` as `qa.answer.reader.Reader.read`."""
 
     backend = "onnx"
+    int8 = False  # whether the int8 graph reads
 
     def __init__(self, export: ReaderExportConfig, session: Any, tokenizer: Any, words: np.ndarray) -> None:
         self.export, self.session, self.tokenizer, self.words = export, session, tokenizer, words
@@ -178,15 +210,29 @@ class OnnxReader:
 
     @classmethod
     def load(
-        cls, reader_folder: Path, model_dir: Path, cache_dir: Path, threads: int | None = None
+        cls,
+        reader_folder: Path,
+        model_dir: Path,
+        cache_dir: Path,
+        threads: int | None = None,
+        int8: bool = False,
     ) -> OnnxReader:
-        """The export of `reader_folder` (made first if missing), ready to read."""
+        """The export of `reader_folder` (made first if missing), ready to read; `int8` reads with the
+        int8 graph (the fp32 one, with a warning, when the export could not keep it)."""
         export = ensure_reader_export(reader_folder, model_dir, cache_dir)
-        return cls.open(export, read_config(export), threads)
+        config = read_config(export)
+        if int8 and not config.int8:
+            import logging
+
+            logging.getLogger("qa.answer").warning("the reader's int8 graph did not read as fp32; fp32 reads")
+        return cls.open(export, config, threads, int8=int8 and config.int8)
 
     @classmethod
-    def open(cls, export: Path, config: ReaderExportConfig, threads: int | None = None) -> OnnxReader:
-        """A session over the graph in `export`, with e5's tokenizer and memory-mapped word vectors."""
+    def open(
+        cls, export: Path, config: ReaderExportConfig, threads: int | None = None, int8: bool = False
+    ) -> OnnxReader:
+        """A session over the graph in `export` (the int8 one with `int8`), with e5's tokenizer and
+        memory-mapped word vectors."""
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
@@ -195,11 +241,14 @@ class OnnxReader:
         options.inter_op_num_threads = 1
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # as the embedder's
         options.log_severity_level = 3
-        session = ort.InferenceSession(str(export / GRAPH_FILE), options, providers=["CPUExecutionProvider"])
+        graph = export / (INT8_GRAPH_FILE if int8 else GRAPH_FILE)
+        session = ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
         tokenizer = Tokenizer.from_file(config.tokenizer_file)
         tokenizer.no_padding()
         tokenizer.enable_truncation(max_length=config.max_length, stride=0, strategy="only_second")
-        return cls(config, session, tokenizer, np.load(config.word_embeddings, mmap_mode="r"))
+        reader = cls(config, session, tokenizer, np.load(config.word_embeddings, mmap_mode="r"))
+        reader.int8 = int8
+        return reader
 
     def windows(self, question: str, passage: str) -> list[tuple[list[int], Offsets]]:
         """Token ids of the (query, passage) windows with each token's character span in the passage,

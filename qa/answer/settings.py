@@ -111,11 +111,12 @@ class AnswerSettings:
     part_word_weight: float = 3.0  # words only one part has weigh this much more when finding its answer
     # The trained reader (models/reader/, `qa reader train`), for Chinese questions when one is loaded.
     # Its margin is the best span's start+end logit minus the passage's no-answer logit. Set on the even
-    # rows of RGB and of the reader's held-out split (2026-12-02, benchmarks/calibrate_reader.py, 36
-    # settings), reported on the odd rows: reading one sentence answers as well as six (it reads the
-    # sentence the answer quotes first) at a sixth of the cost; the margin never separated right from
-    # wrong spans on news, so it shows nearly every span; the typed rules' answer, when the reader
-    # scores it within 4 of its own best span, is the better-bounded one (RGB EM 0.275 -> 0.325).
+    # rows of RGB (36 settings) and of the reader's held-out split (the slack, 5 settings), 2026-12-01,
+    # benchmarks/calibrate_reader.py; reported on the odd rows (README, The reader): reading one
+    # sentence (the one the answer quotes first) answers as well as six at a sixth of the cost; no
+    # margin separated right from wrong spans on news, so nearly every span is shown; the typed rules'
+    # answer, when the reader scores it within 4 of its own best span, is the better-bounded one (RGB
+    # even rows: short EM 0.275 -> 0.325; held-out even rows: 0.432 -> 0.440).
     reader_candidates: int = 1  # candidate sentences the reader reads, in one batch, the quoted one first
     reader_weight: float = 0.0  # a read sentence's score gains this times tanh(margin / reader_scale)
     reader_scale: float = 4.0  # margins this size count as "sure" in the sentence score
