@@ -98,7 +98,16 @@ def load_reader(
 
         cache, threads = settings.model_cache_dir, settings.threads
         try:
-            return OnnxReader.load(folder, model_dir, cache, threads=threads, int8=settings.reader_int8)
+            onnx = embedder if isinstance(embedder, OnnxEmbedder) else None  # its tokenizer is shared
+            return OnnxReader.load(
+                folder,
+                model_dir,
+                cache,
+                threads=threads,
+                int8=settings.reader_int8,
+                tokenizer=onnx.tokenizer if onnx else None,
+                tokenizer_file=onnx.config.tokenizer_file if onnx else None,
+            )
         except OnnxUnsupported as reason:
             log.warning("The reader runs on torch: %s", reason)
         except OSError as error:  # e.g. a read-only model cache the export cannot be written to

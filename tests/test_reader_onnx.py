@@ -62,13 +62,20 @@ def test_onnx_reader_reads_the_same_spans_as_torch_on_dev_sentences(onnx_reader,
                 assert a.margin == pytest.approx(b.margin, abs=1e-3)
 
 
-def test_onnx_reader_cuts_windows_exactly_as_the_transformers_tokenizer(onnx_reader, reader: Reader):
+def test_onnx_reader_cuts_windows_exactly_as_the_transformers_tokenizer(onnx_reader, reader: Reader, service):
     question = "许昌市规模以上工业利润总额同比增长多少？"
     long_passage = "1月至7月，全市规模以上工业营业收入同比增长10.7%，利润总额同比增长24.3%。" * 12
-    for passage in ("今年以来，全市共查处醉驾525起。", long_passage):
-        ours = onnx_reader.windows(question, passage)
-        assert ours == encode_pairs(reader.tokenizer, question, passage, onnx_reader.max_length, 0)
-    assert len(onnx_reader.windows(question, long_passage)) > 1
+    english = "The Xuchang Daily reported on 3 May 2021 that   spaces  and ASCII words stay apart."
+    for ours in (onnx_reader, service.reader):  # its own tokenizer, and the one shared with the embedder
+        for passage in ("今年以来，全市共查处醉驾525起。", " 部 门 制 定 了 ", english, long_passage):
+            expected = encode_pairs(reader.tokenizer, question, passage, ours.max_length, 0)
+            assert ours.windows(question, passage) == expected
+        assert len(ours.windows(question, long_passage)) > 1
+
+
+def test_the_service_reader_shares_the_embedder_tokenizer(service, onnx_embedder):
+    # one tokenizer object holds ~290 MB: the reader reads with the embedder's, not a second copy
+    assert service.reader.tokenizer is onnx_embedder.tokenizer
 
 
 def test_reader_export_is_made_once_checked_and_reused(onnx_reader, model_cache_dir: Path):

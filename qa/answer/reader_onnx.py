@@ -194,6 +194,16 @@ def _quantise(
     return True
 
 
+def pair_template(tokenizer: Any) -> tuple[list[int], list[int], list[int]]:
+    """The special tokens a pair of texts is wrapped in (before, between, after: `<s>`, `</s></s>`,
+    `</s>` for e5), read off an encoded pair so any tokenizer's template is followed."""
+    encoding = tokenizer.encode("a", "b")
+    ids, sequence = encoding.ids, encoding.sequence_ids
+    first = [i for i, s in enumerate(sequence) if s == 0]
+    second = [i for i, s in enumerate(sequence) if s == 1]
+    return ids[: first[0]], ids[first[-1] + 1 : second[0]], ids[second[-1] + 1 :]
+
+
 class OnnxReader:
     """A span reader over an ONNX Runtime session: `read` as `qa.answer.reader.Reader.read`."""
 
@@ -202,6 +212,7 @@ class OnnxReader:
 
     def __init__(self, export: ReaderExportConfig, session: Any, tokenizer: Any, words: np.ndarray) -> None:
         self.export, self.session, self.tokenizer, self.words = export, session, tokenizer, words
+        self.template = pair_template(tokenizer)
         self.max_length = export.max_length
         self.max_answer_tokens = export.max_answer_tokens
         card = Path(export.source) / READER_CONFIG
@@ -216,23 +227,33 @@ class OnnxReader:
         cache_dir: Path,
         threads: int | None = None,
         int8: bool = False,
+        tokenizer: Any = None,
+        tokenizer_file: str | None = None,
     ) -> OnnxReader:
         """The export of `reader_folder` (made first if missing), ready to read; `int8` reads with the
-        int8 graph (the fp32 one, with a warning, when the export could not keep it)."""
+        int8 graph (the fp32 one, with a warning, when the export could not keep it). `tokenizer`,
+        loaded from `tokenizer_file` (the embedder's), is shared when that is e5's own file."""
         export = ensure_reader_export(reader_folder, model_dir, cache_dir)
         config = read_config(export)
         if int8 and not config.int8:
             import logging
 
             logging.getLogger("qa.answer").warning("the reader's int8 graph did not read as fp32; fp32 reads")
-        return cls.open(export, config, threads, int8=int8 and config.int8)
+        same = tokenizer_file is not None and Path(tokenizer_file).resolve() == Path(config.tokenizer_file)
+        shared = tokenizer if same else None
+        return cls.open(export, config, threads, int8=int8 and config.int8, tokenizer=shared)
 
     @classmethod
     def open(
-        cls, export: Path, config: ReaderExportConfig, threads: int | None = None, int8: bool = False
+        cls,
+        export: Path,
+        config: ReaderExportConfig,
+        threads: int | None = None,
+        int8: bool = False,
+        tokenizer: Any = None,
     ) -> OnnxReader:
-        """A session over the graph in `export` (the int8 one with `int8`), with e5's tokenizer and
-        memory-mapped word vectors."""
+        """A session over the graph in `export` (the int8 one with `int8`), with e5's tokenizer (the
+        `tokenizer` given, e.g. the embedder's, else loaded) and memory-mapped word vectors."""
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
@@ -243,24 +264,33 @@ class OnnxReader:
         options.log_severity_level = 3
         graph = export / (INT8_GRAPH_FILE if int8 else GRAPH_FILE)
         session = ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
-        tokenizer = Tokenizer.from_file(config.tokenizer_file)
-        tokenizer.no_padding()
-        tokenizer.enable_truncation(max_length=config.max_length, stride=0, strategy="only_second")
+        if tokenizer is None:
+            tokenizer = Tokenizer.from_file(config.tokenizer_file)
+            tokenizer.no_padding()
+            tokenizer.no_truncation()
         reader = cls(config, session, tokenizer, np.load(config.word_embeddings, mmap_mode="r"))
         reader.int8 = int8
         return reader
 
     def windows(self, question: str, passage: str) -> list[tuple[list[int], Offsets]]:
         """Token ids of the (query, passage) windows with each token's character span in the passage,
-        as `qa.answer.reader.encode_pairs` makes them with the transformers tokenizer."""
-        encoding = self.tokenizer.encode(QUERY_PREFIX + question, passage)
+        as `qa.answer.reader.encode_pairs` makes them with the transformers tokenizer: the passage cut
+        into consecutive pieces that fill `max_length` beside the question and the special tokens.
+
+        The two texts are encoded apart and joined here (a pair is encoded the same way), so the
+        tokenizer's own truncation settings do not matter and the embedder's tokenizer can be shared
+        (~290 MB each); a text past that tokenizer's truncation length is read up to it."""
+        head, middle, tail = self.template
+        asked = self.tokenizer.encode(QUERY_PREFIX + question, add_special_tokens=False).ids
+        asked = asked[: self.max_length // 2]  # a question too long for a window keeps its start
+        read = self.tokenizer.encode(passage, add_special_tokens=False)
+        room = self.max_length - len(head) - len(asked) - len(middle) - len(tail)
+        lead: Offsets = [None] * (len(head) + len(asked) + len(middle))
         found = []
-        for window in [encoding, *encoding.overflowing]:
-            offsets: Offsets = [
-                (int(a), int(b)) if sequence == 1 and b > a else None
-                for sequence, (a, b) in zip(window.sequence_ids, window.offsets, strict=True)
-            ]
-            found.append((list(window.ids), offsets))
+        for begin in range(0, max(len(read.ids), 1), room):
+            piece = read.offsets[begin : begin + room]
+            offsets = lead + [(int(a), int(b)) if b > a else None for a, b in piece] + [None] * len(tail)
+            found.append((head + asked + middle + read.ids[begin : begin + room] + tail, offsets))
         return found
 
     def logits(self, ids: np.ndarray) -> np.ndarray:
