@@ -1,5 +1,6 @@
-"""The shipped reader's forward pass on ONNX Runtime against torch: speed and agreement (a measurement
-for issue 10, not a product path yet).
+"""The shipped reader's forward pass on ONNX Runtime against torch: speed and agreement (the measurement
+that came before `qa.answer.reader_onnx`, the product's ONNX reader, which also fuses attention and
+reads one sentence; kept as the recorded study of reading six).
 
 The reader (e5's lower layers + the trained top layers + the start/end head, `models/reader/`) is
 loaded as the service loads it (torch, fp32), exported the way `qa.index.onnx_encoder` exports the

@@ -114,7 +114,7 @@ def _export(reader_folder: Path, model_dir: Path, words_file: Path, out: Path) -
     import torch
 
     from qa.answer.reader import Reader, encode_pairs
-    from qa.index.onnx_encoder import _fuse, export_over_token_vectors
+    from qa.index.onnx_encoder import export_over_token_vectors, fuse_graph
 
     reader = Reader.load(reader_folder, model_dir, int8=False, attention="eager")
     model, head, tokenizer = reader.model, reader.head, reader.tokenizer
@@ -144,7 +144,7 @@ def _export(reader_folder: Path, model_dir: Path, words_file: Path, out: Path) -
             )
 
     export_over_token_vectors(Full(), own[ids], mask, out / GRAPH_FILE, output="logits")
-    _fuse(out / GRAPH_FILE, model.config)
+    fuse_graph(out / GRAPH_FILE, model.config)
     config = ReaderExportConfig(
         max_length=reader.max_length,
         max_answer_tokens=reader.max_answer_tokens,
@@ -208,10 +208,12 @@ class OnnxReader:
     """A span reader over an ONNX Runtime session: `read` as `qa.answer.reader.Reader.read`."""
 
     backend = "onnx"
-    int8 = False  # whether the int8 graph reads
 
-    def __init__(self, export: ReaderExportConfig, session: Any, tokenizer: Any, words: np.ndarray) -> None:
+    def __init__(
+        self, export: ReaderExportConfig, session: Any, tokenizer: Any, words: np.ndarray, int8: bool = False
+    ) -> None:
         self.export, self.session, self.tokenizer, self.words = export, session, tokenizer, words
+        self.int8 = int8  # whether the int8 graph reads
         self.template = pair_template(tokenizer)
         self.max_length = export.max_length
         self.max_answer_tokens = export.max_answer_tokens
@@ -268,9 +270,7 @@ class OnnxReader:
             tokenizer = Tokenizer.from_file(config.tokenizer_file)
             tokenizer.no_padding()
             tokenizer.no_truncation()
-        reader = cls(config, session, tokenizer, np.load(config.word_embeddings, mmap_mode="r"))
-        reader.int8 = int8
-        return reader
+        return cls(config, session, tokenizer, np.load(config.word_embeddings, mmap_mode="r"), int8)
 
     def windows(self, question: str, passage: str) -> list[tuple[list[int], Offsets]]:
         """Token ids of the (query, passage) windows with each token's character span in the passage,
