@@ -203,19 +203,23 @@ def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-def seeds_index(embedder) -> Path:
-    """A seeds index built by the product under the bench cache (built once, reused after; built again
-    when this code reads another index format)."""
+def built_index(corpus: Path, index_dir: Path, embedder, name: str) -> Path:
+    """`index_dir`, built by the product from `corpus` unless it loads (built once, reused after; built
+    again when this code reads another index format)."""
     from qa.index.build import build_index
     from qa.index.store import IndexLoadError, load_index
 
-    index_dir = CACHE_DIR / "seeds-index"
     try:
         load_index(index_dir)
     except IndexLoadError:
-        log("building the seeds index (once)")
-        build_index(SEEDS_DIR, index_dir, embedder, progress=False)
+        log(f"building the {name} index (once)")
+        build_index(corpus, index_dir, embedder, progress=False)
     return index_dir
+
+
+def seeds_index(embedder) -> Path:
+    """A seeds index built by the product under the bench cache (see built_index)."""
+    return built_index(SEEDS_DIR, CACHE_DIR / "seeds-index", embedder, "seeds")
 
 
 def open_service(index_dir: Path, embedder):

@@ -19,7 +19,15 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
-from _common import CACHE_DIR, PROJECT_ROOT, log, product_embedder, set_threads, write_result
+from _common import (
+    CACHE_DIR,
+    PROJECT_ROOT,
+    built_index,
+    log,
+    product_embedder,
+    set_threads,
+    write_result,
+)
 
 from qa.answer.reader_train import Example, TrainSettings, is_heldout, read_training_data
 from qa.evaluation import run_eval
@@ -90,15 +98,7 @@ def main() -> None:
     corpus, questions = write_split(examples, folder, args.questions)
     log(f"{len(examples)} held-out questions; corpus {corpus}")
     embedder = product_embedder()
-    index_dir = folder / "index"
-    from qa.index.build import build_index
-    from qa.index.store import IndexLoadError, load_index
-
-    try:
-        load_index(index_dir)
-    except IndexLoadError:
-        log("building the held-out index (once)")
-        build_index(corpus, index_dir, embedder, progress=False)
+    index_dir = built_index(corpus, folder / "index", embedder, "held-out")
     settings = Settings(corpus_dir=corpus, index_dir=index_dir, reader_dir=None)
     rules = QAService.load(settings, embedder=embedder)
     reader = load_reader(settings.model_copy(update={"reader_dir": args.reader}), embedder)

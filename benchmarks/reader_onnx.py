@@ -34,7 +34,7 @@ def main() -> None:
     import onnxruntime as ort
     import torch
 
-    from qa.answer.reader import encode_pairs
+    from qa.answer.reader import ReaderFromVectors, encode_pairs
     from qa.index.onnx_encoder import export_over_token_vectors
     from qa.service import QAService, load_reader
     from qa.text import sentence_spans
@@ -61,18 +61,6 @@ def main() -> None:
         ids = np.array([r + [pad] * (width - len(r)) for r in rows], dtype=np.int64)
         batches.append((ids, (ids != pad).astype(np.int64)))
 
-    class Full(torch.nn.Module):
-        """Reader from token vectors: (inputs_embeds, attention_mask) -> start/end logits."""
-
-        def __init__(self) -> None:
-            super().__init__()
-            self.model, self.head = model, head
-
-        def forward(self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-            return self.head(
-                self.model(inputs_embeds=inputs_embeds, attention_mask=attention_mask).last_hidden_state
-            )
-
     def run_torch(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
             hidden = model(
@@ -84,7 +72,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "reader.onnx"
         sample_ids, sample_mask = max(batches, key=lambda b: b[0].shape[0])
-        export_over_token_vectors(Full(), words[sample_ids], sample_mask, path, output="logits")
+        export_over_token_vectors(
+            ReaderFromVectors(model, head), words[sample_ids], sample_mask, path, output="logits"
+        )
         options = ort.SessionOptions()
         options.intra_op_num_threads = THREADS
         options.inter_op_num_threads = 1

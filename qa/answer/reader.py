@@ -40,6 +40,21 @@ class ReaderHead(torch.nn.Module):
         return self.proj(hidden)
 
 
+class ReaderFromVectors(torch.nn.Module):
+    """The whole reader from token vectors: (inputs_embeds, attention_mask) -> start/end logits; what
+    the ONNX export traces, since the word vectors are looked up outside the graph."""
+
+    def __init__(self, model: Any, head: ReaderHead) -> None:
+        super().__init__()
+        self.model, self.head = model, head
+
+    def forward(self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """(batch, tokens, hidden) vectors and (batch, tokens) mask -> (batch, tokens, 2) logits."""
+        return self.head(
+            self.model(inputs_embeds=inputs_embeds, attention_mask=attention_mask).last_hidden_state
+        )
+
+
 def load_base(model_dir: Path, attention: str = "sdpa") -> tuple[Any, Any]:
     """The converted e5 transformer (no pooling) and its tokenizer, from the sentence-transformers folder
     (`attention` "eager" writes attention out, as the ONNX export needs it to fuse it)."""
@@ -182,6 +197,7 @@ __all__ = [
     "READER_CONFIG",
     "READER_WEIGHTS",
     "Reader",
+    "ReaderFromVectors",
     "ReaderHead",
     "Span",
     "best_span",

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 import shutil
 import sys
@@ -31,6 +32,8 @@ from qa.index.onnx_encoder import (
     ensure_onnx_export,
     source_fingerprint,
 )
+
+log = logging.getLogger("qa.answer")
 
 EXPORT_VERSION = 2  # bump when the exported folder changes (2: the int8 graph beside the fp32 one)
 GRAPH_FILE = "reader.onnx"
@@ -113,7 +116,7 @@ def _export(reader_folder: Path, model_dir: Path, words_file: Path, out: Path) -
     word vectors are read from `words_file` (e5's, in the embedder's export)."""
     import torch
 
-    from qa.answer.reader import Reader, encode_pairs
+    from qa.answer.reader import Reader, ReaderFromVectors, encode_pairs
     from qa.index.onnx_encoder import export_over_token_vectors, fuse_graph
 
     reader = Reader.load(reader_folder, model_dir, int8=False, attention="eager")
@@ -131,19 +134,9 @@ def _export(reader_folder: Path, model_dir: Path, words_file: Path, out: Path) -
     if words.shape != own.shape or not np.array_equal(words[ids], own[ids]):
         raise OnnxUnsupported("the reader's word embeddings are not e5's; set QA_READER_BACKEND=torch")
 
-    class Full(torch.nn.Module):
-        """The reader from token vectors: (inputs_embeds, attention_mask) -> start/end logits."""
-
-        def __init__(self) -> None:
-            super().__init__()
-            self.model, self.head = model, head
-
-        def forward(self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-            return self.head(
-                self.model(inputs_embeds=inputs_embeds, attention_mask=attention_mask).last_hidden_state
-            )
-
-    export_over_token_vectors(Full(), own[ids], mask, out / GRAPH_FILE, output="logits")
+    export_over_token_vectors(
+        ReaderFromVectors(model, head), own[ids], mask, out / GRAPH_FILE, output="logits"
+    )
     fuse_graph(out / GRAPH_FILE, model.config)
     config = ReaderExportConfig(
         max_length=reader.max_length,
@@ -238,9 +231,7 @@ class OnnxReader:
         export = ensure_reader_export(reader_folder, model_dir, cache_dir)
         config = read_config(export)
         if int8 and not config.int8:
-            import logging
-
-            logging.getLogger("qa.answer").warning("the reader's int8 graph did not read as fp32; fp32 reads")
+            log.warning("the reader's int8 graph did not read as fp32; fp32 reads")
         same = tokenizer_file is not None and Path(tokenizer_file).resolve() == Path(config.tokenizer_file)
         shared = tokenizer if same else None
         return cls.open(export, config, threads, int8=int8 and config.int8, tokenizer=shared)
