@@ -30,6 +30,7 @@ GRID = {
     "reader_margin": [-5.0, 0.0],
     "reader_typed_slack": [0.0, 1.0, 2.0, 4.0, 8.0, 100.0],
 }
+SLACK_ONLY = {"reader_typed_slack": [0.0, 2.0, 4.0, 8.0, 100.0]}  # --grid slack: a new reader's recheck
 
 
 class MemoEmbedder:
@@ -84,8 +85,8 @@ def split_file(questions: Path, split: str, folder: Path) -> Path:
     return path
 
 
-def settings_grid(only: str | None) -> list[dict[str, Any]]:
-    """Every combination of GRID, or the one setting written as 'name=value,name=value'."""
+def settings_grid(only: str | None, grid: dict[str, list[Any]] = GRID) -> list[dict[str, Any]]:
+    """Every combination of `grid`, or the one setting written as 'name=value,name=value'."""
     if only:
         return [
             {
@@ -93,8 +94,8 @@ def settings_grid(only: str | None) -> list[dict[str, Any]]:
                 for k, v in (p.split("=") for p in only.split(","))
             }
         ]
-    keys = list(GRID)
-    return [dict(zip(keys, values, strict=True)) for values in itertools.product(*GRID.values())]
+    keys = list(grid)
+    return [dict(zip(keys, values, strict=True)) for values in itertools.product(*grid.values())]
 
 
 def main() -> None:
@@ -105,6 +106,7 @@ def main() -> None:
     parser.add_argument("--split", choices=["even", "odd", "all"], default="even")
     parser.add_argument("--only", default=None, help="One setting, e.g. 'reader_weight=0.3,reader_margin=0'.")
     parser.add_argument("--no-reader", action="store_true", help="The typed rules, for comparison.")
+    parser.add_argument("--grid", choices=["full", "slack"], default="full", help="slack: the slack alone.")
     args = parser.parse_args()
     base = Settings(index_dir=args.index_dir)
     if args.no_reader:
@@ -115,7 +117,8 @@ def main() -> None:
     service.embedder = MemoEmbedder(service.embedder)  # type: ignore[assignment]
     with tempfile.TemporaryDirectory() as folder:
         path = split_file(args.questions, args.split, Path(folder))
-        for values in settings_grid(args.only) if not args.no_reader else [{}]:
+        grid = SLACK_ONLY if args.grid == "slack" else GRID
+        for values in settings_grid(args.only, grid) if not args.no_reader else [{}]:
             answer = replace(base.answer, **values)
             trial = replace(service, settings=base.model_copy(update={"answer": answer}))
             report = run_eval(trial, path)
@@ -125,6 +128,7 @@ def main() -> None:
                     "answer_accuracy",
                     "short_answer_shown",
                     "shown_and_wrong",
+                    "shown_and_incomplete",
                     "short_exact_match",
                     "short_f1",
                     "false_abstention_rate",

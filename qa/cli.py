@@ -232,8 +232,15 @@ def reader() -> None:
 @click.option(
     "--data",
     required=True,
+    multiple=True,
     type=click.Path(exists=True, file_okay=False, path_type=Path),
-    help="Folder of SQuAD-style .json files (e.g. ../shared/reader-data).",
+    help="Folder of SQuAD-style .json files (e.g. ../shared/reader-data); repeat for several.",
+)
+@click.option(
+    "--init",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="Start from this reader folder's trained layers instead of e5's (continued training).",
 )
 @click.option(
     "--out",
@@ -268,7 +275,8 @@ def reader() -> None:
     help="auto (CUDA when there is one, else CPU), cpu, cuda, cuda:N.",
 )
 def reader_train(
-    data: Path,
+    data: tuple[Path, ...],
+    init: Path | None,
     out: Path,
     epochs: float | None,
     max_windows: int | None,
@@ -287,7 +295,9 @@ def reader_train(
     from qa.index.e5_convert import ensure_e5_model
 
     settings = _settings()
-    train = TrainSettings(max_windows=max_windows, max_steps=max_steps, device=device)
+    train = TrainSettings(
+        max_windows=max_windows, max_steps=max_steps, device=device, init=str(init) if init else None
+    )
     given = {
         "epochs": epochs,
         "frozen_layers": frozen_layers,
@@ -297,7 +307,7 @@ def reader_train(
         "negative_keep": negative_keep,
     }
     train = replace(train, **{k: v for k, v in given.items() if v is not None})
-    figures = train_reader(data, out, train, ensure_e5_model(settings.model_cache_dir), log=click.echo)
+    figures = train_reader(list(data), out, train, ensure_e5_model(settings.model_cache_dir), log=click.echo)
     click.echo(
         f"held-out EM {figures['heldout']['exact_match']} F1 {figures['heldout']['f1']}; written to {out}"
     )

@@ -50,6 +50,14 @@ def answer_matches(answer_text: str, answers: list[str], groups: list[list[str]]
     return any(normalise(a) in text for a in answers if normalise(a))
 
 
+def holds_any_answer(answer_text: str, answers: list[str], groups: list[list[str]] | None) -> bool:
+    """Whether the text holds at least one accepted answer: any alternative of any part, or any
+    accepted string. A short answer without one is wrong; with some parts but not all, incomplete."""
+    text = normalise(answer_text)
+    alternatives = [*answers, *(alt for group in groups or [] for alt in group)]
+    return any(normalise(alt) in text for alt in alternatives if normalise(alt))
+
+
 def _gold_articles(service: Any, evidence: list[str], cache: dict[str, str]) -> list[str]:
     """Ids of the articles whose text (or title) contains any evidence string."""
     if not cache:
@@ -83,7 +91,8 @@ class _Tally:
     abstained_right: int = 0
     unmapped: int = 0
     short_asked: int = 0
-    short_right: int = 0  # stricter: the short answer alone holds the accepted string
+    short_right: int = 0  # stricter: the short answer alone holds the accepted string (every part)
+    short_wrong: int = 0  # the short answer holds no accepted answer at all (no part of it)
     short_em: float = 0.0  # CMRC 2018 rules over every answerable question (no short answer: 0)
     short_f1: float = 0.0
     failures: list[dict[str, Any]] = field(default_factory=list)
@@ -107,6 +116,7 @@ class _Tally:
         if not answer.abstained and answer.short_answer is not None:
             self.short_asked += 1
             self.short_right += answer_matches(answer.short_answer, accepted, groups)
+            self.short_wrong += not holds_any_answer(answer.short_answer, accepted, groups)
             alternatives = [*accepted, *(alt for group in groups or [] for alt in group)]
             self.short_em += exact_match(answer.short_answer, alternatives)
             self.short_f1 += char_f1(answer.short_answer, alternatives)
@@ -156,7 +166,10 @@ class _Tally:
             "short_answer_accuracy": share(self.short_right, self.short_asked),
             "short_answers": self.short_asked,
             "short_answer_shown": share(self.short_asked, answerable),
-            "shown_and_wrong": share(self.short_asked - self.short_right, self.short_asked),
+            "shown_and_wrong": share(self.short_wrong, self.short_asked),
+            "shown_and_incomplete": share(
+                self.short_asked - self.short_right - self.short_wrong, self.short_asked
+            ),
             "short_exact_match": share(self.short_em, answerable),
             "short_f1": share(self.short_f1, answerable),
             "abstention_accuracy": share(self.abstained_right, unanswerable),
@@ -218,7 +231,9 @@ def format_report(report: dict[str, Any]) -> str:
         f"answer accuracy {show(report['answer_accuracy'])}  (short answer alone right: "
         f"{show(report.get('short_answer_accuracy'))} of {report.get('short_answers', 0)} given)",
         f"short answers: shown for {show(report.get('short_answer_shown'))} of answerable, "
-        f"shown and wrong {show(report.get('shown_and_wrong'))}; EM {show(report.get('short_exact_match'))} "
+        f"shown and wrong {show(report.get('shown_and_wrong'))} (no accepted answer), incomplete "
+        f"{show(report.get('shown_and_incomplete'))} (some parts); "
+        f"EM {show(report.get('short_exact_match'))} "
         f"F1 {show(report.get('short_f1'))} (CMRC 2018 rules, over all answerable)",
         f"abstention accuracy {show(report['abstention_accuracy'])}  "
         f"false-abstention rate {show(report['false_abstention_rate'])}",

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from qa.evaluation import answer_matches, format_report, read_questions, run_eval
+from qa.evaluation import _Tally, answer_matches, format_report, holds_any_answer, read_questions, run_eval
+from qa.records import Answer
 
 DEV = Path(__file__).parent / "data" / "dev.jsonl"
 
@@ -23,6 +24,26 @@ def test_every_answer_group_must_match():
     groups = [["许昌高中"], ["许昌二高", "许昌第二高级中学"]]
     assert answer_matches("走进许昌高中和许昌二高", [], groups)
     assert not answer_matches("走进许昌高中", [], groups)
+
+
+def test_a_short_answer_with_one_part_of_several_is_incomplete_not_wrong():
+    groups = [["郭雨洁"], ["汪之栋"]]
+    assert holds_any_answer("郭雨洁", [], groups) and not answer_matches("郭雨洁", [], groups)
+    assert not holds_any_answer("申雪", [], groups)
+
+
+def test_shown_short_answers_split_into_right_incomplete_and_wrong():
+    tally = _Tally()
+    turn = {"question": "谁是旗手", "answers": ["郭雨洁、汪之栋"], "answer_groups": [["郭雨洁"], ["汪之栋"]]}
+    for short in ("郭雨洁和汪之栋", "郭雨洁", "申雪", "申雪"):
+        reply = Answer(
+            question="谁是旗手", answer=f"{short}。依据：“…”[1]", short_answer=short, abstained=False
+        )
+        tally.answerable_turn("q", turn, reply, "question")
+    report = tally.report()
+    assert report["short_answer_accuracy"] == 0.25
+    assert report["shown_and_incomplete"] == 0.25
+    assert report["shown_and_wrong"] == 0.5
 
 
 def test_read_questions_skips_blank_lines_and_honours_limit(tmp_path):

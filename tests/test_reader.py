@@ -6,6 +6,7 @@ import dataclasses
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from qa.answer.reader import READER_CONFIG, READER_WEIGHTS, Reader
@@ -25,7 +26,11 @@ def test_the_trained_reader_ships_in_the_repo_small_with_its_card():
     for words in ("CC BY-SA", "DRCD", "CMRC 2018", "Held-out", "F1"):
         assert words in card
     config = json.loads((SHIPPED / READER_CONFIG).read_text(encoding="utf-8"))
-    assert config["figures"]["heldout"]["f1"] >= 0.70
+    heldout = config["figures"]["heldout"]
+    assert heldout["f1"] >= 0.70
+    wiki = [f for source, f in heldout.get("by_source", {}).items() if not source.startswith("rgb")]
+    if wiki:  # the issue's bar is on the DRCD / CMRC held-out documents
+        assert sum(f["f1"] * f["questions"] for f in wiki) / sum(f["questions"] for f in wiki) >= 0.70
 
 
 def test_reader_reads_the_number_that_answers_the_question(reader):
@@ -158,3 +163,88 @@ def test_training_command_runs_end_to_end_on_a_tiny_slice(tmp_path, model_cache_
 
     loaded = Reader.load(out, ensure_e5_model(model_cache_dir))
     assert len(loaded.read("许昌市位于哪个省？", ["许昌市位于河南省中部。"])) == 1
+
+
+def _news_squad2(folder: Path) -> Path:
+    """A SQuAD 2.0 file as benchmarks/news_reader_data.py writes it: an answer and an impossible question."""
+    folder.mkdir()
+    data = {
+        "version": "v2.0",
+        "source": "made-up news practice (CC0)",
+        "data": [
+            {
+                "title": "q1",
+                "paragraphs": [
+                    {
+                        "context": "许昌市2022年粮食总产量达到293万吨，同比增长1.2%。",
+                        "qas": [
+                            {
+                                "id": "q1-0",
+                                "question": "许昌市2022年粮食总产量是多少？",
+                                "is_impossible": False,
+                                "answers": [{"text": "293万吨", "answer_start": 15}],
+                            }
+                        ],
+                    },
+                    {
+                        "context": "今年春节期间，我市各大公园举办了丰富多彩的文化活动。",
+                        "qas": [
+                            {
+                                "id": "q1-no0",
+                                "question": "许昌市2022年粮食总产量是多少？",
+                                "is_impossible": True,
+                                "answers": [],
+                            }
+                        ],
+                    },
+                ],
+            }
+        ],
+    }
+    (folder / "news.json").write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    return folder
+
+
+def test_an_impossible_question_trains_the_no_answer_position_in_every_window(tmp_path, model_cache_dir):
+    import random
+
+    from transformers import AutoTokenizer
+
+    from qa.answer.reader_train import TrainSettings, make_windows
+    from qa.index.e5_convert import ensure_e5_model
+
+    examples = read_squad(_news_squad2(tmp_path / "news") / "news.json")
+    assert [(e.answer, e.answer_start) for e in examples] == [("293万吨", 15), ("", -1)]
+    tokenizer = AutoTokenizer.from_pretrained(str(ensure_e5_model(model_cache_dir)))
+    windows = make_windows(examples, tokenizer, TrainSettings(), keep_negatives=0.0, rng=random.Random(0))
+    impossible = [i for i, e in enumerate(windows.example) if e == 1]
+    assert impossible, "a chosen negative is kept whatever the share of stray negatives kept"
+    assert all(windows.start[i] == windows.end[i] == 0 for i in impossible)
+    answered = [i for i, e in enumerate(windows.example) if e == 0]
+    assert all(windows.start[i] > 0 for i in answered)
+
+
+def test_training_continues_from_a_reader_on_several_folders_and_names_each_license(
+    tmp_path, model_cache_dir, monkeypatch
+):
+    from qa.cli import cli
+
+    monkeypatch.setenv("QA_MODEL_CACHE_DIR", str(model_cache_dir))
+    wiki, news = _tiny_squad(tmp_path / "data"), _news_squad2(tmp_path / "news")
+    out = tmp_path / "reader"
+    args = ["reader", "train", "--data", str(wiki), "--data", str(news), "--init", str(SHIPPED)]
+    result = CliRunner().invoke(cli, [*args, "--out", str(out), "--max-windows", "6", "--max-steps", "1"])
+    assert result.exit_code == 0, result.output
+    card = (out / "README.md").read_text(encoding="utf-8")
+    assert f"--init {SHIPPED}" in card and "made-up news practice (CC0)" in card and "CC BY-SA" in card
+    config = json.loads((out / READER_CONFIG).read_text(encoding="utf-8"))
+    assert config["training"]["init"] == str(SHIPPED)
+
+
+def test_continued_training_refuses_a_reader_with_other_frozen_layers(tmp_path):
+    import torch
+
+    from qa.answer.reader_train import _start_from
+
+    with pytest.raises(ValueError, match="frozen layers"):
+        _start_from(torch.nn.ModuleDict(), SHIPPED, frozen=3)

@@ -92,8 +92,10 @@ def test_reader_export_is_made_once_checked_and_reused(onnx_reader, model_cache_
 
 def test_typed_answer_is_shown_when_the_reader_scores_it_close_to_its_own(service):
     question = "1月至7月全市规模以上工业利润总额同比增长多少？"
-    assert service.ask(question).short_answer == "24.3%"  # the typed rules' answer, weighed by the reader
-    reader_alone = AnswerSettings(reader_typed_slack=0.0)
+    every_read = AnswerSettings(sure_min=0.0)  # this one is not sure enough to show by default
+    shown = dataclasses.replace(service, settings=service.settings.model_copy(update={"answer": every_read}))
+    assert shown.ask(question).short_answer == "24.3%"  # the typed rules' answer, weighed by the reader
+    reader_alone = AnswerSettings(reader_typed_slack=0.0, sure_min=0.0)
     settings = service.settings.model_copy(update={"answer": reader_alone})
     assert dataclasses.replace(service, settings=settings).ask(question).short_answer == "10.7%"
 
@@ -115,3 +117,35 @@ def test_reader_backend_torch_on_request(settings: Settings, embedder):
 
     loaded = load_reader(settings.model_copy(update={"reader_backend": "torch"}), embedder)
     assert isinstance(loaded, Reader)
+
+
+def test_support_counts_the_other_articles_that_repeat_the_short_answer():
+    from qa.answer.compose import short_answer_support
+
+    found = [("a", "醉驾525起"), ("a", "又是525起"), ("b", "共525起。"), ("c", "无关"), ("d", "共 525 起")]
+    assert short_answer_support("525起", "a", found, limit=5) == 2  # b and d; the quoted article never
+    assert short_answer_support("525起", "a", found, limit=3) == 1
+    assert short_answer_support("王磊；525起", "x", found, limit=5) == 3  # any part of a joined answer
+
+
+def test_confidence_grows_with_the_margin_and_with_agreement():
+    from qa.answer.compose import short_answer_confidence
+
+    weights = AnswerSettings(sure_margin=0.5, sure_support=1.0, sure_compound=-1.0)
+    sure = short_answer_confidence(6.0, 0, False, weights)
+    assert sure > short_answer_confidence(0.0, 0, False, weights)
+    assert short_answer_confidence(0.0, 3, False, weights) > short_answer_confidence(0.0, 0, False, weights)
+    assert short_answer_confidence(6.0, 0, True, weights) < sure
+    assert short_answer_confidence(60.0, 0, False, weights) == short_answer_confidence(
+        10.0, 0, False, weights
+    )
+
+
+def test_an_unsure_short_answer_is_not_shown_but_the_quotes_still_answer(service):
+    strict = dataclasses.replace(service.settings.answer, sure_min=1.0)
+    unsure = dataclasses.replace(service, settings=service.settings.model_copy(update={"answer": strict}))
+    answer = unsure.ask("市公安局党委副书记、常务副局长是谁？")
+    assert answer.short_answer is None and not answer.abstained
+    assert "王磊" in answer.citations[0].quote
+    assert all(c.answer_start is None for c in answer.citations)
+    assert service.ask("市公安局党委副书记、常务副局长是谁？").short_answer == "王磊"

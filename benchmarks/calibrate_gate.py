@@ -1,0 +1,135 @@
+"""Fit the sure-enough score of read short answers (AnswerSettings.sure_*) on calibration questions.
+
+A short answer is shown in large red type; one that holds no accepted answer misleads more than none
+(the quotes still answer). For every short answer the product would show (the score turned off), this
+records the reader's margin on the quoted sentence, how many other retrieved articles repeat the
+answer and whether the question asks several things, then fits a logistic regression (numpy, L2) of
+"holds an accepted answer" on them, and picks the lowest threshold at which no calibration set shows
+more than --target of its short answers wrong (the reader issue asks for 25%). Prints the weights and
+the trade-off curve per set; report on other questions with `qa eval` after setting them.
+
+    python benchmarks/calibrate_gate.py \
+        --set /tmp/rgb-index:/tmp/qa-bench/news-reader/questions-calibrate.jsonl \
+        --set /tmp/qa-bench/reader-heldout/index:/tmp/qa-bench/reader-heldout/questions.jsonl:even
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+from _common import log, product_embedder, write_result
+
+from qa.answer.compose import short_answer_support
+from qa.answer.extraction import is_compound
+from qa.evaluation import holds_any_answer, read_questions
+from qa.service import QAService
+from qa.settings import Settings
+
+FEATURES = ("sure_margin", "sure_support", "sure_compound")
+L2 = 1.0  # ridge on the weights (not the intercept): a few hundred rows, keep the fit tame
+
+
+def gate_rows(service: QAService, questions: Path, split: str) -> list[dict]:
+    """Features and verdict of every short answer the product shows on `questions` (rows of `split`)."""
+    settings = service.settings.answer
+    rows = []
+    for i, row in enumerate(read_questions(questions)):
+        if split != "all" and (i % 2 == 0) != (split == "even"):
+            continue
+        accepted, groups = row.get("answers", []), row.get("answer_groups")
+        if not (accepted or groups) or row.get("answerable") is False:
+            continue
+        answer = service.ask(row["question"], top_k=10)
+        if answer.abstained or not answer.short_answer or not answer.citations:
+            continue
+        first = answer.citations[0]
+        span = service.reader.read(answer.resolved_question or row["question"], [first.quote])[0]
+        found = [(p.article_id, p.text) for p in answer.passages]
+        rows.append(
+            {
+                "margin": span.margin if span is not None else -settings.sure_margin_cap,
+                "support": short_answer_support(
+                    answer.short_answer, first.article_id, found, settings.sure_from
+                ),
+                "compound": is_compound(answer.resolved_question or row["question"]),
+                "right": holds_any_answer(answer.short_answer, accepted, groups),
+            }
+        )
+    return rows
+
+
+def design(rows: list[dict], cap: float) -> np.ndarray:
+    """The feature matrix in the order of FEATURES, as `short_answer_confidence` computes them."""
+    return np.array(
+        [[max(-cap, min(cap, r["margin"])), math.log1p(r["support"]), float(r["compound"])] for r in rows]
+    )
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = L2, steps: int = 50) -> tuple[float, np.ndarray]:
+    """Intercept and weights of an L2-penalised logistic regression, by Newton's method."""
+    a = np.hstack([np.ones((len(x), 1)), x])
+    w = np.zeros(a.shape[1])
+    penalty = np.diag([0.0] + [l2] * x.shape[1])
+    for _ in range(steps):
+        p = 1 / (1 + np.exp(-a @ w))
+        gradient = a.T @ (p - y) + penalty @ w
+        hessian = a.T @ (a * (p * (1 - p))[:, None]) + penalty
+        w -= np.linalg.solve(hessian, gradient)
+    return float(w[0]), w[1:]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--set",
+        action="append",
+        required=True,
+        help="INDEX_DIR:QUESTIONS[:even|odd|all], repeat for several calibration sets",
+    )
+    parser.add_argument("--target", type=float, default=0.25, help="Highest shown-and-wrong share allowed.")
+    args = parser.parse_args()
+    embedder = product_embedder()
+    sets: dict[str, list[dict]] = {}
+    for spec in args.set:
+        index_dir, questions, *rest = spec.split(":")
+        settings = Settings(index_dir=Path(index_dir))
+        settings = settings.model_copy(update={"answer": replace(settings.answer, sure_min=0.0)})
+        service = QAService.load(settings, embedder=embedder)
+        sets[spec] = gate_rows(service, Path(questions), rest[0] if rest else "all")
+        log(f"{spec}: {len(sets[spec])} short answers, {sum(not r['right'] for r in sets[spec])} wrong")
+    rows = [r for found in sets.values() for r in found]
+    cap = Settings().answer.sure_margin_cap
+    x, y = design(rows, cap), np.array([float(r["right"]) for r in rows])
+    bias, weights = fit_logistic(x, y)
+    curve = []
+    for threshold in np.round(np.arange(0.0, 0.96, 0.05), 2):
+        point: dict = {"sure_min": float(threshold)}
+        for spec, found in sets.items():
+            p = 1 / (1 + np.exp(-(bias + design(found, cap) @ weights)))
+            right = np.array([r["right"] for r in found], dtype=bool)
+            shown = p >= threshold
+            wrong = float(1 - right[shown].mean()) if shown.any() else 0.0
+            point[spec] = {"kept": int(shown.sum()), "of": len(found), "shown_and_wrong": round(wrong, 4)}
+        curve.append(point)
+    # the lowest threshold at which no calibration set shows more than `target` wrong
+    chosen = next(
+        (c for c in curve if all(c[spec]["shown_and_wrong"] <= args.target for spec in sets)), curve[-1]
+    )
+    fitted = {
+        "sure_bias": round(bias, 3),
+        **{k: round(float(w), 3) for k, w in zip(FEATURES, weights, strict=True)},
+        "sure_min": chosen["sure_min"],
+    }
+    counts = {"rows": len(rows), "wrong": int((1 - y).sum())}
+    write_result(
+        "calibrate_gate",
+        {"sets": args.set, "target": args.target, **counts, "fitted": fitted, "curve": curve},
+    )
+
+
+if __name__ == "__main__":
+    main()
