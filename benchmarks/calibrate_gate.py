@@ -2,8 +2,9 @@
 
 A short answer is shown in large red type; one that holds no accepted answer misleads more than none
 (the quotes still answer). For every short answer the product would show (the score turned off), this
-records the reader's margin on the quoted sentence, how many other retrieved articles repeat the
-answer and whether the question asks several things, then fits a logistic regression (numpy, L2) of
+records what the score reads (`answer_question(explain=...)`: the reader's margin on the quoted
+sentence, how many other retrieved articles repeat the answer, whether the question asks several
+things), then fits a logistic regression (numpy, L2) of
 "holds an accepted answer" on them, and picks the lowest threshold at which no calibration set shows
 more than --target of its short answers wrong (the reader issue asks for 25%). Prints the weights and
 the trade-off curve per set; report on other questions with `qa eval` after setting them.
@@ -23,8 +24,8 @@ from pathlib import Path
 import numpy as np
 from _common import log, product_embedder, write_result
 
-from qa.answer.compose import short_answer_support
-from qa.answer.extraction import is_compound
+from qa.answer.compose import answer_question
+from qa.answer.retrieve import RememberedQueries, retrieve
 from qa.evaluation import holds_any_answer, read_questions
 from qa.service import QAService
 from qa.settings import Settings
@@ -34,8 +35,8 @@ L2 = 1.0  # ridge on the weights (not the intercept): a few hundred rows, keep t
 
 
 def gate_rows(service: QAService, questions: Path, split: str) -> list[dict]:
-    """Features and verdict of every short answer the product shows on `questions` (rows of `split`)."""
-    settings = service.settings.answer
+    """What the sure-enough score reads, and the verdict, for every short answer the product would show
+    on `questions` (rows of `split`): the service's own retrieval and answer step, as `ask` runs them."""
     rows = []
     for i, row in enumerate(read_questions(questions)):
         if split != "all" and (i % 2 == 0) != (split == "even"):
@@ -43,22 +44,26 @@ def gate_rows(service: QAService, questions: Path, split: str) -> list[dict]:
         accepted, groups = row.get("answers", []), row.get("answer_groups")
         if not (accepted or groups) or row.get("answerable") is False:
             continue
-        answer = service.ask(row["question"], top_k=10)
-        if answer.abstained or not answer.short_answer or not answer.citations:
-            continue
-        first = answer.citations[0]
-        span = service.reader.read(answer.resolved_question or row["question"], [first.quote])[0]
-        found = [(p.article_id, p.text) for p in answer.passages]
-        rows.append(
-            {
-                "margin": span.margin if span is not None else -settings.sure_margin_cap,
-                "support": short_answer_support(
-                    answer.short_answer, first.article_id, found, settings.sure_from
-                ),
-                "compound": is_compound(answer.resolved_question or row["question"]),
-                "right": holds_any_answer(answer.short_answer, accepted, groups),
-            }
+        queries = RememberedQueries(service.embedder)
+        question = row["question"].strip()
+        hits = retrieve(
+            service.index, queries, question, k=10, settings=service.settings.retrieval, cache=service.cache
         )
+        explain: dict = {}
+        answer = answer_question(
+            question,
+            hits,
+            service.index,
+            service.settings.answer,
+            embedder=service.embedder,
+            cache=service.cache,
+            reader=service.reader,
+            queries=queries,
+            explain=explain,
+        )
+        if answer.abstained or not answer.short_answer or not explain:
+            continue
+        rows.append({**explain, "right": holds_any_answer(answer.short_answer, accepted, groups)})
     return rows
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -16,7 +17,7 @@ UNANSWERABLE = "2035年火星基地的宇航员有多少人？"
 @pytest.fixture(scope="module")
 def client(settings, embedder):
     """A TestClient opened with `with` (the lifespan runs) over the session's seeds index, with the
-    default settings (no reader: it is opt-in; tests/test_web.py runs the page with it)."""
+    default settings (the shipped reader, which shows only the short answers it is sure of)."""
     app = create_app(settings, embedder=embedder)
     with TestClient(app) as client:
         assert app.state.index.wait(600), "the index did not load"
@@ -116,8 +117,20 @@ def test_chat_stream_sends_pieces_then_citations_then_done(client):
     assert meta["short_answer_date"] == done["short_answer_date"]
 
 
-def test_answer_carries_the_short_answers_date_and_the_quote_notes_as_fields(client):
-    body = client.post("/ask", json={"question": "振德集团华中区域总部建设项目总投资多少？"}).json()
+@pytest.fixture(scope="module")
+def every_short_answer_client(settings, embedder):
+    """The same app, showing every short answer the reader reads (`QA_ANSWER__SURE_MIN=0`)."""
+    shown = dataclasses.replace(settings.answer, sure_min=0.0)
+    app = create_app(settings.model_copy(update={"answer": shown}), embedder=embedder)
+    with TestClient(app) as client:
+        assert app.state.index.wait(600), "the index did not load"
+        yield client
+
+
+def test_answer_carries_the_short_answers_date_and_the_quote_notes_as_fields(every_short_answer_client):
+    body = every_short_answer_client.post(
+        "/ask", json={"question": "振德集团华中区域总部建设项目总投资多少？"}
+    ).json()
     first, second = body["citations"]
     assert body["short_answer_date"] == first["date"]
     assert body["answer"].startswith(f"{body['short_answer']}（{body['short_answer_date']}）。依据：")

@@ -591,6 +591,7 @@ def answer_question(
     cache: TextCache | None = None,
     reader: Reader | None = None,
     queries: QueryEmbedder | None = None,
+    explain: dict[str, object] | None = None,
 ) -> Answer:
     """Build the answer (short answer + quotes + citations) or an abstention with the closest passages.
 
@@ -600,7 +601,7 @@ def answer_question(
     With a `reader`, Chinese questions take their quote and short answer from what the reader reads
     in the best sentences; without one (or for other languages) the typed rules answer. `queries` is
     where the question's vector comes from (the service passes the vectors retrieval computed); None:
-    `embedder`.
+    `embedder`. `explain`, a dict, receives the inputs of the sure-enough score of a read short answer.
     """
     settings = settings or AnswerSettings()
     passages = _passages(hits, index)
@@ -628,6 +629,9 @@ def answer_question(
     if reading and short and best.margin is not None:
         found = [(p.article_id, p.text) for p in passages]
         support = short_answer_support(short, best.article.id, found, settings.sure_from)
-        if short_answer_confidence(best.margin, support, asked.compound, settings) < settings.sure_min:
+        if explain is not None:  # what the sure-enough score reads (benchmarks/calibrate_gate.py)
+            explain.update(margin=best.margin, support=support, compound=asked.compound)
+        confidence = short_answer_confidence(best.margin, support, asked.compound, settings)
+        if confidence < settings.sure_min:
             short = None  # not sure enough to show in large red type: the quotes still answer
     return _assemble(asked, best, chosen, short, passages)
