@@ -24,8 +24,6 @@ from pathlib import Path
 import numpy as np
 from _common import log, product_embedder, write_result
 
-from qa.answer.compose import answer_question
-from qa.answer.retrieve import RememberedQueries, retrieve
 from qa.evaluation import holds_any_answer, read_questions
 from qa.service import QAService
 from qa.settings import Settings
@@ -36,7 +34,7 @@ L2 = 1.0  # ridge on the weights (not the intercept): a few hundred rows, keep t
 
 def gate_rows(service: QAService, questions: Path, split: str) -> list[dict]:
     """What the sure-enough score reads, and the verdict, for every short answer the product would show
-    on `questions` (rows of `split`): the service's own retrieval and answer step, as `ask` runs them."""
+    on `questions` (rows of `split`), asked through the service as a user would ask them."""
     rows = []
     for i, row in enumerate(read_questions(questions)):
         if split != "all" and (i % 2 == 0) != (split == "even"):
@@ -44,23 +42,8 @@ def gate_rows(service: QAService, questions: Path, split: str) -> list[dict]:
         accepted, groups = row.get("answers", []), row.get("answer_groups")
         if not (accepted or groups) or row.get("answerable") is False:
             continue
-        queries = RememberedQueries(service.embedder)
-        question = row["question"].strip()
-        hits = retrieve(
-            service.index, queries, question, k=10, settings=service.settings.retrieval, cache=service.cache
-        )
         explain: dict = {}
-        answer = answer_question(
-            question,
-            hits,
-            service.index,
-            service.settings.answer,
-            embedder=service.embedder,
-            cache=service.cache,
-            reader=service.reader,
-            queries=queries,
-            explain=explain,
-        )
+        answer = service.ask(row["question"], top_k=10, explain=explain)
         if answer.abstained or not answer.short_answer or not explain:
             continue
         rows.append({**explain, "right": holds_any_answer(answer.short_answer, accepted, groups)})

@@ -193,8 +193,11 @@ class QAService:
         session_id: str | None = None,
         top_k: int | None = None,
         filters: Filters | None = None,
+        explain: dict[str, object] | None = None,
     ) -> Answer:
-        """Answer a question in a session (new when `session_id` is None), resolving follow-ups first."""
+        """Answer a question in a session (new when `session_id` is None), resolving follow-ups first.
+
+        `explain`, a dict, receives what the answer step's sure-enough score read (`answer_question`)."""
         started = time.perf_counter()
         if question is None or not question.strip():
             raise QuestionError("the question is empty")
@@ -232,6 +235,7 @@ class QAService:
             cache=self.cache,
             reader=self.reader,
             queries=queries,
+            explain=explain,
         )
         answered_at = time.perf_counter()
         answer = replace(

@@ -98,6 +98,13 @@ def encode_pairs(
     return windows
 
 
+def trained_weights(folder: Path) -> dict[str, torch.Tensor]:
+    """A reader folder's trained layers and head (fp16 on disk) as fp32 tensors, by module name."""
+    from safetensors.torch import load_file
+
+    return {name: tensor.float() for name, tensor in load_file(str(Path(folder) / READER_WEIGHTS)).items()}
+
+
 class Reader:
     """A loaded span reader; `read` scores a batch of passages for one question in one forward pass."""
 
@@ -127,7 +134,6 @@ class Reader:
         device (`qa.index.device.resolve_device`); int8 applies on the CPU only (torch's dynamic
         quantisation has no GPU kernels).
         """
-        from safetensors.torch import load_file
 
         folder = Path(folder)
         config = json.loads((folder / READER_CONFIG).read_text(encoding="utf-8"))
@@ -137,8 +143,7 @@ class Reader:
         trained = torch.nn.ModuleDict(
             {"layers": torch.nn.ModuleList(model.encoder.layer[frozen:]), "head": head}
         )
-        weights = {name: tensor.float() for name, tensor in load_file(str(folder / READER_WEIGHTS)).items()}
-        trained.load_state_dict(weights, strict=True)
+        trained.load_state_dict(trained_weights(folder), strict=True)
         model.eval()
         head.eval()
         if int8 and device == "cpu":

@@ -36,6 +36,7 @@ from qa.answer.reader import (
     encode_pairs,
     load_base,
     top_layer_mask,
+    trained_weights,
 )
 from qa.text import char_f1, exact_match
 
@@ -168,7 +169,7 @@ def read_squad(path: Path) -> list[Example]:
 def read_training_data(folders: Path | list[Path]) -> list[Example]:
     """Every SQuAD-style JSON file in `folders` (one folder or several), each folder's sorted by name."""
     examples = []
-    for folder in [folders] if isinstance(folders, Path) else folders:
+    for folder in _as_folders(folders):
         files = sorted(Path(folder).glob("*.json"))
         if not files:
             raise FileNotFoundError(f"no SQuAD-style .json files in {folder}")
@@ -454,9 +455,8 @@ def _card(settings: TrainSettings, figures: dict[str, Any], data: Path | list[Pa
     if settings.init:
         command += f" --init {settings.init}"
     by_source = "".join(
-        f"\n- `{source}`: {len_} questions, EM {f['exact_match']}, F1 {f['f1']}"
+        f"\n- `{source}`: {f['questions']} questions, EM {f['exact_match']}, F1 {f['f1']}"
         for source, f in heldout.get("by_source", {}).items()
-        for len_ in [f["questions"]]
     )
     return f"""# Reader: multilingual-e5-small fine-tuned as a span reader (top layers only)
 
@@ -493,7 +493,7 @@ def train_reader(
     if settings.threads:
         torch.set_num_threads(settings.threads)
     rng = random.Random(settings.seed)
-    examples = read_training_data(_as_folders(data))
+    examples = read_training_data(data)
     train = [e for e in examples if not is_heldout(e, settings.heldout_share)]
     heldout = [e for e in examples if is_heldout(e, settings.heldout_share)]
     if settings.max_windows is not None:
@@ -549,15 +549,12 @@ def train_reader(
 
 def _start_from(module: torch.nn.Module, folder: Path, frozen: int) -> None:
     """Load a trained reader's layers and head into `module` (training continues from it)."""
-    from safetensors.torch import load_file
-
     config = json.loads((folder / READER_CONFIG).read_text(encoding="utf-8"))
     if int(config["frozen_layers"]) != frozen:
         raise ValueError(
             f"{folder} was trained with {config['frozen_layers']} frozen layers, this run freezes {frozen}"
         )
-    weights = {name: tensor.float() for name, tensor in load_file(str(folder / READER_WEIGHTS)).items()}
-    module.load_state_dict(weights, strict=True)
+    module.load_state_dict(trained_weights(folder), strict=True)
 
 
 def save_reader(
