@@ -214,6 +214,11 @@ def question_parts(question: str) -> list[str]:
     if not joins:
         return []
     i = joins[-1]
+    parallel = _parallel_items(tokens[:i], tokens[i + 1 :])
+    if parallel:  # 女子双人10米跳台和男子双人10米跳台冠军: the items share their tail
+        left = "".join(tokens[:i] + tokens[i + 1 + parallel :])
+        right = "".join(tokens[: i - parallel] + tokens[i + 1 :])
+        return [_one_ask(left), _one_ask(right)]
     lo, hi = i - 1, i + 2  # left item tokens[lo:i], right item tokens[i + 1:hi]
     if tokens[lo] in ("年", "月") and lo > 0 and tokens[lo - 1].isdigit():
         lo -= 1
@@ -228,7 +233,27 @@ def question_parts(question: str) -> list[str]:
         hi += 1
     left = "".join(tokens[:i] + tokens[hi:])
     right = "".join(tokens[:lo] + tokens[i + 1 :])
-    return [left, right] if left != right else []
+    named = re.fullmatch(r"(.*[^\d])(\d{2,})", tokens[i - 1])
+    if named and tokens[i + 1].isdigit() and len(tokens[i + 1]) == len(named.group(2)):
+        right = "".join(tokens[:lo]) + named.group(1) + "".join(tokens[i + 1 :])  # EMNLP2022和2023
+    return [_one_ask(left), _one_ask(right)] if left != right else []
+
+
+def _parallel_items(before: list[str], after: list[str], head: int = 2) -> int:
+    """How many tokens each item has when the item after a conjunction repeats the end of the one
+    before it after a different head of at most `head` tokens (女子|双人10米跳台 和 男子|双人10米跳台);
+    0 when the items are not built that way."""
+    for j in range(1, head + 1):
+        for k in range(min(len(before), len(after) - j), 0, -1):
+            shared = k + j <= len(before) and after[j : j + k] == before[-k:]
+            if shared and len("".join(before[-k:])) >= 2 and after[:j] != before[-k - j : -k]:
+                return j + k
+    return 0
+
+
+def _one_ask(part: str) -> str:
+    """A part asks one thing: 分别 ("respectively") no longer belongs in it."""
+    return part.replace("分别", "")
 
 
 def question_type(question: str) -> str:
