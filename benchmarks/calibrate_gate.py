@@ -3,7 +3,7 @@
 A short answer is shown in large red type; one that holds no accepted answer misleads more than none
 (the quotes still answer). For every short answer the product would show (the score turned off), this
 records what the score reads (`answer_question(explain=...)`: the reader's margin on the quoted
-sentence, how many other retrieved articles repeat the answer, whether the question asks several
+sentence, how many other read sentences gave the same answer, whether the question asks several
 things), then fits a logistic regression (numpy, L2) of
 "holds an accepted answer" on them, and picks the lowest threshold at which no calibration set shows
 more than --target of its short answers wrong (the reader issue asks for 25%). Prints the weights and
@@ -28,7 +28,7 @@ from qa.evaluation import holds_any_answer, read_questions
 from qa.service import QAService
 from qa.settings import Settings
 
-FEATURES = ("sure_margin", "sure_support", "sure_compound")
+FEATURES = ("sure_margin", "sure_agree", "sure_compound")
 L2 = 1.0  # ridge on the weights (not the intercept): a few hundred rows, keep the fit tame
 
 
@@ -53,7 +53,7 @@ def gate_rows(service: QAService, questions: Path, split: str) -> list[dict]:
 def design(rows: list[dict], cap: float) -> np.ndarray:
     """The feature matrix in the order of FEATURES, as `short_answer_confidence` computes them."""
     return np.array(
-        [[max(-cap, min(cap, r["margin"])), math.log1p(r["support"]), float(r["compound"])] for r in rows]
+        [[max(-cap, min(cap, r["margin"])), math.log1p(r["agree"]), float(r["compound"])] for r in rows]
     )
 
 

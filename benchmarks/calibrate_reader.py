@@ -31,6 +31,10 @@ GRID = {
     "reader_typed_slack": [0.0, 1.0, 2.0, 4.0, 8.0, 100.0],
 }
 SLACK_ONLY = {"reader_typed_slack": [0.0, 2.0, 4.0, 8.0, 100.0]}  # --grid slack: a new reader's recheck
+CHOOSE = {  # --grid choose: how many sentences the reader reads, and how much its verdict moves the quote
+    "reader_candidates": [1, 2, 3, 4],
+    "reader_weight": [0.0, 0.2, 0.5, 1.0],
+}
 
 
 class MemoEmbedder:
@@ -106,7 +110,12 @@ def main() -> None:
     parser.add_argument("--split", choices=["even", "odd", "all"], default="even")
     parser.add_argument("--only", default=None, help="One setting, e.g. 'reader_weight=0.3,reader_margin=0'.")
     parser.add_argument("--no-reader", action="store_true", help="The typed rules, for comparison.")
-    parser.add_argument("--grid", choices=["full", "slack"], default="full", help="slack: the slack alone.")
+    parser.add_argument(
+        "--grid",
+        choices=["full", "slack", "choose"],
+        default="full",
+        help="slack: the slack alone; choose: reader_candidates x reader_weight.",
+    )
     args = parser.parse_args()
     base = Settings(index_dir=args.index_dir)
     if args.no_reader:
@@ -117,7 +126,7 @@ def main() -> None:
     service.embedder = MemoEmbedder(service.embedder)  # type: ignore[assignment]
     with tempfile.TemporaryDirectory() as folder:
         path = split_file(args.questions, args.split, Path(folder))
-        grid = SLACK_ONLY if args.grid == "slack" else GRID
+        grid = {"slack": SLACK_ONLY, "choose": CHOOSE}.get(args.grid, GRID)
         for values in settings_grid(args.only, grid) if not args.no_reader else [{}]:
             answer = replace(base.answer, **values)
             trial = replace(service, settings=base.model_copy(update={"answer": answer}))

@@ -119,19 +119,44 @@ def test_reader_backend_torch_on_request(settings: Settings, embedder):
     assert isinstance(loaded, Reader)
 
 
-def test_support_counts_the_other_articles_that_repeat_the_short_answer():
-    from qa.answer.compose import short_answer_support
+def test_agreement_counts_the_other_read_sentences_that_gave_the_same_short_answer():
+    from qa.answer.compose import short_answer_agreement
 
-    found = [("a", "醉驾525起"), ("a", "又是525起"), ("b", "共525起。"), ("c", "无关"), ("d", "共 525 起")]
-    assert short_answer_support("525起", "a", found, limit=5) == 2  # b and d; the quoted article never
-    assert short_answer_support("525起", "a", found, limit=3) == 1
-    assert short_answer_support("王磊；525起", "x", found, limit=5) == 3  # any part of a joined answer
+    others = ["525起", "525 起", None, "王磊", "525起。"]
+    assert short_answer_agreement("525起", others) == 3  # spaces and punctuation aside; nothing read: no
+    assert short_answer_agreement("王磊", others) == 1
+    assert short_answer_agreement(None, others) == 0
+
+
+def test_the_reader_moves_the_quote_to_the_read_sentence_that_holds_the_answer(service):
+    """The rules rank a sentence without the answer first; the reader reads both and, with a weight on
+    its verdict, quotes the one that answers. With no weight the rules' first choice stays first."""
+    from qa.answer import compose
+    from qa.records import Article
+
+    text = (
+        "市公安局召开全市交通安全工作会议，部署下一阶段工作。"
+        "市公安局党委副书记、常务副局长王磊出席会议并讲话。"
+    )
+    article = Article(id="a1", title="全市交通安全工作会议召开", text=text, date="2023-05-01")
+    cut = text.index("。") + 1
+    first = compose._Candidate(0, article, 0, cut, score=1.0, short=None)
+    second = compose._Candidate(0, article, cut, len(text), score=0.9, short=None)
+    question = "市公安局党委副书记、常务副局长是谁？"
+    asked = compose._Asked.of(question, service.index)
+    evidence = compose._Evidence([first, second], best_chunk_coverage=1.0, top_dense=0.0)
+    weighed = dataclasses.replace(service.settings.answer, reader_candidates=2, reader_weight=0.2)
+    _, best = compose._read_candidates(asked, evidence, first, service.reader, weighed)
+    assert best.start == cut and article.text[best.span[0] : best.span[1]] == "王磊"
+    unweighed = dataclasses.replace(weighed, reader_weight=0.0)
+    _, kept = compose._read_candidates(asked, evidence, first, service.reader, unweighed)
+    assert kept.start == 0
 
 
 def test_confidence_grows_with_the_margin_and_with_agreement():
     from qa.answer.compose import short_answer_confidence
 
-    weights = AnswerSettings(sure_margin=0.5, sure_support=1.0, sure_compound=-1.0)
+    weights = AnswerSettings(sure_margin=0.5, sure_agree=1.0, sure_compound=-1.0)
     sure = short_answer_confidence(6.0, 0, False, weights)
     assert sure > short_answer_confidence(0.0, 0, False, weights)
     assert short_answer_confidence(0.0, 3, False, weights) > short_answer_confidence(0.0, 0, False, weights)

@@ -2,8 +2,9 @@
 
 No LLM: the best sentence among the retrieved chunks is the one that covers most of the question's
 IDF weight (plus small bonuses for holding an answer of the asked type and for a year match). The
-trained reader (when one is loaded, the default) reads that sentence and its best span is the short
-answer, unless the typed rules' answer there scores nearly as well with the reader (`_read_candidates`).
+trained reader (when one is loaded, the default) reads that sentence and the next best few, and the
+sentence its verdict favours is quoted first; its best span there is the short answer, unless the
+typed rules' answer there scores nearly as well with the reader (`_read_candidates`).
 Without a reader the short answer is pulled from the sentence by type: 多少/几 -> a number with its
 unit, 谁 -> a person (jieba `nr` or the name after a role word), 哪里/哪个县 -> a place, 什么时候/哪一年 ->
 a date, 哪些 -> the listed items. A question asking several things at once ("A和B分别…", "男女…",
@@ -310,8 +311,9 @@ def _best_candidate(
 def _read_candidates(
     asked: _Asked, evidence: _Evidence, first: _Candidate, reader: Reader, settings: AnswerSettings
 ) -> tuple[_Evidence, _Candidate]:
-    """The reader reads `first` (the sentence the answer quotes first) and the next best candidate
-    sentences, `reader_candidates` in all, in one batch; returns the evidence and `first` as read.
+    """The reader reads `first` (the rules' choice of quote) and the next best candidate sentences,
+    `reader_candidates` in all, in one batch; returns the evidence and the sentence to quote first:
+    `first` as read, or with a `reader_weight` the read sentence whose score with its bonus is best.
 
     In each read sentence the short answer is the reader's best span, or the typed rules' answer when
     the reader scores that within `reader_typed_slack` of its own; it is shown when the margin over
@@ -355,7 +357,10 @@ def _read_candidates(
                 margin=span.margin,
             )
         )
-    return replace(evidence, candidates=read + unread), read[0]
+    # With a weight, the reader's verdict moves the quote: the read sentence scoring best with its
+    # bonus is quoted first (the issue's "the quote is the sentence that holds the span").
+    best = max(read, key=lambda c: c.score) if settings.reader_weight > 0 else read[0]
+    return replace(evidence, candidates=read + unread), best
 
 
 def _typed_offsets(cand: _Candidate, quote: str) -> tuple[int, int] | None:
@@ -413,27 +418,22 @@ def _read_parts(
     return "；".join(found.values()) or None
 
 
-def short_answer_support(short: str, quoted_article: str, passages: list[tuple[str, str]], limit: int) -> int:
-    """How many other articles among the first `limit` retrieved (article id, text) repeat the short
-    answer (any part of a "；"-joined one): agreement the sure-enough score counts."""
-    keys = [k for k in (normalise(part) for part in short.split("；")) if k]
-    return len(
-        {
-            article_id
-            for article_id, text in passages[:limit]
-            if article_id != quoted_article and any(k in normalise(text) for k in keys)
-        }
-    )
+def short_answer_agreement(short: str | None, others: list[str | None]) -> int:
+    """How many of the other sentences the reader read gave the same short answer: agreement the
+    sure-enough score counts (an answer read alike in several places is seldom a misreading)."""
+    key = normalise(short or "")
+    return sum(1 for other in others if key and other and normalise(other) == key)
 
 
-def short_answer_confidence(margin: float, support: int, compound: bool, settings: AnswerSettings) -> float:
+def short_answer_confidence(margin: float, agree: int, compound: bool, settings: AnswerSettings) -> float:
     """How likely a read short answer is right (0..1): a logistic score of the reader's margin, the
-    other articles repeating it and whether the question asks several things (`AnswerSettings.sure_*`)."""
+    other read sentences agreeing with it and whether the question asks several things
+    (`AnswerSettings.sure_*`)."""
     cap = settings.sure_margin_cap
     score = (
         settings.sure_bias
         + settings.sure_margin * max(-cap, min(cap, margin))
-        + settings.sure_support * math.log1p(support)
+        + settings.sure_agree * math.log1p(agree)
         + settings.sure_compound * compound
     )
     return 1.0 / (1.0 + math.exp(-score))
@@ -627,11 +627,11 @@ def answer_question(
     else:
         short = _short_answer(asked, best, chosen, index, settings, cache)
     if reading and short and best.margin is not None:
-        found = [(p.article_id, p.text) for p in passages]
-        support = short_answer_support(short, best.article.id, found, settings.sure_from)
+        others = [c.short for c in evidence.candidates if c.margin is not None and c is not best]
+        agree = short_answer_agreement(best.short, others)
         if explain is not None:  # what the sure-enough score reads (benchmarks/calibrate_gate.py)
-            explain.update(margin=best.margin, support=support, compound=asked.compound)
-        confidence = short_answer_confidence(best.margin, support, asked.compound, settings)
+            explain.update(margin=best.margin, agree=agree, compound=asked.compound)
+        confidence = short_answer_confidence(best.margin, agree, asked.compound, settings)
         if confidence < settings.sure_min:
             short = None  # not sure enough to show in large red type: the quotes still answer
     return _assemble(asked, best, chosen, short, passages)
