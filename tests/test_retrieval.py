@@ -203,11 +203,12 @@ def _hit(name: str, score: float) -> Hit:
     return Hit(chunk=Chunk(id=name, article_id=name, start=0, end=1, text=name), score=score)
 
 
-def test_each_parts_best_hit_follows_the_whole_questions_best():
+def test_the_rankings_of_the_whole_question_and_of_each_part_are_taken_in_turn():
     whole = [_hit("w1", 0.9), _hit("w2", 0.8), _hit("w3", 0.7)]
     parts = [[_hit("a1", 0.95), _hit("w2", 0.5)], [_hit("w1", 0.99), _hit("b2", 0.6)]]
     merged = merge_parts(whole, parts, k=4)
-    assert [h.chunk.id for h in merged] == ["w1", "a1", "w2", "w3"]  # w1 counted once, b1 was w1
+    # first places: w1, a1 (b1 was w1); second places: w2, b2 (a2 was w2); w3 comes after them
+    assert [h.chunk.id for h in merged] == ["w1", "a1", "w2", "b2"]
     assert [h.score for h in merged] == sorted((h.score for h in merged), reverse=True)
 
 

@@ -10,6 +10,7 @@ Every number is a field of `RetrievalSettings`.
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
@@ -132,13 +133,13 @@ def retrieve(
 
 
 def merge_parts(whole: list[Hit], parts: list[list[Hit]], k: int) -> list[Hit]:
-    """The whole question's best hit, then each part's best, then the rest of each ranking.
+    """The rankings of the whole question and of each part, taken in turn: the whole's best, each
+    part's best, the whole's second, each part's second, … (RGB's calibrate topics: two-part questions
+    lacked a part's answer when only its best chunk joined; answer accuracy 0.764 -> 0.791).
 
     No chunk appears twice and scores stay descending (a part's hit is capped at the score above it).
     """
-    ordered = (
-        whole[:1] + [hits[0] for hits in parts if hits] + whole[1:] + [h for hits in parts for h in hits[1:]]
-    )
+    ordered = [hit for rank in itertools.zip_longest(whole, *parts) for hit in rank if hit is not None]
     merged: list[Hit] = []
     seen: set[str] = set()
     for hit in ordered:

@@ -135,15 +135,16 @@ class AnswerSettings:
     # question asks several things, fitted on the 451 short answers of RGB's calibration topics (110
     # questions; topics nobody trained the reader on, benchmarks/news_reader_data.py) and the reader's
     # held-out split's even rows, 2026-12-01 (benchmarks/calibrate_gate.py); sure_min is the lowest
-    # threshold at which neither set shows more than 25% of its short answers wrong (RGB 0.321 ->
-    # 0.220, held-out 0.354 -> 0.248 there). It replaced a count of other retrieved articles repeating
-    # the answer: with three sentences read, the reader's own agreement carries that count's weight.
-    sure_bias: float = -0.871  # the score's intercept ...
-    sure_margin: float = 0.19  # ... plus this times the margin (clipped to +-sure_margin_cap) ...
+    # threshold at which neither set shows more than 25% of its short answers wrong (RGB 0.303 ->
+    # 0.177, held-out 0.354 -> 0.243 there; refit after two-part questions took their parts' rankings
+    # in turn, `merge_parts`). It replaced a count of other retrieved articles repeating the answer:
+    # with three sentences read, the reader's own agreement carries that count's weight.
+    sure_bias: float = -0.813  # the score's intercept ...
+    sure_margin: float = 0.183  # ... plus this times the margin (clipped to +-sure_margin_cap) ...
     sure_margin_cap: float = 10.0
-    sure_agree: float = 1.454  # ... plus this times log(1 + other read sentences with the same answer) ...
-    sure_compound: float = 0.529  # ... plus this for a question asking several things
-    sure_min: float = 0.55  # the short answer is shown when the score's probability reaches this
+    sure_agree: float = 1.42  # ... plus this times log(1 + other read sentences with the same answer) ...
+    sure_compound: float = 0.778  # ... plus this for a question asking several things
+    sure_min: float = 0.6  # the short answer is shown when the score's probability reaches this
 
     def __post_init__(self) -> None:
         """Refuse values that cannot work: negative weights, ratios outside 0..1, counts below 1."""
