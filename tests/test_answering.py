@@ -290,3 +290,14 @@ def test_aliases_come_from_the_index_not_from_the_code(service):
     without = answer_question(question, hits, plain)
     assert with_aliases.short_answer == "2个" and "我市有2个案例获奖" in with_aliases.citations[0].quote
     assert without.short_answer != "2个"
+
+
+def test_a_quote_holding_quotation_marks_is_set_between_corner_brackets_in_the_prose():
+    from qa.records import Citation
+
+    plain = Citation(n=1, article_id="a", title="t", date="", source="", start=0, end=4, quote="共525起")
+    marked = Citation(
+        n=2, article_id="a", title="t", date="", source="", start=5, end=20, quote="“我与政协”征文活动启动"
+    )
+    prose = answer_prose("525起", "", [plain, marked])
+    assert prose == "525起。依据：“共525起”[1] 「“我与政协”征文活动启动」[2]"

@@ -12,6 +12,7 @@ import httpx
 import pytest
 import uvicorn
 
+from qa.answer.compose import in_quotation_marks
 from qa.api.app import create_app
 from qa.settings import PROJECT_ROOT
 
@@ -113,7 +114,7 @@ def expected_short_answer(answer: dict) -> str:
 
 def expected_answer_text(answer: dict) -> str:
     """The answer body from its fields: 依据： (with a short answer), each quote, its note, its chip."""
-    quotes = " ".join(f"“{c['quote']}”{c['note']}{c['n']}" for c in answer["citations"])
+    quotes = " ".join(f"{in_quotation_marks(c['quote'])}{c['note']}{c['n']}" for c in answer["citations"])
     return ("依据：" if answer["short_answer"] and answer["citations"] else "") + quotes
 
 
@@ -155,6 +156,16 @@ def test_short_answer_date_and_further_quote_note_are_rendered_from_the_answer_f
     assert bot.locator(".answer-text .chip").count() == len(answer["citations"])
     TEST_OUTPUT.mkdir(exist_ok=True)
     page.screenshot(path=str(TEST_OUTPUT / "answered-dated.png"))
+
+
+def test_a_quote_holding_quotation_marks_stands_between_corner_brackets_not_doubled_marks(page, server_url):
+    question = "魏都区“我与政协”征文活动到什么时候截止？"
+    answer = httpx.post(f"{server_url}/ask", json={"question": question}, timeout=60).json()
+    assert any("“" in c["quote"] for c in answer["citations"])  # the quote names “我与政协” itself
+    ask(page, question)
+    text = page.locator(".msg.bot").last.locator(".answer-text").inner_text()
+    assert text == expected_answer_text(answer)
+    assert "「" in text and "““" not in text and "””" not in text
 
 
 def test_a_long_paste_is_never_cut_the_page_says_it_is_too_long(page, settings):

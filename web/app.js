@@ -265,6 +265,11 @@ function answerSpan(citation, from, to) {
   return [a - from, b - from];
 }
 
+// The marks a quote stands between: “ ” or, when it holds “ or ” itself, 「 」 (as answer_prose does).
+function quotationMarks(quote) {
+  return /[“”]/.test(quote) ? ["「", "」"] : ["“", "”"];
+}
+
 // A quote as nodes: the short answer inside it marked when the citation says where it is.
 function quoteNodes(citation) {
   const quote = citation.quote;
@@ -287,9 +292,10 @@ function renderAnswerBody(msg, answer) {
   }
   if (msg.shortAnswer && msg.citations.length) msg.body.appendChild(document.createTextNode("依据："));
   msg.citations.forEach((citation, i) => {
-    msg.body.appendChild(document.createTextNode(`${i ? " " : ""}“`));
+    const [open, close] = quotationMarks(citation.quote);
+    msg.body.appendChild(document.createTextNode(`${i ? " " : ""}${open}`));
     msg.body.append(...quoteNodes(citation));
-    msg.body.appendChild(document.createTextNode(`”${citation.note || ""}`));
+    msg.body.appendChild(document.createTextNode(`${close}${citation.note || ""}`));
     msg.body.appendChild(citationChip(msg, citation.n));
   });
 }
@@ -349,7 +355,8 @@ function answerPlainText(msg, answer) {
     lines.push("依据：");
     for (const c of citations) {
       const where = [c.date, c.source].filter(Boolean).join("，");
-      lines.push(`${c.n}. “${c.quote}”${c.note || ""}`);
+      const [open, close] = quotationMarks(c.quote);
+      lines.push(`${c.n}. ${open}${c.quote}${close}${c.note || ""}`);
       lines.push(`   ——《${c.title || "无标题"}》${where ? `，${where}` : ""}`);
       lines.push(`   ${location.origin}${permalink(c.article_id, c.start, c.end)}`);
     }
@@ -418,7 +425,7 @@ function spokenAnswer(answer) {
   }
   const citations = answer.citations || [];
   if (citations.length) {
-    parts.push(`依据：${citations.map((c) => `“${c.quote}”`).join("；")}。`);
+    parts.push(`依据：${citations.map((c) => quotationMarks(c.quote).join(c.quote)).join("；")}。`);
     parts.push(`共 ${citations.length} 处出处，可用出处按钮查看原文。`);
   } else if (!answer.short_answer) {
     parts.push(answer.answer);

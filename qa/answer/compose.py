@@ -548,9 +548,15 @@ def _short_answer(
     return best.short
 
 
+def in_quotation_marks(quote: str) -> str:
+    """A quote between “ ”, or between 「 」 when it holds “ or ” itself, so marks never double
+    (“我与政协”征文 quoted whole reads 「…“我与政协”征文…」); the quote itself stays verbatim."""
+    return f"「{quote}」" if "“" in quote or "”" in quote else f"“{quote}”"
+
+
 def answer_prose(short: str | None, short_date: str, citations: list[Citation]) -> str:
     """The answer as one text, built from its fields: "<short>（<date>）。依据：“quote”<note>[n] …"."""
-    quotes = " ".join(f"“{c.quote}”{c.note}[{c.n}]" for c in citations)
+    quotes = " ".join(f"{in_quotation_marks(c.quote)}{c.note}[{c.n}]" for c in citations)
     if not short:
         return quotes
     date = f"（{short_date}）" if short_date else ""
