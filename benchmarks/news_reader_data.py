@@ -15,10 +15,16 @@ data we ship with its license ... RGB"). This script splits it so the figures st
 - Of the topics never trained on, half calibrate the answer step's numbers (questions-calibrate) and
   half are only scored (questions-report); both are written in RGB's own format for `qa eval`.
 
-    python benchmarks/news_reader_data.py [--out /tmp/qa-bench/news-reader]
+- With `--sentences`, each training question also becomes sentence examples, read the way the answer
+  step reads (one sentence with the question): the sentences of the passages the product retrieves
+  that hold an accepted answer, and the `SENTENCE_NEGATIVES` that cover most of the question's words
+  without one (the near misses the answer step must pass over).
 
-Writes OUT/train/rgb-news.json (SQuAD 2.0, for `qa reader train --data`) and OUT/questions-{train,
-calibrate,report,test}.jsonl (test = calibrate + report).
+    python benchmarks/news_reader_data.py [--out /tmp/qa-bench/news-reader] [--sentences]
+
+Writes OUT/train/rgb-news.json (SQuAD 2.0, for `qa reader train --data`), with --sentences
+OUT/train-sentences/rgb-news-sentences.json, and OUT/questions-{train,calibrate,report,test}.jsonl
+(test = calibrate + report).
 """
 
 from __future__ import annotations
@@ -30,7 +36,9 @@ from pathlib import Path
 
 from _common import CACHE_DIR, RGB_CORPUS, RGB_INDEX, RGB_QUESTIONS, log, open_service, product_embedder
 
-from qa.text import normalise
+from qa.answer.extraction import coverage
+from qa.answer.rerank import question_terms
+from qa.text import normalise, sentence_spans
 
 SOURCE = (
     "RGB (Chen et al., AAAI 2024; `../shared/eval-external`), zh_refine + zh_int, the half of its topics "
@@ -41,7 +49,14 @@ TRAIN_SHARE = 0.5  # share of topics trained on (by hash) ...
 CALIBRATE_SHARE = 0.25  # ... and the next share calibrates the answer step's numbers; the rest is scored
 LIST_SPAN = 60  # answer parts this close together are labelled as one span (a list of names)
 NEGATIVES = 3  # retrieved passages without the answer, per question, labelled "not here"
+SENTENCE_POSITIVES = 3  # --sentences: sentences holding an answer, per question ...
+SENTENCE_NEGATIVES = 4  # ... and sentences without one that cover most of the question, per question
+SENTENCE_SOURCE = SOURCE.replace(
+    "as SQuAD 2.0 (gold passages with the answer, retrieved passages without it as impossible questions)",
+    "as SQuAD 2.0 sentences (sentences of retrieved passages with the answer, and near misses without it)",
+)
 RETRIEVED = 10  # how many passages are retrieved per question to find those negatives
+SENTENCE_PASSAGES = 5  # --sentences: the first passages whose sentences are labelled
 
 
 def topics(questions: list[dict]) -> list[list[dict]]:
@@ -120,9 +135,39 @@ def squad_examples(question: dict, passages: dict[str, str], retrieved: list[str
     return paragraphs
 
 
+def sentence_examples(question: dict, texts: list[str], terms: dict[str, float]) -> list[dict]:
+    """SQuAD 2.0 paragraphs of one sentence each: retrieved sentences holding an accepted answer, then
+    the sentences without one that cover most of the question's words."""
+    groups = _groups(question)
+    accepted = [normalise(a) for group in groups for a in group if normalise(a)]
+    positives, negatives, seen = [], [], set()
+    for text in texts:
+        for start, end in sentence_spans(text):
+            sentence = text[start:end].strip()
+            if len(sentence) < 8 or normalise(sentence) in seen:
+                continue
+            seen.add(normalise(sentence))
+            span = answer_span(sentence, groups)
+            if span is not None:
+                positives.append((sentence, span))
+            elif not any(a in normalise(sentence) for a in accepted):
+                negatives.append((coverage(sentence, terms), sentence))
+    paragraphs = []
+    for n, (sentence, span) in enumerate(positives[:SENTENCE_POSITIVES]):
+        qa = {"id": f"{question['id']}-s{n}", "question": question["question"], "is_impossible": False}
+        qa["answers"] = [{"text": sentence[span[0] : span[1]], "answer_start": span[0]}]
+        paragraphs.append({"context": sentence, "qas": [qa]})
+    negatives.sort(key=lambda pair: -pair[0])
+    for n, (_, sentence) in enumerate(negatives[:SENTENCE_NEGATIVES]):
+        qa = {"id": f"{question['id']}-sno{n}", "question": question["question"], "is_impossible": True}
+        paragraphs.append({"context": sentence, "qas": [{**qa, "answers": []}]})
+    return paragraphs
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=CACHE_DIR / "news-reader")
+    parser.add_argument("--sentences", action="store_true", help="Also write sentence examples.")
     args = parser.parse_args()
     questions = [json.loads(line) for line in RGB_QUESTIONS.read_text(encoding="utf-8").splitlines()]
     passages = {}
@@ -136,16 +181,27 @@ def main() -> None:
     trained = parts["train"]
     log(f"{len(questions)} questions: " + ", ".join(f"{len(v)} to {k}" for k, v in parts.items()))
     service = open_service(RGB_INDEX, product_embedder())
-    data = []
+    data, sentences = [], []
     for question in trained:
         answer = service.ask(question["question"], top_k=RETRIEVED)
         retrieved = [p.article_id for p in answer.passages if p.article_id in passages]
         paragraphs = squad_examples(question, passages, list(dict.fromkeys(retrieved)))
         if paragraphs:
             data.append({"title": question["id"], "paragraphs": paragraphs})
+        if args.sentences:
+            terms = question_terms(service.index, question["question"])
+            texts = [p.text for p in answer.passages[:SENTENCE_PASSAGES]]
+            paragraphs = sentence_examples(question, texts, terms)
+            if paragraphs:
+                sentences.append({"title": question["id"], "paragraphs": paragraphs})
     (args.out / "train").mkdir(parents=True, exist_ok=True)
     squad = {"version": "v2.0", "source": SOURCE, "data": data}
     (args.out / "train" / "rgb-news.json").write_text(json.dumps(squad, ensure_ascii=False), encoding="utf-8")
+    if args.sentences:
+        (args.out / "train-sentences").mkdir(parents=True, exist_ok=True)
+        squad = {"version": "v2.0", "source": SENTENCE_SOURCE, "data": sentences}
+        text = json.dumps(squad, ensure_ascii=False)
+        (args.out / "train-sentences" / "rgb-news-sentences.json").write_text(text, encoding="utf-8")
     for name, rows in parts.items():
         text = "".join(json.dumps(q, ensure_ascii=False) + "\n" for q in rows)
         (args.out / f"questions-{name}.jsonl").write_text(text, encoding="utf-8")
