@@ -40,10 +40,15 @@ from qa.answer.extraction import coverage
 from qa.answer.rerank import question_terms
 from qa.text import normalise, sentence_spans
 
-SOURCE = (
+_RGB_HALF = (
     "RGB (Chen et al., AAAI 2024; `../shared/eval-external`), zh_refine + zh_int, the half of its topics "
-    "`benchmarks/news_reader_data.py` trains on, as SQuAD 2.0 (gold passages with the answer, retrieved "
-    "passages without it as impossible questions); CC BY-NC-SA 4.0: non-commercial use only"
+    "`benchmarks/news_reader_data.py` trains on, as SQuAD 2.0 "
+)
+_NON_COMMERCIAL = "; CC BY-NC-SA 4.0: non-commercial use only"
+SOURCE = (
+    _RGB_HALF
+    + "(gold passages with the answer, retrieved passages without it as impossible questions)"
+    + _NON_COMMERCIAL
 )
 TRAIN_SHARE = 0.5  # share of topics trained on (by hash) ...
 CALIBRATE_SHARE = 0.25  # ... and the next share calibrates the answer step's numbers; the rest is scored
@@ -51,9 +56,10 @@ LIST_SPAN = 60  # answer parts this close together are labelled as one span (a l
 NEGATIVES = 3  # retrieved passages without the answer, per question, labelled "not here"
 SENTENCE_POSITIVES = 3  # --sentences: sentences holding an answer, per question ...
 SENTENCE_NEGATIVES = 4  # ... and sentences without one that cover most of the question, per question
-SENTENCE_SOURCE = SOURCE.replace(
-    "as SQuAD 2.0 (gold passages with the answer, retrieved passages without it as impossible questions)",
-    "as SQuAD 2.0 sentences (sentences of retrieved passages with the answer, and near misses without it)",
+SENTENCE_SOURCE = (
+    _RGB_HALF
+    + "sentences (sentences of retrieved passages with the answer, and near misses without it)"
+    + _NON_COMMERCIAL
 )
 RETRIEVED = 10  # how many passages are retrieved per question to find those negatives
 SENTENCE_PASSAGES = 5  # --sentences: the first passages whose sentences are labelled

@@ -50,12 +50,16 @@ def answer_matches(answer_text: str, answers: list[str], groups: list[list[str]]
     return any(normalise(a) in text for a in answers if normalise(a))
 
 
+def accepted_alternatives(answers: list[str], groups: list[list[str]] | None) -> list[str]:
+    """Every accepted string: the answers and each alternative of each part."""
+    return [*answers, *(alt for group in groups or [] for alt in group)]
+
+
 def holds_any_answer(answer_text: str, answers: list[str], groups: list[list[str]] | None) -> bool:
     """Whether the text holds at least one accepted answer: any alternative of any part, or any
     accepted string. A short answer without one is wrong; with some parts but not all, incomplete."""
     text = normalise(answer_text)
-    alternatives = [*answers, *(alt for group in groups or [] for alt in group)]
-    return any(normalise(alt) in text for alt in alternatives if normalise(alt))
+    return any(normalise(alt) in text for alt in accepted_alternatives(answers, groups) if normalise(alt))
 
 
 def _gold_articles(service: Any, evidence: list[str], cache: dict[str, str]) -> list[str]:
@@ -117,7 +121,7 @@ class _Tally:
             self.short_asked += 1
             self.short_right += answer_matches(answer.short_answer, accepted, groups)
             self.short_wrong += not holds_any_answer(answer.short_answer, accepted, groups)
-            alternatives = [*accepted, *(alt for group in groups or [] for alt in group)]
+            alternatives = accepted_alternatives(accepted, groups)
             self.short_em += exact_match(answer.short_answer, alternatives)
             self.short_f1 += char_f1(answer.short_answer, alternatives)
         self.false_abstentions += answer.abstained
