@@ -36,6 +36,12 @@ CHOOSE = {  # --grid choose: how many sentences the reader reads, and how much i
     "reader_weight": [0.0, 0.2, 0.5, 1.0],
 }
 
+QUOTES = {  # --grid quotes: when a second quote joins the first, and the penalty for a sentence's other year
+    "second_quote_ratio": [0.5, 0.6, 0.7, 0.8],
+    "max_quotes": [2, 3],
+    "year_clash": [0.0, 0.4],
+}
+
 
 class MemoEmbedder:
     """The embedder, with each batch of question vectors computed once (retrieval does not depend on
@@ -112,9 +118,9 @@ def main() -> None:
     parser.add_argument("--no-reader", action="store_true", help="The typed rules, for comparison.")
     parser.add_argument(
         "--grid",
-        choices=["full", "slack", "choose"],
+        choices=["full", "slack", "choose", "quotes"],
         default="full",
-        help="slack: the slack alone; choose: reader_candidates x reader_weight.",
+        help="slack: the slack alone; choose: reader_candidates x reader_weight; quotes: QUOTES.",
     )
     args = parser.parse_args()
     base = Settings(index_dir=args.index_dir)
@@ -126,7 +132,7 @@ def main() -> None:
     service.embedder = MemoEmbedder(service.embedder)  # type: ignore[assignment]
     with tempfile.TemporaryDirectory() as folder:
         path = split_file(args.questions, args.split, Path(folder))
-        grid = {"slack": SLACK_ONLY, "choose": CHOOSE}.get(args.grid, GRID)
+        grid = {"slack": SLACK_ONLY, "choose": CHOOSE, "quotes": QUOTES}.get(args.grid, GRID)
         for values in settings_grid(args.only, grid) if not args.no_reader else [{}]:
             answer = replace(base.answer, **values)
             trial = replace(service, settings=base.model_copy(update={"answer": answer}))

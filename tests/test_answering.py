@@ -301,3 +301,16 @@ def test_a_quote_holding_quotation_marks_is_set_between_corner_brackets_in_the_p
     )
     prose = answer_prose("525起", "", [plain, marked])
     assert prose == "525起。依据：“共525起”[1] 「“我与政协”征文活动启动」[2]"
+
+
+def test_a_sentence_writing_only_another_year_loses_to_one_of_the_asked_year():
+    from qa.answer.compose import year_fit
+
+    settings = AnswerSettings()
+    asked = {"2022"}
+    same = year_fit(asked, "", "2022年春节档首日，《长津湖之水门桥》夺得票房冠军。", settings)
+    other = year_fit(asked, "", "2023年春节档首日，《流浪地球2》夺得票房冠军。", settings)
+    silent = year_fit(asked, "", "春节档首日，《满江红》夺得票房冠军。", settings)
+    assert same == settings.year_bonus and other == -settings.year_clash < 0 == silent
+    assert year_fit(asked, "2022-02-01", "2023年春节档首日，……", settings) == settings.year_bonus
+    assert year_fit(set(), "", "2023年春节档首日，……", settings) == 0.0

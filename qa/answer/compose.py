@@ -213,6 +213,18 @@ def _sentence_score(
     )
 
 
+def year_fit(asked: set[str], date: str, sentence: str, settings: AnswerSettings) -> float:
+    """What a sentence's years add to its score for a question naming the years `asked`: year_bonus
+    when its article is of such a year or it writes one, minus year_clash when it writes only other
+    years ("2023年春节档…" for a question about 2022's), else nothing."""
+    if not asked:
+        return 0.0
+    written = years(sentence)
+    if date[:4] in asked or written & asked:
+        return settings.year_bonus
+    return -settings.year_clash if written else 0.0
+
+
 def _candidate(
     asked: _Asked,
     settings: AnswerSettings,
@@ -229,8 +241,7 @@ def _candidate(
     typed = typed_answer(asked.kind, sentence, asked.text, asked.terms, cache, aliases=asked.aliases)
     if typed is not None:
         score += settings.typed_base + settings.typed_weight * min(typed[0], settings.typed_cap)
-    if asked.years and (article.date[:4] in asked.years or any(f"{y}年" in sentence for y in asked.years)):
-        score += settings.year_bonus
+    score += year_fit(asked.years, article.date, sentence, settings)
     start, end = _quote_span(article, hit.chunk.start + s, hit.chunk.start + e, settings.look_back)
     short, placed = (typed[1], typed[0]) if typed else (None, 0)
     return _Candidate(rank, article, start, end, score, short, placed)
