@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from qa.api.app import create_app
 
-SEED_QUESTION = "市公安局创文指挥部的指挥长是谁？"
+SEED_QUESTION = "市公安局党委副书记、常务副局长是谁？"  # a short answer the reader is sure of
 UNANSWERABLE = "2035年火星基地的宇航员有多少人？"
 
 

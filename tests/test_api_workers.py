@@ -76,8 +76,12 @@ def _children(pid: int) -> list[str]:
     return found
 
 
-def test_qa_serve_with_two_workers_answers_as_one_process_does(copies, service, settings):
+def test_qa_serve_with_two_workers_answers_as_one_process_does(copies, settings, onnx_embedder):
+    from qa.service import QAService
+
     _, index_dir = copies
+    # the workers run without the reader (QA_READER_DIR empty, below): so does the one process
+    service = QAService.load(settings.model_copy(update={"reader_dir": None}), embedder=onnx_embedder)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
