@@ -181,9 +181,7 @@ def pack(
             for name, (dtype, count, _) in tensors.items()
         },
         "settings": asdict(settings),
-        "note": asdict(
-            data_note(data, settings.init, program="qa reader pack (then qa.answer.reader_bundle)")
-        ),
+        "note": asdict(data_note(data, settings.init, program="qa reader pack")),
         "train_questions": len(train),
         "train_windows": len(train_windows),
         "heldout_questions": len(heldout),

@@ -515,8 +515,9 @@ def train_reader(
     if settings.threads:
         torch.set_num_threads(settings.threads)
     rng = random.Random(settings.seed)
-    train, heldout = split_examples(read_training_data(data), settings, rng)
-    log(f"{len(train) + len(heldout)} questions: {len(train)} to train on, {len(heldout)} held out")
+    examples = read_training_data(data)
+    train, heldout = split_examples(examples, settings, rng)
+    log(f"{len(examples)} questions: {len(train)} to train on, {len(heldout)} held out")
     base, tokenizer = load_base(model_dir)
     base.to(training_device(settings.device))
     train_windows, heldout_windows = training_windows(train, heldout, tokenizer, settings, rng)
