@@ -42,6 +42,12 @@ QUOTES = {  # --grid quotes: when a second quote joins the first, and the penalt
     "year_clash": [0.0, 0.4],
 }
 
+MORE = {  # --grid more: the second look (off, then when it runs and what it takes to move the quote)
+    "reader_more": [0, 3],
+    "reader_more_below": [0.0, 2.0, 4.0],
+    "reader_more_sure": [2.0, 4.0, 6.0],
+}
+
 
 class MemoEmbedder:
     """The embedder, with each batch of question vectors computed once (retrieval does not depend on
@@ -118,9 +124,9 @@ def main() -> None:
     parser.add_argument("--no-reader", action="store_true", help="The typed rules, for comparison.")
     parser.add_argument(
         "--grid",
-        choices=["full", "slack", "choose", "quotes"],
+        choices=["full", "slack", "choose", "quotes", "more"],
         default="full",
-        help="slack: the slack alone; choose: reader_candidates x reader_weight; quotes: QUOTES.",
+        help="slack: the slack alone; choose: reader_candidates x reader_weight; quotes: QUOTES; more: MORE.",
     )
     args = parser.parse_args()
     base = Settings(index_dir=args.index_dir)
@@ -132,7 +138,7 @@ def main() -> None:
     service.embedder = MemoEmbedder(service.embedder)  # type: ignore[assignment]
     with tempfile.TemporaryDirectory() as folder:
         path = split_file(args.questions, args.split, Path(folder))
-        grid = {"slack": SLACK_ONLY, "choose": CHOOSE, "quotes": QUOTES}.get(args.grid, GRID)
+        grid = {"slack": SLACK_ONLY, "choose": CHOOSE, "quotes": QUOTES, "more": MORE}.get(args.grid, GRID)
         for values in settings_grid(args.only, grid) if not args.no_reader else [{}]:
             answer = replace(base.answer, **values)
             trial = replace(service, settings=base.model_copy(update={"answer": answer}))

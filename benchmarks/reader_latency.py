@@ -4,7 +4,7 @@ For every question, in turn (the order rotating), `QAService.ask` with the shipp
 service with no reader (the typed rules), so background load hits both alike. Prints p50/p95 of each
 and the reader's cost at p50; writes benchmarks/results/reader_latency.json.
 
-    python benchmarks/reader_latency.py [--rounds 1] [--rgb-questions 200]
+    python benchmarks/reader_latency.py [--rounds 1] [--rgb-questions 200] [--variant 'reader_more=3']
 """
 
 from __future__ import annotations
@@ -27,18 +27,28 @@ from _common import (
 )
 
 
-def compare(service, questions: list[str], rounds: int) -> dict:
-    """p50/p95 of ask with the reader and without it, interleaved (who goes first alternates)."""
+def compare(service, questions: list[str], rounds: int, variant: dict | None = None) -> dict:
+    """p50/p95 of ask with the reader and without it, interleaved (who goes first alternates); with
+    `variant` (answer settings), a third leg: the reader with those settings, in the same rotation."""
     calls = {"reader": service.ask, "rules": replace(service, reader=None).ask}
+    if variant:
+        answer = replace(service.settings.answer, **variant)
+        calls["variant"] = replace(
+            service, settings=service.settings.model_copy(update={"answer": answer})
+        ).ask
     stats = interleaved(calls, questions, rounds)
     with_reader, without = stats["reader"], stats["rules"]
-    return {
+    figures = {
         "questions": len(questions),
         "with_reader": with_reader,
         "rules_only": without,
         "reader_cost_p50_ms": round(with_reader["p50_ms"] - without["p50_ms"], 1),
         "reader_cost_p95_ms": round(with_reader["p95_ms"] - without["p95_ms"], 1),
     }
+    if variant:
+        figures["variant"] = {"settings": variant, **stats["variant"]}
+        figures["variant_cost_p50_ms"] = round(stats["variant"]["p50_ms"] - without["p50_ms"], 1)
+    return figures
 
 
 def main() -> None:
@@ -46,7 +56,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--rgb-questions", type=int, default=200)
+    parser.add_argument(
+        "--variant", default=None, help="Answer settings of a third leg, e.g. 'reader_candidates=4'."
+    )
     args = parser.parse_args()
+    variant = (
+        {k: float(v) if "." in v else int(v) for k, v in (p.split("=") for p in args.variant.split(","))}
+        if args.variant
+        else None
+    )
     set_threads()
     embedder = product_embedder()
     figures = {}
@@ -58,7 +76,7 @@ def main() -> None:
         service = open_service(index_dir, embedder)  # the product's default: the reader on ONNX Runtime
         assert service.reader is not None, "no reader in models/reader/"
         figures[name] = {"reader_backend": service.reader.backend}
-        figures[name].update(compare(service, questions, args.rounds))
+        figures[name].update(compare(service, questions, args.rounds, variant))
         print(name, figures[name], flush=True)
     write_result("reader_latency", figures)
 

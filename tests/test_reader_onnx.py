@@ -153,6 +153,44 @@ def test_the_reader_moves_the_quote_to_the_read_sentence_that_holds_the_answer(s
     assert kept.start == 0
 
 
+def test_an_unsure_first_reading_takes_a_second_look_and_quotes_a_sure_sentence(service):
+    """The rules rank the sentence with the answer below the ones the reader reads first; none of those
+    holds it (every margin low), so the reader reads the next ones, and the sure one is quoted first.
+    Without the second look the rules' sentences stay."""
+    from qa.answer import compose
+    from qa.records import Article
+
+    sentences = [
+        "市公安局召开全市交通安全工作会议，部署下一阶段工作。",
+        "会议通报了今年以来全市交通安全形势。",
+        "会议要求各单位压实责任，确保道路交通安全形势稳定。",
+        "市公安局党委副书记、常务副局长王磊出席会议并讲话。",
+    ]
+    text = "".join(sentences)
+    article = Article(id="a1", title="全市交通安全工作会议召开", text=text, date="2023-05-01")
+    starts = [text.index(s) for s in sentences]
+    candidates = [
+        compose._Candidate(0, article, a, a + len(s), score=1.0 - 0.1 * i, short=None)
+        for i, (a, s) in enumerate(zip(starts, sentences, strict=True))
+    ]
+    asked = compose._Asked.of("市公安局党委副书记、常务副局长是谁？", service.index)
+    evidence = compose._Evidence(candidates, best_chunk_coverage=1.0, top_dense=0.0)
+    look = dataclasses.replace(
+        service.settings.answer,
+        reader_candidates=2,
+        reader_more=2,
+        reader_more_below=2.0,
+        reader_more_sure=2.0,
+    )
+    read, best = compose._read_candidates(asked, evidence, candidates[0], service.reader, look)
+    assert best.start == starts[3] and article.text[best.span[0] : best.span[1]] == "王磊"
+    assert sum(c.margin is not None for c in read.candidates) == 4  # two read first, two more
+    _, kept = compose._read_candidates(
+        asked, evidence, candidates[0], service.reader, dataclasses.replace(look, reader_more=0)
+    )
+    assert kept.start in starts[:2]
+
+
 def test_confidence_grows_with_the_margin_and_with_agreement():
     from qa.answer.compose import short_answer_confidence
 

@@ -344,6 +344,33 @@ def _read_candidates(
             pool.append(cand)
         else:
             unread.append(cand)
+    read = _read_pool(asked, pool, reader, settings)
+    # With a weight, the reader's verdict moves the quote: the read sentence scoring best with its
+    # bonus is quoted first (the issue's "the quote is the sentence that holds the span").
+    best = max(read, key=lambda c: c.score) if settings.reader_weight > 0 else read[0]
+    unsure = max((c.margin for c in read if c.margin is not None), default=-math.inf)
+    if settings.reader_more and unsure < settings.reader_more_below:
+        places = {(c.article.id, c.start, c.end) for c in read}
+        more: list[_Candidate] = []
+        for cand in unread:
+            place = (cand.article.id, cand.start, cand.end)
+            if len(more) < settings.reader_more and place not in places:
+                more.append(cand)
+                places.add(place)
+        again = _read_pool(asked, more, reader, settings) if more else []
+        sure = [c for c in again if c.margin is not None and c.margin >= settings.reader_more_sure]
+        if sure:
+            best = max(sure, key=lambda c: c.margin or 0.0)
+        unread = [c for c in unread if all(c is not m for m in more)]
+        read += again
+    return replace(evidence, candidates=read + unread), best
+
+
+def _read_pool(
+    asked: _Asked, pool: list[_Candidate], reader: Reader, settings: AnswerSettings
+) -> list[_Candidate]:
+    """The candidates of `pool` as the reader read them, in one batch: each with its short answer (or
+    None), its margin, and its score raised or lowered by the reader's verdict."""
     quotes = [c.article.text[c.start : c.end] for c in pool]
     typed_at = [_typed_offsets(c, q) for c, q in zip(pool, quotes, strict=True)]
     spans = reader.read(asked.text, quotes, typed_at)
@@ -368,10 +395,7 @@ def _read_candidates(
                 margin=span.margin,
             )
         )
-    # With a weight, the reader's verdict moves the quote: the read sentence scoring best with its
-    # bonus is quoted first (the issue's "the quote is the sentence that holds the span").
-    best = max(read, key=lambda c: c.score) if settings.reader_weight > 0 else read[0]
-    return replace(evidence, candidates=read + unread), best
+    return read
 
 
 def _typed_offsets(cand: _Candidate, quote: str) -> tuple[int, int] | None:
