@@ -198,6 +198,13 @@ def product_embedder():
     return load_default(Settings(model=MODEL, model_cache_dir=MODEL_CACHE, threads=THREADS))
 
 
+def parse_settings(text: str) -> dict[str, int | float]:
+    """Settings written as 'name=value,name=value' (a value with '.' or 'e' is a float, else an int)."""
+    return {
+        k: float(v) if "." in v or "e" in v else int(v) for k, v in (p.split("=") for p in text.split(","))
+    }
+
+
 def log(message: str) -> None:
     """Progress to stderr, so stdout stays the figures."""
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)

@@ -20,6 +20,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from _common import parse_settings
+
 from qa.answer.reader import Reader, Span
 from qa.evaluation import read_questions, run_eval
 from qa.service import QAService
@@ -104,12 +106,7 @@ def split_file(questions: Path, split: str, folder: Path) -> Path:
 def settings_grid(only: str | None, grid: dict[str, list[Any]] = GRID) -> list[dict[str, Any]]:
     """Every combination of `grid`, or the one setting written as 'name=value,name=value'."""
     if only:
-        return [
-            {
-                k: float(v) if "." in v or "e" in v else int(v)
-                for k, v in (p.split("=") for p in only.split(","))
-            }
-        ]
+        return [parse_settings(only)]
     keys = list(grid)
     return [dict(zip(keys, values, strict=True)) for values in itertools.product(*grid.values())]
 

@@ -19,6 +19,7 @@ from _common import (
     interleaved,
     log,
     open_service,
+    parse_settings,
     product_embedder,
     questions_of,
     seeds_index,
@@ -60,11 +61,7 @@ def main() -> None:
         "--variant", default=None, help="Answer settings of a third leg, e.g. 'reader_candidates=4'."
     )
     args = parser.parse_args()
-    variant = (
-        {k: float(v) if "." in v else int(v) for k, v in (p.split("=") for p in args.variant.split(","))}
-        if args.variant
-        else None
-    )
+    variant = parse_settings(args.variant) if args.variant else None
     set_threads()
     embedder = product_embedder()
     figures = {}

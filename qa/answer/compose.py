@@ -332,38 +332,41 @@ def _read_candidates(
     reader_scale)`. Sentences not read stay candidates for further quotes, with the typed rules'
     answers (never shown: they only tell a quote with another answer), so reading few costs no quotes.
     """
-    pool: list[_Candidate] = [first]
-    unread: list[_Candidate] = []
-    for cand in sorted(evidence.candidates, key=lambda c: -c.score):
-        if cand is first:
-            continue
-        place = (cand.article.id, cand.start, cand.end)
-        if len(pool) < settings.reader_candidates and all(
-            (c.article.id, c.start, c.end) != place for c in pool
-        ):
-            pool.append(cand)
-        else:
-            unread.append(cand)
-    read = _read_pool(asked, pool, reader, settings)
+    ranked = [c for c in sorted(evidence.candidates, key=lambda c: -c.score) if c is not first]
+    others, unread = _take_distinct(ranked, settings.reader_candidates - 1, {_place(first)})
+    read = _read_pool(asked, [first, *others], reader, settings)
     # With a weight, the reader's verdict moves the quote: the read sentence scoring best with its
     # bonus is quoted first (the issue's "the quote is the sentence that holds the span").
     best = max(read, key=lambda c: c.score) if settings.reader_weight > 0 else read[0]
     unsure = max((c.margin for c in read if c.margin is not None), default=-math.inf)
     if settings.reader_more and unsure < settings.reader_more_below:
-        places = {(c.article.id, c.start, c.end) for c in read}
-        more: list[_Candidate] = []
-        for cand in unread:
-            place = (cand.article.id, cand.start, cand.end)
-            if len(more) < settings.reader_more and place not in places:
-                more.append(cand)
-                places.add(place)
+        more, unread = _take_distinct(unread, settings.reader_more, {_place(c) for c in read})
         again = _read_pool(asked, more, reader, settings) if more else []
         sure = [c for c in again if c.margin is not None and c.margin >= settings.reader_more_sure]
         if sure:
             best = max(sure, key=lambda c: c.margin or 0.0)
-        unread = [c for c in unread if all(c is not m for m in more)]
         read += again
     return replace(evidence, candidates=read + unread), best
+
+
+def _place(cand: _Candidate) -> tuple[str, int, int]:
+    """Where a candidate's sentence lies: overlapping chunks give the same sentence more than once."""
+    return cand.article.id, cand.start, cand.end
+
+
+def _take_distinct(
+    ranked: list[_Candidate], n: int, taken: set[tuple[str, int, int]]
+) -> tuple[list[_Candidate], list[_Candidate]]:
+    """The first `n` of `ranked` whose places are not in `taken` (nor repeated), and the rest in order."""
+    picked: list[_Candidate] = []
+    rest: list[_Candidate] = []
+    for cand in ranked:
+        if len(picked) < n and _place(cand) not in taken:
+            picked.append(cand)
+            taken.add(_place(cand))
+        else:
+            rest.append(cand)
+    return picked, rest
 
 
 def _read_pool(

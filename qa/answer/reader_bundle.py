@@ -94,10 +94,10 @@ def _flat(rows: list[list[int]], dtype: Any) -> tuple[np.ndarray, np.ndarray]:
     return flat, lengths
 
 
-def _rows(flat: np.ndarray, lengths: np.ndarray) -> list[list[int]]:
-    """Undo `_flat`."""
-    ends = np.cumsum(lengths)
-    return [flat[e - n : e].tolist() for e, n in zip(ends, lengths, strict=True)]
+def _rows(flat: Any, lengths: np.ndarray) -> list[Any]:
+    """Undo `_flat`: the consecutive pieces of `flat` (an array or a list) of the given lengths."""
+    ends = np.cumsum(lengths).tolist()
+    return [flat[e - n : e] for e, n in zip(ends, lengths.tolist(), strict=True)]
 
 
 def _window_arrays(
@@ -124,14 +124,13 @@ def _windows(arrays: Any, prefix: str, offsets: bool) -> Windows:
     lengths = arrays[f"{prefix}_lengths"]
     windows = Windows(
         example=arrays[f"{prefix}_example"].tolist(),
-        input_ids=_rows(arrays[f"{prefix}_ids"].astype(np.int64), lengths),
+        input_ids=[row.tolist() for row in _rows(arrays[f"{prefix}_ids"].astype(np.int64), lengths)],
         start=arrays[f"{prefix}_start"].tolist(),
         end=arrays[f"{prefix}_end"].tolist(),
     )
     if offsets:
-        spans = [None if a < 0 else (int(a), int(b)) for a, b in arrays[f"{prefix}_offsets"].tolist()]
-        ends = np.cumsum(lengths)
-        windows.offsets = [spans[e - n : e] for e, n in zip(ends.tolist(), lengths.tolist(), strict=True)]
+        spans = [None if a < 0 else (a, b) for a, b in arrays[f"{prefix}_offsets"].tolist()]
+        windows.offsets = _rows(spans, lengths)
     else:
         windows.offsets = [[] for _ in lengths]
     return windows

@@ -647,11 +647,14 @@ def save_reader(
         save_file(tensors, str(out / READER_WEIGHTS))
     else:
         shards: list[dict[str, torch.Tensor]] = [{}]
+        size = 0  # bytes in the last shard
         for name, tensor in tensors.items():
-            size = sum(t.numel() * t.element_size() for t in shards[-1].values())
-            if shards[-1] and size + tensor.numel() * tensor.element_size() > shard_bytes:
+            nbytes = tensor.numel() * tensor.element_size()
+            if shards[-1] and size + nbytes > shard_bytes:
                 shards.append({})
+                size = 0
             shards[-1][name] = tensor
+            size += nbytes
         for n, shard in enumerate(shards):
             save_file(shard, str(out / READER_SHARD.format(n)))
     config = {
