@@ -50,6 +50,10 @@ MORE = {  # --grid more: the second look (off, then when it runs and what it tak
     "reader_more_sure": [2.0, 4.0, 6.0],
 }
 
+CONTEXT = {"reader_context": [0, 50, 65, 80, 100, 140]}  # --grid context: read the next sentence too
+
+GRIDS = {"slack": SLACK_ONLY, "choose": CHOOSE, "quotes": QUOTES, "more": MORE, "context": CONTEXT}
+
 
 class MemoEmbedder:
     """The embedder, with each batch of question vectors computed once (retrieval does not depend on
@@ -121,9 +125,10 @@ def main() -> None:
     parser.add_argument("--no-reader", action="store_true", help="The typed rules, for comparison.")
     parser.add_argument(
         "--grid",
-        choices=["full", "slack", "choose", "quotes", "more"],
+        choices=["full", *GRIDS],
         default="full",
-        help="slack: the slack alone; choose: reader_candidates x reader_weight; quotes: QUOTES; more: MORE.",
+        help="slack: the slack alone; choose: reader_candidates x reader_weight; quotes, more, context: "
+        "QUOTES, MORE, CONTEXT.",
     )
     args = parser.parse_args()
     base = Settings(index_dir=args.index_dir)
@@ -135,7 +140,7 @@ def main() -> None:
     service.embedder = MemoEmbedder(service.embedder)  # type: ignore[assignment]
     with tempfile.TemporaryDirectory() as folder:
         path = split_file(args.questions, args.split, Path(folder))
-        grid = {"slack": SLACK_ONLY, "choose": CHOOSE, "quotes": QUOTES, "more": MORE}.get(args.grid, GRID)
+        grid = GRIDS.get(args.grid, GRID)
         for values in settings_grid(args.only, grid) if not args.no_reader else [{}]:
             answer = replace(base.answer, **values)
             trial = replace(service, settings=base.model_copy(update={"answer": answer}))

@@ -145,7 +145,9 @@ def test_the_reader_moves_the_quote_to_the_read_sentence_that_holds_the_answer(s
     question = "市公安局党委副书记、常务副局长是谁？"
     asked = compose._Asked.of(question, service.index)
     evidence = compose._Evidence([first, second], best_chunk_coverage=1.0, top_dense=0.0)
-    weighed = dataclasses.replace(service.settings.answer, reader_candidates=2, reader_weight=0.2)
+    weighed = dataclasses.replace(  # each sentence read alone: the next one is not its context here
+        service.settings.answer, reader_candidates=2, reader_weight=0.2, reader_context=0
+    )
     _, best = compose._read_candidates(asked, evidence, first, service.reader, weighed)
     assert best.start == cut and article.text[best.span[0] : best.span[1]] == "王磊"
     unweighed = dataclasses.replace(weighed, reader_weight=0.0)
@@ -181,6 +183,7 @@ def test_an_unsure_first_reading_takes_a_second_look_and_quotes_a_sure_sentence(
         reader_more=2,
         reader_more_below=2.0,
         reader_more_sure=2.0,
+        reader_context=0,
     )
     read, best = compose._read_candidates(asked, evidence, candidates[0], service.reader, look)
     assert best.start == starts[3] and article.text[best.span[0] : best.span[1]] == "王磊"
@@ -191,10 +194,60 @@ def test_an_unsure_first_reading_takes_a_second_look_and_quotes_a_sure_sentence(
     assert kept.start in starts[:2]
 
 
+def test_an_answer_in_the_sentence_after_is_read_with_it_and_both_are_quoted(service):
+    """The sentence with the question's words does not hold the answer; the one after it does, without
+    those words. Read together (reader_context), the reader finds the name and the quote takes in both
+    sentences, verbatim; read alone, the first sentence gives no short answer."""
+    from qa.answer import compose
+    from qa.records import Article
+
+    sentences = ["市第七届运动会游泳比赛昨日在市体育中心举行。", "来自禹州市的选手李明夺得冠军。"]
+    text = "".join(sentences)
+    article = Article(id="a1", title="市运会游泳比赛举行", text=text, date="2022-08-12")
+    first = compose._Candidate(0, article, 0, len(sentences[0]), score=1.0, short=None)
+    asked = compose._Asked.of("市第七届运动会游泳比赛的冠军是谁？", service.index)
+    evidence = compose._Evidence([first], best_chunk_coverage=1.0, top_dense=0.0)
+    alone = dataclasses.replace(service.settings.answer, reader_candidates=1, reader_more=0, reader_context=0)
+    _, best = compose._read_candidates(asked, evidence, first, service.reader, alone)
+    assert best.span is None and best.end == len(sentences[0])
+    together = dataclasses.replace(alone, reader_context=80)
+    _, best = compose._read_candidates(asked, evidence, first, service.reader, together)
+    assert (best.start, best.end) == (0, len(text)) and article.text[best.span[0] : best.span[1]] == "李明"
+    assert compose._citation(1, article, best.start, best.end).quote == text
+
+
+def test_the_next_sentence_is_read_only_when_both_fit_the_context():
+    from qa.answer.compose import _next_sentence_end
+
+    text = "游泳比赛昨日举行。选手李明夺得冠军。\n  本报记者 王芳\n"
+    end = text.index("。") + 1
+    assert _next_sentence_end(text, 0, end, 80) == text.index("冠军。") + 3
+    assert _next_sentence_end(text, 0, end, 12) == end  # the next one ends past 12 characters
+    assert _next_sentence_end(text, 0, end, 0) == end  # off
+    after = text.index("冠军。") + 3
+    assert text[after : _next_sentence_end(text, end, after, 80)].strip() == "本报记者 王芳"  # a line
+    assert _next_sentence_end(text, 0, len(text), 80) == len(text)  # nothing after
+
+
+def test_a_span_read_again_as_context_does_not_agree_with_itself():
+    from qa.answer.compose import _Candidate, _read_elsewhere, short_answer_agreement
+    from qa.records import Article
+
+    text = "游泳比赛昨日举行。选手李明夺得冠军。"
+    article = Article(id="a1", title="t", text=text)
+    span = (text.index("李明"), text.index("李明") + 2)
+    pair = _Candidate(0, article, 0, len(text), 1.0, "李明", span=span, margin=6.0)
+    second = _Candidate(0, article, 9, len(text), 0.9, "李明", span=span, margin=5.0)
+    other = Article(id="a2", title="t", text=text)
+    elsewhere = _Candidate(1, other, 9, len(text), 0.8, "李明", span=span, margin=4.0)
+    assert short_answer_agreement("李明", _read_elsewhere(pair, [pair, second])) == 0
+    assert short_answer_agreement("李明", _read_elsewhere(pair, [pair, second, elsewhere])) == 1
+
+
 def test_confidence_grows_with_the_margin_and_with_agreement():
     from qa.answer.compose import short_answer_confidence
 
-    weights = AnswerSettings(sure_margin=0.5, sure_agree=1.0, sure_compound=-1.0)
+    weights = AnswerSettings(sure_margin=0.5, sure_agree=1.0, sure_compound=-1.0, sure_margin_cap=10.0)
     sure = short_answer_confidence(6.0, 0, False, weights)
     assert sure > short_answer_confidence(0.0, 0, False, weights)
     assert short_answer_confidence(0.0, 3, False, weights) > short_answer_confidence(0.0, 0, False, weights)

@@ -44,7 +44,7 @@ from qa.index.embedding import Embedder, QueryEmbedder
 from qa.index.sentences import as_stored
 from qa.index.store import LoadedIndex
 from qa.records import Answer, Article, Citation, Hit, Passage
-from qa.text import has_cjk, normalise, sentence_spans, years
+from qa.text import SENTENCE_CLOSERS, SENTENCE_END, has_cjk, normalise, sentence_spans, years
 
 if TYPE_CHECKING:
     from qa.answer.reader import Reader, Span  # imports torch: only when a reader is configured
@@ -376,12 +376,16 @@ def _read_pool(
     None), its margin, and its score raised or lowered by the reader's verdict."""
     quotes = [c.article.text[c.start : c.end] for c in pool]
     typed_at = [_typed_offsets(c, q) for c, q in zip(pool, quotes, strict=True)]
-    spans = reader.read(asked.text, quotes, typed_at)
+    reach = [_next_sentence_end(c.article.text, c.start, c.end, settings.reader_context) for c in pool]
+    passages = [c.article.text[c.start : r] for c, r in zip(pool, reach, strict=True)]
+    spans = reader.read(asked.text, passages, typed_at)
     read: list[_Candidate] = []
-    for cand, span, typed in zip(pool, spans, typed_at, strict=True):
+    for cand, span, typed, far in zip(pool, spans, typed_at, reach, strict=True):
         if span is None:
             read.append(replace(cand, short=None, typed=0.0))
             continue
+        if cand.start + span.end > cand.end:  # the answer is in the sentence after: quote both
+            cand = replace(cand, end=_trimmed_end(cand.article.text, cand.start, far))
         close = span.proposed is not None and span.proposed >= span.score - settings.reader_typed_slack
         if typed is not None and close:
             span = replace(span, start=typed[0], end=typed[1])
@@ -399,6 +403,26 @@ def _read_pool(
             )
         )
     return read
+
+
+_SENTENCE_END = re.compile(f"[{SENTENCE_END}]+[{SENTENCE_CLOSERS}]*|\\n")
+
+
+def _next_sentence_end(text: str, start: int, end: int, limit: int) -> int:
+    """Where the sentence after `text[start:end]` ends, when both together stay within `limit`
+    characters (else `end`: the reader reads the sentence alone)."""
+    after = end
+    while after < len(text) and text[after].isspace():
+        after += 1
+    found = _SENTENCE_END.search(text, after, min(len(text), start + limit)) if limit > 0 else None
+    return found.end() if found and found.start() > after else end
+
+
+def _trimmed_end(text: str, start: int, end: int) -> int:
+    """`end` moved back over trailing whitespace, not before `start`."""
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return end
 
 
 def _typed_offsets(cand: _Candidate, quote: str) -> tuple[int, int] | None:
@@ -454,6 +478,17 @@ def _read_parts(
             text = cand.article.text[start:end]
             found.setdefault(normalise(text), text)
     return "；".join(found.values()) or None
+
+
+def _read_elsewhere(best: _Candidate, candidates: list[_Candidate]) -> list[str | None]:
+    """The short answers of the other read sentences, except a reading of the same span (with
+    `reader_context` a sentence is read again as the context of the one before it: no agreement)."""
+    here = (best.article.id, best.span)
+    return [
+        c.short
+        for c in candidates
+        if c.margin is not None and c is not best and (c.article.id, c.span) != here
+    ]
 
 
 def short_answer_agreement(short: str | None, others: list[str | None]) -> int:
@@ -671,8 +706,7 @@ def answer_question(
     else:
         short = _short_answer(asked, best, chosen, index, settings, cache)
     if reading and short and best.margin is not None:
-        others = [c.short for c in evidence.candidates if c.margin is not None and c is not best]
-        agree = short_answer_agreement(best.short, others)
+        agree = short_answer_agreement(best.short, _read_elsewhere(best, evidence.candidates))
         if explain is not None:  # what the sure-enough score reads (benchmarks/calibrate_gate.py)
             explain.update(margin=best.margin, agree=agree, compound=asked.compound)
         confidence = short_answer_confidence(best.margin, agree, asked.compound, settings)

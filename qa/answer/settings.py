@@ -137,6 +137,12 @@ class AnswerSettings:
     reader_more: int = 3  # when no read sentence's margin reaches reader_more_below, the reader reads
     reader_more_below: float = 2.0  # ... this many more of the rules' next sentences in a second batch,
     reader_more_sure: float = 6.0  # ... and the surest read then, with at least this margin, is quoted first
+    # Context, chosen 2026-12-02 on the same two sets (calibrate_reader.py --grid context, 6 settings):
+    # the answer is often in the sentence after the one holding the question's words ("…500米决赛在国家
+    # 速滑馆举行。中国选手高亭宇夺得冠军。"); mean answer accuracy 0.872 -> 0.886 at 80 (100 ties; 50: 0.876,
+    # 140: 0.883). Seeds sentences are mostly longer, so it costs nothing measurable (reader_latency.py
+    # --variant: -2.0 ms on the seeds, -1.0 on RGB, within the noise). A span found there quotes both.
+    reader_context: int = 80  # a read sentence is read with the next one when both fit in this many chars
     reader_margin: float = -5.0  # the short answer is shown when the best span's margin reaches this
     reader_typed_slack: float = 4.0  # the typed answer wins when the reader scores it this close to its own
     reader_abstain_margin: float = -8.0  # below this margin on every read sentence ...
@@ -145,27 +151,29 @@ class AnswerSettings:
     # of the reader's margin, of how many other read sentences gave the same answer, and of whether the
     # question asks several things, fitted on the short answers of RGB's calibration topics (110
     # questions; topics nobody trained the reader on, benchmarks/news_reader_data.py) and the reader's
-    # held-out split's even rows (benchmarks/calibrate_gate.py), last refit 2026-12-02 after the quote
-    # settings and the second look (451 rows). sure_min is the lowest threshold at which, on neither
-    # set, the 90% upper Wilson bound of the share of short answers wrong exceeds 25% (RGB 0.294 ->
-    # 0.167, bound 0.230; held-out 0.363 -> 0.191, bound 0.230 there): the point estimate alone (0.6
-    # then) met 25% on both sets but left 0.28 wrong on RGB's report topics, a set of ~60 shown answers
-    # that measures it to +-0.06. The agreement feature replaced a count of other retrieved articles
-    # repeating the answer: with three sentences read, the reader's own agreement carries that count's
-    # weight (which fell to -0.04 beside it).
-    sure_bias: float = -0.712  # the score's intercept ...
-    sure_margin: float = 0.161  # ... plus this times the margin (clipped to +-sure_margin_cap) ...
-    sure_margin_cap: float = 10.0
-    sure_agree: float = 1.643  # ... plus this times log(1 + other read sentences with the same answer) ...
-    sure_compound: float = 0.587  # ... plus this for a question asking several things
-    sure_min: float = 0.7  # the short answer is shown when the score's probability reaches this
+    # held-out split's even rows (benchmarks/calibrate_gate.py), last refit 2026-12-02 after
+    # reader_context (451 rows). sure_min is the lowest threshold (in steps of 0.01) at which, on
+    # neither set, the 90% upper Wilson bound of the share of short answers wrong exceeds 25% (RGB
+    # 0.303 -> 0.155, bound 0.218; held-out 0.336 -> 0.207, bound 0.246); the margin cap is the one of
+    # 10/12/15/20 whose threshold shows the most short answers there (269 of 451; at cap 10 a sentence
+    # no other read sentence agrees with could not score above 0.71). The point estimate alone (0.6,
+    # before the second look) met 25% on both sets but left 0.28 wrong on RGB's report topics, a set of
+    # ~60 shown answers that measures it to +-0.06. The agreement feature replaced a count of other
+    # retrieved articles repeating the answer: with three sentences read, the reader's own agreement
+    # carries that count's weight (which fell to -0.04 beside it).
+    sure_bias: float = -0.746  # the score's intercept ...
+    sure_margin: float = 0.149  # ... plus this times the margin (clipped to +-sure_margin_cap) ...
+    sure_margin_cap: float = 12.0
+    sure_agree: float = 2.056  # ... plus this times log(1 + other read sentences with the same answer) ...
+    sure_compound: float = 0.577  # ... plus this for a question asking several things
+    sure_min: float = 0.68  # the short answer is shown when the score's probability reaches this
 
     def __post_init__(self) -> None:
         """Refuse values that cannot work: negative weights, ratios outside 0..1, counts below 1."""
         ratios = ("min_coverage", "min_typed_coverage", "typed_switch_ratio", "strong_ratio")
         ratios += ("second_quote_ratio", "compound_ratio")
         counts = ("sentences_from", "max_quotes", "compound_from", "compound_quotes", "reader_candidates")
-        whole = ("reader_more",)  # a count that may be 0 (off)
+        whole = ("reader_more", "reader_context")  # counts that may be 0 (off)
         ratios += ("sure_min",)
         signed = ("reader_margin", "reader_abstain_margin", "reader_more_below", "reader_more_sure")  # logits
         signed += ("sure_bias", "sure_margin", "sure_agree", "sure_compound")  # a logistic's weights
