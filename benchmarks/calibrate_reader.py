@@ -51,8 +51,16 @@ MORE = {  # --grid more: the second look (off, then when it runs and what it tak
 }
 
 CONTEXT = {"reader_context": [0, 50, 65, 80, 100, 140]}  # --grid context: read the next sentence too
+DENSE = {"dense_weight": [0.0, 0.25, 0.5, 1.0, 2.0]}  # --grid dense: the sentence's cosine in its score
 
-GRIDS = {"slack": SLACK_ONLY, "choose": CHOOSE, "quotes": QUOTES, "more": MORE, "context": CONTEXT}
+GRIDS = {
+    "slack": SLACK_ONLY,
+    "choose": CHOOSE,
+    "quotes": QUOTES,
+    "more": MORE,
+    "context": CONTEXT,
+    "dense": DENSE,
+}
 
 
 class MemoEmbedder:
@@ -127,8 +135,8 @@ def main() -> None:
         "--grid",
         choices=["full", *GRIDS],
         default="full",
-        help="slack: the slack alone; choose: reader_candidates x reader_weight; quotes, more, context: "
-        "QUOTES, MORE, CONTEXT.",
+        help="slack: the slack alone; choose: reader_candidates x reader_weight; quotes, more, context, "
+        "dense: QUOTES, MORE, CONTEXT, DENSE.",
     )
     args = parser.parse_args()
     base = Settings(index_dir=args.index_dir)

@@ -210,6 +210,7 @@ def _sentence_score(
         + settings.context_weight * coverage(previous + sentence, asked.terms, asked.aliases)
         + settings.chunk_weight * chunk_cov
         + settings.rank_weight / (1 + rank)
+        + settings.dense_weight * dense
     )
 
 
@@ -258,14 +259,16 @@ def _score_candidates(
 ) -> _Evidence:
     """Every sentence of the top hits scored as a candidate quote, with the figures for abstention."""
     top = hits[: settings.sentences_from]
+    used = hits[: settings.compound_from if asked.compound else settings.sentences_from]
+    weighed = used if asked.chinese else top  # the cosine picks the quote (no Chinese) or adds to it
     dense = (
-        _sentence_similarities(asked.text, top, index, embedder, queries or embedder)
-        if not asked.chinese and embedder
+        _sentence_similarities(asked.text, weighed, index, embedder, queries or embedder)
+        if (not asked.chinese or settings.dense_weight > 0) and embedder
         else {}
     )
     candidates: list[_Candidate] = []
     best_chunk_coverage = 0.0
-    for rank, hit in enumerate(hits[: settings.compound_from if asked.compound else settings.sentences_from]):
+    for rank, hit in enumerate(used):
         article = index.articles.get(hit.chunk.article_id)
         if article is None:
             continue
