@@ -156,3 +156,30 @@ def test_a_rebuild_tags_only_new_sentences(tmp_path):
     second = write_sentence_tags(tmp_path / TAGS_FILE, [*chunks, *added], previous=tmp_path / "first.sqlite")
     assert first == (5, 0) and second == (2, 5)
     assert SentenceTags(tmp_path / TAGS_FILE).get("市民游园赏灯。") == pos_tags("市民游园赏灯。")
+
+
+def test_a_chinese_candidate_sentence_gains_dense_weight_times_its_cosine_with_the_question(
+    settings, embedder
+):
+    """Word overlap alone ranks a Chinese question's sentences; dense_weight adds the sentence's cosine
+    with the question, from the vectors stored at index time (none are embedded at ask time)."""
+    from qa.answer import compose
+    from qa.answer.retrieve import retrieve
+
+    service = QAService.load(settings, embedder=embedder)
+    question = "今年以来市公安局交管部门在市区共查处交通违法行为多少起？"
+    hits = retrieve(service.index, service.embedder, question, k=5)
+    asked = compose._Asked.of(question, service.index)
+    words = replace(service.settings.answer, dense_weight=0.0)
+    both = replace(words, dense_weight=0.5)
+
+    def scores(answer_settings):
+        evidence = compose._score_candidates(asked, hits, service.index, answer_settings, embedder, None)
+        return [c.score for c in evidence.candidates]  # hit by hit, sentence by sentence
+
+    query = embedder.embed_queries([question])[0]
+    used = hits[: words.sentences_from]
+    cosines = [float(v @ query) for hit in used for v in service.index.sentence_vectors(hit.row)]
+    gained = [w - p for p, w in zip(scores(words), scores(both), strict=True)]
+    assert gained == pytest.approx([0.5 * c for c in cosines], abs=1e-3)
+    assert max(cosines) - min(cosines) > 0.05  # the cosine tells sentences apart
