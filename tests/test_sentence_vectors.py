@@ -183,3 +183,31 @@ def test_a_chinese_candidate_sentence_gains_dense_weight_times_its_cosine_with_t
     gained = [w - p for p, w in zip(scores(words), scores(both), strict=True)]
     assert gained == pytest.approx([0.5 * c for c in cosines], abs=1e-3)
     assert max(cosines) - min(cosines) > 0.05  # the cosine tells sentences apart
+
+
+def test_dense_weight_embeds_nothing_at_ask_time_for_a_store_without_sentence_vectors(settings, embedder):
+    """A store that keeps no sentence vectors (the Milvus store) scores Chinese sentences by their words
+    alone even with dense_weight on: embedding them at ask time cost +355 ms at p50 on the seeds."""
+    from qa.answer import compose
+    from qa.answer.retrieve import retrieve
+
+    service = QAService.load(settings, embedder=embedder)
+    bare = replace(service.index, sentences=None)
+    question = "今年以来市公安局交管部门在市区共查处交通违法行为多少起？"
+    hits = retrieve(bare, service.embedder, question, k=5)
+    asked = compose._Asked.of(question, bare)
+
+    class Refuses:
+        """The embedder for queries only: embedding passages here fails the test."""
+
+        def embed_queries(self, texts):
+            return embedder.embed_queries(texts)
+
+        def embed_passages(self, texts, **kwargs):
+            raise AssertionError("sentences embedded at ask time")
+
+    on = replace(service.settings.answer, dense_weight=0.5)
+    off = replace(on, dense_weight=0.0)
+    weighed = compose._score_candidates(asked, hits, bare, on, Refuses(), None)
+    plain = compose._score_candidates(asked, hits, bare, off, Refuses(), None)
+    assert [c.score for c in weighed.candidates] == [c.score for c in plain.candidates]

@@ -155,13 +155,19 @@ def _passages(hits: list[Hit], index: LoadedIndex) -> list[Passage]:
 
 
 def _sentence_similarities(
-    question: str, hits: list[Hit], index: LoadedIndex, embedder: Embedder, queries: QueryEmbedder
+    question: str,
+    hits: list[Hit],
+    index: LoadedIndex,
+    embedder: Embedder,
+    queries: QueryEmbedder,
+    embed_missing: bool = True,
 ) -> dict[tuple[int, int], float]:
     """Cosine of the question with each sentence of `hits`, keyed by (hit rank, offset in chunk).
 
     Used for questions with no Chinese, where word overlap cannot pick the sentence. The sentence
     vectors were embedded at index time (`qa.index.sentences`); a store without them has them embedded
-    now, rounded as the index stores them so both give the same cosines.
+    now (unless not `embed_missing`: then those sentences have none), rounded as the index stores them
+    so both give the same cosines.
     """
     query = np.asarray(queries.embed_queries([question])[0], dtype=np.float32)
     similarities: dict[tuple[int, int], float] = {}
@@ -175,7 +181,7 @@ def _sentence_similarities(
         for (start, _), cosine in zip(spans, stored @ query, strict=True):
             similarities[(rank, start)] = float(cosine)
     texts = [sentence for _, _, sentences in missing for sentence in sentences]
-    if texts:
+    if texts and embed_missing:
         cosines = iter(as_stored(embedder.embed_passages(texts)) @ query)
         for rank, spans, _ in missing:
             for start, _ in spans:
@@ -260,12 +266,12 @@ def _score_candidates(
     """Every sentence of the top hits scored as a candidate quote, with the figures for abstention."""
     top = hits[: settings.sentences_from]
     used = hits[: settings.compound_from if asked.compound else settings.sentences_from]
-    weighed = used if asked.chinese else top  # the cosine picks the quote (no Chinese) or adds to it
-    dense = (
-        _sentence_similarities(asked.text, weighed, index, embedder, queries or embedder)
-        if (not asked.chinese or settings.dense_weight > 0) and embedder
-        else {}
-    )
+    if not asked.chinese and embedder:  # the cosine picks the quote
+        dense = _sentence_similarities(asked.text, top, index, embedder, queries or embedder)
+    elif settings.dense_weight > 0 and embedder:  # ... or adds to its score, where the store keeps vectors
+        dense = _sentence_similarities(asked.text, used, index, embedder, queries or embedder, False)
+    else:
+        dense = {}
     candidates: list[_Candidate] = []
     best_chunk_coverage = 0.0
     for rank, hit in enumerate(used):

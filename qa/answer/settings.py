@@ -86,11 +86,13 @@ class AnswerSettings:
     context_weight: float = 0.2  # ... by the sentence with the one before it
     chunk_weight: float = 0.2  # ... by its chunk with the article's headline
     rank_weight: float = 0.15  # divided by 1 + the hit's rank: earlier hits are preferred
-    # dense_weight was chosen 2026-12-02 on RGB's calibrate topics and the reader's held-out even rows
+    # dense_weight, tried 2026-12-02 on RGB's calibrate topics and the reader's held-out even rows
     # (calibrate_reader.py --grid dense): 0.25, 0.5, 1 and 2 all gave the held-out rows +3 questions
-    # (0.8995 -> 0.9076) and the calibrate topics none; 0.5 is the middle of that plateau. The vectors
-    # are the index's, so it costs a dot product per sentence (reader_latency.py --variant: within noise).
-    dense_weight: float = 0.5  # times the sentence's cosine with the question (index-time sentence vectors)
+    # (0.8995 -> 0.9076) and the calibrate topics none. Off by default: it reads the sentence vectors
+    # the local index stores, and the Milvus store keeps none, so with it on the two stores would
+    # answer differently (2 of dev's 80 first quotes or short answers); it never embeds at ask time
+    # (that cost +355 ms at p50 on the seeds).
+    dense_weight: float = 0.0  # times the sentence's cosine with the question, from stored sentence vectors
     english_rank_weight: float = 0.02  # no Chinese: the cosine plus this divided by 1 + rank
     typed_base: float = 0.1  # a sentence holding an answer of the asked type gets this ...
     typed_weight: float = 0.2  # ... plus this times how well the answer is placed among the question's words
@@ -157,20 +159,20 @@ class AnswerSettings:
     # question asks several things, fitted on the short answers of RGB's calibration topics (110
     # questions; topics nobody trained the reader on, benchmarks/news_reader_data.py) and the reader's
     # held-out split's even rows (benchmarks/calibrate_gate.py), last refit 2026-12-02 after
-    # reader_context and dense_weight (452 rows). sure_min is the lowest threshold (in steps of 0.01)
+    # reader_context (451 rows). sure_min is the lowest threshold (in steps of 0.01)
     # at which, on neither set, the 90% upper Wilson bound of the share of short answers wrong exceeds
-    # 25% (RGB 0.294 -> 0.143, bound 0.205; held-out 0.344 -> 0.209, bound 0.248); the margin cap is
-    # the one of 10/12/15/20 whose threshold shows the most short answers there (271 of 452; at cap 10
+    # 25% (RGB 0.303 -> 0.155, bound 0.218; held-out 0.336 -> 0.207, bound 0.246); the margin cap is
+    # the one of 10/12/15/20 whose threshold shows the most short answers there (269 of 451; at cap 10
     # a sentence no other read sentence agrees with could not score above 0.71). The point estimate
     # alone (0.6, before the second look) met 25% on both sets but left 0.28 wrong on RGB's report
     # topics, a set of ~60 shown answers that measures it to +-0.06. The agreement feature replaced a
     # count of other retrieved articles repeating the answer: with three sentences read, the reader's
     # own agreement carries that count's weight (which fell to -0.04 beside it).
-    sure_bias: float = -0.797  # the score's intercept ...
-    sure_margin: float = 0.154  # ... plus this times the margin (clipped to +-sure_margin_cap) ...
+    sure_bias: float = -0.746  # the score's intercept ...
+    sure_margin: float = 0.149  # ... plus this times the margin (clipped to +-sure_margin_cap) ...
     sure_margin_cap: float = 12.0
-    sure_agree: float = 2.024  # ... plus this times log(1 + other read sentences with the same answer) ...
-    sure_compound: float = 0.506  # ... plus this for a question asking several things
+    sure_agree: float = 2.056  # ... plus this times log(1 + other read sentences with the same answer) ...
+    sure_compound: float = 0.577  # ... plus this for a question asking several things
     sure_min: float = 0.68  # the short answer is shown when the score's probability reaches this
 
     def __post_init__(self) -> None:
