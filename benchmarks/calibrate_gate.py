@@ -98,17 +98,22 @@ def fit_at_cap(
     """The logistic fitted with margins clipped at `cap`, its trade-off curve per set, and the lowest
     threshold at which no set's upper bound of the wrong share exceeds `target`."""
     bias, weights = fit_logistic(design(rows, cap), y)
+    scored = {  # each set's probabilities and verdicts, once: only the threshold moves below
+        spec: (
+            1 / (1 + np.exp(-(bias + design(found, cap) @ weights))),
+            np.array([r["right"] for r in found], dtype=bool),
+        )
+        for spec, found in sets.items()
+    }
     curve = []
     for threshold in THRESHOLDS:
         point: dict = {"sure_min": float(threshold)}
-        for spec, found in sets.items():
-            p = 1 / (1 + np.exp(-(bias + design(found, cap) @ weights)))
-            right = np.array([r["right"] for r in found], dtype=bool)
+        for spec, (p, right) in scored.items():
             shown = p >= threshold
             wrong = float(1 - right[shown].mean()) if shown.any() else 0.0
             point[spec] = {
                 "kept": int(shown.sum()),
-                "of": len(found),
+                "of": len(right),
                 "shown_and_wrong": round(wrong, 4),
                 "upper_bound": round(wilson_upper(wrong, int(shown.sum()), confidence), 4),
             }
