@@ -52,6 +52,7 @@ MORE = {  # --grid more: the second look (off, then when it runs and what it tak
 
 CONTEXT = {"reader_context": [0, 50, 65, 80, 100, 140]}  # --grid context: read the next sentence too
 DENSE = {"dense_weight": [0.0, 0.25, 0.5, 1.0, 2.0]}  # --grid dense: the sentence's cosine in its score
+REPEAT = {"repeat_overlap": [1.01, 0.9, 0.8, 0.7, 0.6]}  # --grid repeat: when a further quote is a reprint
 
 GRIDS = {
     "slack": SLACK_ONLY,
@@ -60,6 +61,7 @@ GRIDS = {
     "more": MORE,
     "context": CONTEXT,
     "dense": DENSE,
+    "repeat": REPEAT,
 }
 
 

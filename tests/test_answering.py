@@ -314,3 +314,56 @@ def test_a_sentence_writing_only_another_year_loses_to_one_of_the_asked_year():
     assert same == settings.year_bonus and other == -settings.year_clash < 0 == silent
     assert year_fit(asked, "2022-02-01", "2023年春节档首日，……", settings) == settings.year_bonus
     assert year_fit(set(), "", "2023年春节档首日，……", settings) == 0.0
+
+
+REPRINTED = (
+    "冰上舞剧《踏冰逐梦》领衔主演张丹饰陆溪云。",
+    "冰上舞剧《踏冰逐梦》领衔主演 张丹 饰：陆溪云。",  # another paper's reprint, its own spacing
+    "《踏冰逐梦》的另一位主演张昊饰演林枫。",
+)
+
+
+def _reprint_candidates() -> list:
+    """A sentence, another paper's reprint of it, and a weaker sentence naming the other lead."""
+    from qa.answer.compose import _Candidate
+    from qa.records import Article
+
+    articles = [
+        Article(id=f"a-{i}", title="冰上舞剧", text=text, date="2023-01-01", source="test")
+        for i, text in enumerate(REPRINTED)
+    ]
+    scores, shorts = (1.0, 0.95, 0.7), ("张丹", "陆溪云", "张昊")  # the reprint's spacing fooled the rules
+    return [
+        _Candidate(i, a, 0, len(a.text), score=score, short=short)
+        for i, (a, score, short) in enumerate(zip(articles, scores, shorts, strict=True))
+    ]
+
+
+def test_a_reprint_of_the_first_quote_is_not_quoted_again():
+    from qa.answer.compose import _further_quotes
+
+    candidates = _reprint_candidates()
+    chosen = _further_quotes(candidates[0], candidates, AnswerSettings(second_quote_ratio=0.6))
+    assert [c.article.text for c in chosen] == [REPRINTED[0], REPRINTED[2]]
+    repeated = _further_quotes(candidates[0], candidates, AnswerSettings(repeat_overlap=1.01))
+    assert [c.article.text for c in repeated] == [REPRINTED[0], REPRINTED[1]]  # the check off
+
+
+def test_a_question_asking_several_things_gets_no_reprint_as_a_further_quote():
+    from qa.answer.compose import _Asked, _quotes_for_parts
+
+    asked = _Asked(
+        text="《踏冰逐梦》的主演分别是谁？",
+        terms={"踏冰逐梦": 3.0, "主演": 1.0},
+        kind="person",
+        years=set(),
+        chinese=True,
+        compound=True,
+        aliases={},
+    )
+    candidates = _reprint_candidates()
+    chosen = _quotes_for_parts(asked, candidates[0], candidates, AnswerSettings(compound_quotes=2))
+    assert [c.article.text for c in chosen] == [REPRINTED[0], REPRINTED[2]]
+    unchecked = AnswerSettings(compound_quotes=2, repeat_overlap=1.01)
+    repeated = _quotes_for_parts(asked, candidates[0], candidates, unchecked)
+    assert [c.article.text for c in repeated] == [REPRINTED[0], REPRINTED[1]]

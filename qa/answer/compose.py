@@ -521,11 +521,30 @@ def short_answer_confidence(margin: float, agree: int, compound: bool, settings:
     return 1.0 / (1.0 + math.exp(-score))
 
 
-def _apart(other: _Candidate, chosen: list[_Candidate]) -> bool:
-    """Whether `other` overlaps none of the quotes already chosen."""
-    return all(
+def _apart(other: _Candidate, chosen: list[_Candidate], repeat_overlap: float = 1.01) -> bool:
+    """Whether `other` overlaps none of the quotes already chosen and repeats none of their texts.
+
+    A sentence another article printed too (a reprint, a search result quoting the same page) repeats
+    a chosen quote when at least `repeat_overlap` of its character pairs are in that quote.
+    """
+    if not all(
         other.end <= c.start or other.start >= c.end or other.article.id != c.article.id for c in chosen
+    ):
+        return False
+    if repeat_overlap > 1:
+        return True
+    pairs = _char_pairs(other.article.text[other.start : other.end])
+    return not any(
+        len(pairs & _char_pairs(c.article.text[c.start : c.end])) >= repeat_overlap * len(pairs)
+        for c in chosen
+        if pairs
     )
+
+
+def _char_pairs(text: str) -> set[str]:
+    """The text's adjacent character pairs, ignoring spaces and punctuation."""
+    plain = normalise(text)
+    return {plain[i : i + 2] for i in range(len(plain) - 1)}
 
 
 def _further_quotes(
@@ -537,7 +556,8 @@ def _further_quotes(
         if len(chosen) >= settings.max_quotes:
             break
         adds = other.article.id != best.article.id or other.short != best.short
-        if other.score >= settings.second_quote_ratio * best.score and _apart(other, chosen) and adds:
+        good = other.score >= settings.second_quote_ratio * best.score
+        if good and adds and _apart(other, chosen, settings.repeat_overlap):
             chosen.append(other)
     return chosen
 
@@ -558,7 +578,9 @@ def _quotes_for_parts(
         answers = {normalise(c.short) for c in chosen if c.short}
         pick, pick_value = None, 0.0
         for other in candidates:
-            if other.score < settings.compound_ratio * best.score or not _apart(other, chosen):
+            if other.score < settings.compound_ratio * best.score or not _apart(
+                other, chosen, settings.repeat_overlap
+            ):
                 continue
             text = other.article.text[other.start : other.end]
             gain = coverage(text, missing, asked.aliases) * sum(missing.values()) / total

@@ -111,6 +111,12 @@ class AnswerSettings:
     # 0.872 but make replies longer; two stay. The clash changed one short answer (right) of 110.
     max_quotes: int = 2  # quotes of a single question
     second_quote_ratio: float = 0.6  # a further quote scores this share of the best (another article/answer)
+    # repeat_overlap, chosen 2026-12-02 on the calibrate topics and the held-out even rows
+    # (calibrate_reader.py --grid repeat): a further quote reprinting a chosen one (web pages and papers
+    # repeat each other) took the place of one that answers; 0.9 to 0.6 all gave the calibrate topics
+    # +1 question (0.873 -> 0.882) and the held-out rows, which have no reprints, none.
+    repeat_overlap: float = 0.8  # a further quote with this share of its character pairs in a chosen one
+    # adds nothing (above 1: off)
     look_back: int = 240  # characters searched back for the sentence a 这/该/其 sentence points to
     # A question asking two things ("A和B分别…") gets a quote per part; set by judgment on RGB.
     compound_from: int = 5  # hits whose sentences compete
