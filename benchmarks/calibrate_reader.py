@@ -52,6 +52,10 @@ MORE = {  # --grid more: the second look (off, then when it runs and what it tak
 
 CONTEXT = {"reader_context": [0, 50, 65, 80, 100, 140]}  # --grid context: read the next sentence too
 DENSE = {"dense_weight": [0.0, 0.25, 0.5, 1.0, 2.0]}  # --grid dense: the sentence's cosine in its score
+PARTS = {  # --grid parts: the reader asked each part of a two-part question alone
+    "part_reader_candidates": [0, 1, 2, 3],
+    "part_reader_sure": [-2.0, 0.0, 2.0],
+}
 REPEAT = {"repeat_overlap": [1.01, 0.9, 0.8, 0.7, 0.6]}  # --grid repeat: when a further quote is a reprint
 
 GRIDS = {
@@ -62,6 +66,7 @@ GRIDS = {
     "context": CONTEXT,
     "dense": DENSE,
     "repeat": REPEAT,
+    "parts": PARTS,
 }
 
 

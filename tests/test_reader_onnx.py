@@ -265,3 +265,30 @@ def test_an_unsure_short_answer_is_not_shown_but_the_quotes_still_answer(service
     assert "王磊" in answer.citations[0].quote
     assert all(c.answer_start is None for c in answer.citations)
     assert service.ask("市公安局党委副书记、常务副局长是谁？").short_answer == "王磊"
+
+
+def test_each_part_of_a_two_part_question_gets_the_sentence_the_reader_answers_it_from(service):
+    """The rules score the sentence with the second part's answer too low to quote; asked that part
+    alone, the reader reads the sentence naming it and is sure, so it is quoted for that part."""
+    from qa.answer import compose
+    from qa.records import Article
+
+    texts = (
+        "网易公布财报，2022年全年净收入为965亿元，同比增长10%。",
+        "腾讯控股发布2022年全年业绩，全年营收5545.5亿元。",
+    )
+    articles = [Article(id=f"a{i}", title="年报", text=t, date="2023-03-01") for i, t in enumerate(texts)]
+    netease = compose._Candidate(0, articles[0], 0, len(texts[0]), score=1.0, short="965亿元")
+    tencent = compose._Candidate(1, articles[1], 0, len(texts[1]), score=0.3, short="5545.5亿元")
+    asked = compose._Asked.of("网易和腾讯2022年全年营收分别是多少？", service.index)
+    evidence = compose._Evidence([netease, tencent], best_chunk_coverage=1.0, top_dense=0.0)
+    settings = dataclasses.replace(service.settings.answer, part_reader_candidates=1)
+    for_parts = compose._read_for_parts(asked, evidence, service.index, service.reader, settings)
+    quoted = compose._quotes_for_parts(asked, netease, evidence.candidates, settings, for_parts)
+    assert [c.article.id for c in quoted] == ["a0", "a1"]
+    tencent_read = next(c for c in for_parts if c.article.id == "a1")
+    assert texts[1][tencent_read.span[0] : tencent_read.span[1]] == "5545.5亿元"
+    off = dataclasses.replace(settings, part_reader_candidates=0)
+    assert compose._read_for_parts(asked, evidence, service.index, service.reader, off) == []
+    alone = compose._quotes_for_parts(asked, netease, evidence.candidates, off)
+    assert [c.article.id for c in alone] == ["a0"]  # the rules alone: too weak a sentence to quote

@@ -33,10 +33,12 @@ from qa.answer.extraction import (
     Aliases,
     TextCache,
     coverage,
+    covered_share,
     is_compound,
     question_parts,
     question_type,
     typed_answer,
+    weigh_terms,
 )
 from qa.answer.rerank import question_terms
 from qa.answer.settings import AnswerSettings
@@ -468,6 +470,44 @@ def _reader_abstains(evidence: _Evidence, settings: AnswerSettings) -> bool:
     )
 
 
+def _part_terms(index: LoadedIndex, parts: list[str], settings: AnswerSettings) -> list[dict[str, float]]:
+    """Each part's words with their weight, the words that tell it from the other parts (一等奖 vs
+    二等奖) weighing `part_word_weight` times more: they decide where the part's answer sits."""
+    weights = [question_terms(index, part) for part in parts]
+    shared = set.intersection(*(set(w) for w in weights)) if weights else set()
+    return [
+        {w: x * (1.0 if w in shared else settings.part_word_weight) for w, x in terms.items()}
+        for terms in weights
+    ]
+
+
+def _read_for_parts(
+    asked: _Asked, evidence: _Evidence, index: LoadedIndex, reader: Reader, settings: AnswerSettings
+) -> list[_Candidate]:
+    """A question asking several things: for each part, the reader reads the `part_reader_candidates`
+    sentences that best match the part's own words, asked the part alone ("网易2022年全年营收是多少"),
+    and the surest reading, when its margin reaches `part_reader_sure`, is a quote for that part
+    (`_quotes_for_parts` skips it when it is the best quote already)."""
+    parts = question_parts(asked.text)
+    if not parts or settings.part_reader_candidates == 0:
+        return []
+    picked: list[_Candidate] = []
+    for part, terms in zip(parts, _part_terms(index, parts, settings), strict=True):
+        weighed = weigh_terms(terms, asked.aliases)
+
+        def fit(c: _Candidate, weighed: tuple = weighed) -> float:
+            words = covered_share(c.article.text[c.start : c.end].lower(), weighed)
+            return words + settings.rank_weight / (1 + c.hit_rank)
+
+        ranked = sorted(evidence.candidates, key=fit, reverse=True)
+        pool, _ = _take_distinct(ranked, settings.part_reader_candidates, set())
+        read = _read_pool(replace(asked, text=part), pool, reader, settings) if pool else []
+        sure = [c for c in read if c.span and c.margin is not None and c.margin >= settings.part_reader_sure]
+        if sure:
+            picked.append(max(sure, key=lambda c: c.margin or 0.0))
+    return picked
+
+
 def _read_parts(
     asked: _Asked, chosen: list[_Candidate], reader: Reader, settings: AnswerSettings
 ) -> str | None:
@@ -563,16 +603,25 @@ def _further_quotes(
 
 
 def _quotes_for_parts(
-    asked: _Asked, best: _Candidate, candidates: list[_Candidate], settings: AnswerSettings
+    asked: _Asked,
+    best: _Candidate,
+    candidates: list[_Candidate],
+    settings: AnswerSettings,
+    for_parts: list[_Candidate] | None = None,
 ) -> list[_Candidate]:
-    """For a question asking several things: add quotes that cover the question words still uncovered.
+    """For a question asking several things: the best quote, the quotes the reader found for its parts
+    (`for_parts`, `_read_for_parts`), then quotes that cover the question words still uncovered.
 
     A further quote must score at least compound_ratio of the best and either cover question weight
     the chosen quotes miss ("中国" after a quote about "美国") or hold a new answer of the asked type.
     """
+    limit = max(settings.max_quotes, settings.compound_quotes)
     chosen = [best]
+    for quote in for_parts or []:
+        if len(chosen) < limit and _apart(quote, chosen, settings.repeat_overlap):
+            chosen.append(quote)
     total = sum(asked.terms.values()) or 1.0
-    while len(chosen) < max(settings.max_quotes, settings.compound_quotes):
+    while len(chosen) < limit:
         quoted = "".join(c.article.text[c.start : c.end] for c in chosen).lower()
         missing = {w: x for w, x in asked.terms.items() if w not in quoted}
         answers = {normalise(c.short) for c in chosen if c.short}
@@ -597,11 +646,15 @@ def _quotes_for_parts(
 
 
 def _choose_quotes(
-    asked: _Asked, best: _Candidate, candidates: list[_Candidate], settings: AnswerSettings
+    asked: _Asked,
+    best: _Candidate,
+    candidates: list[_Candidate],
+    settings: AnswerSettings,
+    for_parts: list[_Candidate] | None = None,
 ) -> list[_Candidate]:
     """The answer's quotes, the best first: one per part of a two-part question, else up to max_quotes."""
     if asked.compound:
-        return _quotes_for_parts(asked, best, candidates, settings)
+        return _quotes_for_parts(asked, best, candidates, settings, for_parts)
     return _further_quotes(best, candidates, settings)
 
 
@@ -622,10 +675,8 @@ def _short_per_part(
     weights = [question_terms(index, part) for part in asks]
     shared = set.intersection(*(set(w) for w in weights)) if weights else set()
     quotes = [c.article.text[c.start : c.end] for c in chosen]
-    for part, part_terms in zip(asks, weights, strict=True):
-        # The words that tell this part from the others (一等奖 vs 二等奖) decide where its answer sits.
+    for part, part_terms, terms in zip(asks, weights, _part_terms(index, asks, settings), strict=True):
         own = [w for w in part_terms if w not in shared]
-        terms = {w: x * (settings.part_word_weight if w in own else 1.0) for w, x in part_terms.items()}
         naming = [q for q in quotes if any(w in q.lower() for w in own)] or quotes
         typed = [typed_answer(asked.kind, q, part, terms, cache, aliases=asked.aliases) for q in naming]
         best = max((t for t in typed if t is not None), default=None)
@@ -728,7 +779,11 @@ def answer_question(
         return Answer(
             question=question, answer=ABSTAIN_TEXT, short_answer=None, abstained=True, passages=passages
         )
-    chosen = _choose_quotes(asked, best, evidence.candidates, settings)
+    for_parts: list[_Candidate] = []
+    if reading and asked.compound:
+        assert reader is not None
+        for_parts = _read_for_parts(asked, evidence, index, reader, settings)
+    chosen = _choose_quotes(asked, best, evidence.candidates, settings, for_parts)
     if reading and asked.compound:
         assert reader is not None
         short = _read_parts(asked, chosen, reader, settings) or best.short

@@ -126,6 +126,12 @@ class AnswerSettings:
         1.0  # ... and is chosen by its score plus this times the question weight it adds
     )
     part_word_weight: float = 3.0  # words only one part has weigh this much more when finding its answer
+    # The reader asked each part alone, chosen 2026-12-02 (calibrate_reader.py --grid parts, 12 settings)
+    # by the questions answered on the calibrate topics plus the training topics' 46 two-part questions
+    # (the reader practised on those topics' passages, but this chooses which sentence it is asked
+    # about): 119 -> 122 of 156 at 1, 2 or 3 sentences and margins -2 to 0; the cheapest kept.
+    part_reader_candidates: int = 1  # the reader reads this many sentences per part, asked the part alone
+    part_reader_sure: float = 0.0  # ... and quotes the surest for the part when its margin reaches this
     # The trained reader (models/reader/, `qa reader train`), for Chinese questions when one is loaded.
     # Its margin is the best span's start+end logit minus the passage's no-answer logit. Set on the even
     # rows of RGB (36 settings) and of the reader's held-out split (the slack, 5 settings), 2026-12-01,
@@ -186,9 +192,10 @@ class AnswerSettings:
         ratios = ("min_coverage", "min_typed_coverage", "typed_switch_ratio", "strong_ratio")
         ratios += ("second_quote_ratio", "compound_ratio")
         counts = ("sentences_from", "max_quotes", "compound_from", "compound_quotes", "reader_candidates")
-        whole = ("reader_more", "reader_context")  # counts that may be 0 (off)
+        whole = ("reader_more", "reader_context", "part_reader_candidates")  # counts that may be 0 (off)
         ratios += ("sure_min",)
         signed = ("reader_margin", "reader_abstain_margin", "reader_more_below", "reader_more_sure")  # logits
+        signed += ("part_reader_sure",)
         signed += ("sure_bias", "sure_margin", "sure_agree", "sure_compound")  # a logistic's weights
         for f in fields(self):
             value = getattr(self, f.name)
