@@ -22,6 +22,7 @@ from typing import Any
 
 from _common import parse_settings
 
+from qa.answer.extraction import is_compound
 from qa.answer.reader import Reader, Span
 from qa.evaluation import read_questions, run_eval
 from qa.service import QAService
@@ -113,10 +114,13 @@ class MemoReader:
         return found
 
 
-def split_file(questions: Path, split: str, folder: Path) -> Path:
-    """The even, odd or all rows of `questions`, written to a file in `folder`."""
+def split_file(questions: Path, split: str, folder: Path, two_part: bool = False) -> Path:
+    """The even, odd or all rows of `questions` (only those asking several things, with `two_part`),
+    written to a file in `folder`."""
     rows = read_questions(questions)
     keep = [r for i, r in enumerate(rows) if split == "all" or (i % 2 == 0) == (split == "even")]
+    if two_part:
+        keep = [r for r in keep if is_compound(r.get("question", ""))]
     path = folder / f"{questions.stem}-{split}.jsonl"
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in keep), encoding="utf-8")
     return path
@@ -139,11 +143,14 @@ def main() -> None:
     parser.add_argument("--only", default=None, help="One setting, e.g. 'reader_weight=0.3,reader_margin=0'.")
     parser.add_argument("--no-reader", action="store_true", help="The typed rules, for comparison.")
     parser.add_argument(
+        "--two-part", action="store_true", help="Only the questions asking several things (--grid parts)."
+    )
+    parser.add_argument(
         "--grid",
         choices=["full", *GRIDS],
         default="full",
         help="slack: the slack alone; choose: reader_candidates x reader_weight; quotes, more, context, "
-        "dense: QUOTES, MORE, CONTEXT, DENSE.",
+        "dense, repeat, parts: QUOTES, MORE, CONTEXT, DENSE, REPEAT, PARTS.",
     )
     args = parser.parse_args()
     base = Settings(index_dir=args.index_dir)
@@ -154,7 +161,7 @@ def main() -> None:
         service.reader = MemoReader(service.reader)  # type: ignore[assignment]
     service.embedder = MemoEmbedder(service.embedder)  # type: ignore[assignment]
     with tempfile.TemporaryDirectory() as folder:
-        path = split_file(args.questions, args.split, Path(folder))
+        path = split_file(args.questions, args.split, Path(folder), args.two_part)
         grid = GRIDS.get(args.grid, GRID)
         for values in settings_grid(args.only, grid) if not args.no_reader else [{}]:
             answer = replace(base.answer, **values)
