@@ -19,11 +19,16 @@ data we ship with its license ... RGB"). This script splits it so the figures st
   step reads (one sentence with the question): the sentences of the passages the product retrieves
   that hold an accepted answer, and the `SENTENCE_NEGATIVES` that cover most of the question's words
   without one (the near misses the answer step must pass over).
+- With `--reading`, the same, read the way the answer step reads since 2026-12-02: a sentence with
+  the next one when both fit in `reader_context` characters, and each part of a two-part question
+  asked alone ("腾讯2022年全年营收是多少？") with that part's answer (the answer groups in the order of
+  the parts), the other part's answer sentence among its near misses.
 
-    python benchmarks/news_reader_data.py [--out /tmp/qa-bench/news-reader] [--sentences]
+    python benchmarks/news_reader_data.py [--out /tmp/qa-bench/news-reader] [--sentences] [--reading]
 
 Writes OUT/train/rgb-news.json (SQuAD 2.0, for `qa reader train --data`), with --sentences
-OUT/train-sentences/rgb-news-sentences.json, and OUT/questions-{train,calibrate,report,test}.jsonl
+OUT/train-sentences/rgb-news-sentences.json, with --reading
+OUT/train-reading/rgb-news-reading.json, and OUT/questions-{train,calibrate,report,test}.jsonl
 (test = calibrate + report).
 """
 
@@ -36,8 +41,9 @@ from pathlib import Path
 
 from _common import CACHE_DIR, RGB_CORPUS, RGB_INDEX, RGB_QUESTIONS, log, open_service, product_embedder
 
-from qa.answer.extraction import coverage
+from qa.answer.extraction import coverage, question_parts
 from qa.answer.rerank import question_terms
+from qa.answer.settings import AnswerSettings
 from qa.text import normalise, sentence_spans
 
 _RGB_HALF = (
@@ -59,6 +65,12 @@ SENTENCE_NEGATIVES = 4  # ... and sentences without one that cover most of the q
 SENTENCE_SOURCE = (
     _RGB_HALF
     + "sentences (sentences of retrieved passages with the answer, and near misses without it)"
+    + _NON_COMMERCIAL
+)
+READING_SOURCE = (
+    _RGB_HALF
+    + "reading units (a sentence with the next one when both are short; each part of a two-part "
+    + "question asked alone)"
     + _NON_COMMERCIAL
 )
 RETRIEVED = 10  # how many passages are retrieved per question to find those negatives
@@ -141,14 +153,32 @@ def squad_examples(question: dict, passages: dict[str, str], retrieved: list[str
     return paragraphs
 
 
-def sentence_examples(question: dict, texts: list[str], terms: dict[str, float]) -> list[dict]:
-    """SQuAD 2.0 paragraphs of one sentence each: retrieved sentences holding an accepted answer, then
-    the sentences without one that cover most of the question's words."""
-    groups = _groups(question)
+def reading_units(text: str, context: int) -> list[tuple[int, int]]:
+    """The spans the answer step reads in `text`: each sentence, with the next one when both fit in
+    `context` characters (`AnswerSettings.reader_context`)."""
+    spans = sentence_spans(text)
+    return [
+        (start, spans[i + 1][1] if i + 1 < len(spans) and spans[i + 1][1] - start <= context else end)
+        for i, (start, end) in enumerate(spans)
+    ]
+
+
+def sentence_examples(
+    question: dict,
+    texts: list[str],
+    terms: dict[str, float],
+    context: int = 0,
+    groups: list[list[str]] | None = None,
+    tag: str = "s",
+) -> list[dict]:
+    """SQuAD 2.0 paragraphs of one sentence each (with its next one, by `context`): retrieved
+    sentences holding an accepted answer (of `groups`, by default the question's), then the sentences
+    without one that cover most of the question's words."""
+    groups = groups or _groups(question)
     accepted = [normalise(a) for group in groups for a in group if normalise(a)]
     positives, negatives, seen = [], [], set()
     for text in texts:
-        for start, end in sentence_spans(text):
+        for start, end in reading_units(text, context):
             sentence = text[start:end].strip()
             if len(sentence) < 8 or normalise(sentence) in seen:
                 continue
@@ -160,13 +190,28 @@ def sentence_examples(question: dict, texts: list[str], terms: dict[str, float])
                 negatives.append((coverage(sentence, terms), sentence))
     paragraphs = []
     for n, (sentence, span) in enumerate(positives[:SENTENCE_POSITIVES]):
-        qa = {"id": f"{question['id']}-s{n}", "question": question["question"], "is_impossible": False}
+        qa = {"id": f"{question['id']}-{tag}{n}", "question": question["question"], "is_impossible": False}
         qa["answers"] = [{"text": sentence[span[0] : span[1]], "answer_start": span[0]}]
         paragraphs.append({"context": sentence, "qas": [qa]})
     negatives.sort(key=lambda pair: -pair[0])
     for n, (_, sentence) in enumerate(negatives[:SENTENCE_NEGATIVES]):
-        qa = {"id": f"{question['id']}-sno{n}", "question": question["question"], "is_impossible": True}
+        qa = {"id": f"{question['id']}-{tag}no{n}", "question": question["question"], "is_impossible": True}
         paragraphs.append({"context": sentence, "qas": [{**qa, "answers": []}]})
+    return paragraphs
+
+
+def reading_examples(question: dict, texts: list[str], index: object, context: int) -> list[dict]:
+    """Sentence examples read as the answer step reads them now: with the next sentence, and, for a
+    two-part question whose answer has a group per part, each part asked alone with its own group."""
+    paragraphs = sentence_examples(
+        question, texts, question_terms(index, question["question"]), context, tag="r"
+    )
+    parts, groups = question_parts(question["question"]), _groups(question)
+    if parts and len(parts) == len(groups):
+        for i, (part, group) in enumerate(zip(parts, groups, strict=True)):
+            asked = {**question, "question": part}
+            terms = question_terms(index, part)
+            paragraphs += sentence_examples(asked, texts, terms, context, [group], tag=f"p{i}-")
     return paragraphs
 
 
@@ -174,7 +219,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=CACHE_DIR / "news-reader")
     parser.add_argument("--sentences", action="store_true", help="Also write sentence examples.")
+    parser.add_argument("--reading", action="store_true", help="Also write reading units and parts.")
     args = parser.parse_args()
+    context = AnswerSettings().reader_context
     questions = [json.loads(line) for line in RGB_QUESTIONS.read_text(encoding="utf-8").splitlines()]
     passages = {}
     for line in RGB_CORPUS.read_text(encoding="utf-8").splitlines():
@@ -187,7 +234,7 @@ def main() -> None:
     trained = parts["train"]
     log(f"{len(questions)} questions: " + ", ".join(f"{len(v)} to {k}" for k, v in parts.items()))
     service = open_service(RGB_INDEX, product_embedder())
-    data, sentences = [], []
+    data, sentences, reading = [], [], []
     for question in trained:
         answer = service.ask(question["question"], top_k=RETRIEVED)
         retrieved = [p.article_id for p in answer.passages if p.article_id in passages]
@@ -200,6 +247,11 @@ def main() -> None:
             paragraphs = sentence_examples(question, texts, terms)
             if paragraphs:
                 sentences.append({"title": question["id"], "paragraphs": paragraphs})
+        if args.reading:
+            texts = [p.text for p in answer.passages[:SENTENCE_PASSAGES]]
+            paragraphs = reading_examples(question, texts, service.index, context)
+            if paragraphs:
+                reading.append({"title": question["id"], "paragraphs": paragraphs})
     (args.out / "train").mkdir(parents=True, exist_ok=True)
     squad = {"version": "v2.0", "source": SOURCE, "data": data}
     (args.out / "train" / "rgb-news.json").write_text(json.dumps(squad, ensure_ascii=False), encoding="utf-8")
@@ -208,6 +260,11 @@ def main() -> None:
         squad = {"version": "v2.0", "source": SENTENCE_SOURCE, "data": sentences}
         text = json.dumps(squad, ensure_ascii=False)
         (args.out / "train-sentences" / "rgb-news-sentences.json").write_text(text, encoding="utf-8")
+    if args.reading:
+        (args.out / "train-reading").mkdir(parents=True, exist_ok=True)
+        squad = {"version": "v2.0", "source": READING_SOURCE, "data": reading}
+        text = json.dumps(squad, ensure_ascii=False)
+        (args.out / "train-reading" / "rgb-news-reading.json").write_text(text, encoding="utf-8")
     for name, rows in parts.items():
         text = "".join(json.dumps(q, ensure_ascii=False) + "\n" for q in rows)
         (args.out / f"questions-{name}.jsonl").write_text(text, encoding="utf-8")
