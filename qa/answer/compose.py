@@ -8,16 +8,17 @@ typed rules' answer there scores nearly as well with the reader (`_read_candidat
 Without a reader the short answer is pulled from the sentence by type: 多少/几 -> a number with its
 unit, 谁 -> a person (jieba `nr` or the name after a role word), 哪里/哪个县 -> a place, 什么时候/哪一年 ->
 a date, 哪些 -> the listed items. A question asking several things at once ("A和B分别…", "男女…",
-two question clauses) gets up to three quotes, each further one chosen for the question words the
-earlier ones miss, and one short answer per part (RGB answer accuracy 0.69 -> 0.75; its two-part
-questions 0.28 -> 0.52). Every citation is checked against the article text before the answer is
-returned. When the best evidence covers too little of the question, the answer says so and shows the
-closest passages.
+two question clauses) gets up to three quotes: with a reader, the sentence it reads each part from,
+asked the part alone (`_read_for_parts`); then ones chosen for the question words the earlier ones
+miss; and one short answer per part (RGB answer accuracy 0.69 -> 0.75; its two-part questions 0.28
+-> 0.52). A further quote never reprints a chosen one (`repeat_overlap`). Every citation is checked
+against the article text before the answer is returned. When the best evidence covers too little of
+the question, the answer says so and shows the closest passages.
 
 Every number of this step is a field of `AnswerSettings`; the steps of `answer_question` are
 `_score_candidates` -> `_best_candidate` (or abstain) -> [`_read_candidates` -> `_reader_abstains`]
--> `_choose_quotes` -> `_short_answer` (or `_read_parts`) -> [`short_answer_confidence`: a read short
-answer is shown only when sure enough] -> `_assemble`.
+-> [`_read_for_parts`] -> `_choose_quotes` -> `_short_answer` (or `_read_parts`) ->
+[`short_answer_confidence`: a read short answer is shown only when sure enough] -> `_assemble`.
 """
 
 from __future__ import annotations
@@ -494,12 +495,12 @@ def _read_for_parts(
     picked: list[_Candidate] = []
     for part, terms in zip(parts, _part_terms(index, parts, settings), strict=True):
         weighed = weigh_terms(terms, asked.aliases)
-
-        def fit(c: _Candidate, weighed: tuple = weighed) -> float:
-            words = covered_share(c.article.text[c.start : c.end].lower(), weighed)
-            return words + settings.rank_weight / (1 + c.hit_rank)
-
-        ranked = sorted(evidence.candidates, key=fit, reverse=True)
+        fits = [  # the part's words in the sentence, earlier hits first among equals
+            covered_share(c.article.text[c.start : c.end].lower(), weighed)
+            + settings.rank_weight / (1 + c.hit_rank)
+            for c in evidence.candidates
+        ]
+        ranked = [c for _, c in sorted(zip(fits, evidence.candidates, strict=True), key=lambda p: -p[0])]
         pool, _ = _take_distinct(ranked, settings.part_reader_candidates, set())
         read = _read_pool(replace(asked, text=part), pool, reader, settings) if pool else []
         sure = [c for c in read if c.span and c.margin is not None and c.margin >= settings.part_reader_sure]
