@@ -66,6 +66,7 @@ class _Asked:
     chinese: bool
     compound: bool
     aliases: Aliases
+    parts: tuple[str, ...] = ()  # one question per thing asked (`question_parts`), or none
 
     @classmethod
     def of(cls, question: str, index: LoadedIndex) -> _Asked:
@@ -78,6 +79,7 @@ class _Asked:
             chinese=has_cjk(question),
             compound=is_compound(question),
             aliases=index.aliases,
+            parts=tuple(question_parts(question)),
         )
 
 
@@ -471,13 +473,18 @@ def _reader_abstains(evidence: _Evidence, settings: AnswerSettings) -> bool:
     )
 
 
-def _part_terms(index: LoadedIndex, parts: list[str], settings: AnswerSettings) -> list[dict[str, float]]:
-    """Each part's words with their weight, the words that tell it from the other parts (一等奖 vs
-    二等奖) weighing `part_word_weight` times more: they decide where the part's answer sits."""
+def _part_terms(
+    index: LoadedIndex, parts: tuple[str, ...], settings: AnswerSettings
+) -> list[tuple[dict[str, float], list[str]]]:
+    """Each part's words with their weight, and its own words: those that tell it from the other parts
+    (一等奖 vs 二等奖) weigh `part_word_weight` times more, since they decide where its answer sits."""
     weights = [question_terms(index, part) for part in parts]
     shared = set.intersection(*(set(w) for w in weights)) if weights else set()
     return [
-        {w: x * (1.0 if w in shared else settings.part_word_weight) for w, x in terms.items()}
+        (
+            {w: x * (1.0 if w in shared else settings.part_word_weight) for w, x in terms.items()},
+            [w for w in terms if w not in shared],
+        )
         for terms in weights
     ]
 
@@ -489,11 +496,10 @@ def _read_for_parts(
     sentences that best match the part's own words, asked the part alone ("网易2022年全年营收是多少"),
     and the surest reading, when its margin reaches `part_reader_sure`, is a quote for that part
     (`_quotes_for_parts` skips it when it is the best quote already)."""
-    parts = question_parts(asked.text)
-    if not parts or settings.part_reader_candidates == 0:
+    if not asked.parts or settings.part_reader_candidates == 0:
         return []
     picked: list[_Candidate] = []
-    for part, terms in zip(parts, _part_terms(index, parts, settings), strict=True):
+    for part, (terms, _) in zip(asked.parts, _part_terms(index, asked.parts, settings), strict=True):
         weighed = weigh_terms(terms, asked.aliases)
         fits = [  # the part's words in the sentence, earlier hits first among equals
             covered_share(c.article.text[c.start : c.end].lower(), weighed)
@@ -515,7 +521,7 @@ def _read_parts(
     """A question asking several things: the reader reads the chosen quotes once per part."""
     found: dict[str, str] = {}
     quotes = [c.article.text[c.start : c.end] for c in chosen]
-    for part in question_parts(asked.text):
+    for part in asked.parts:
         spans = [s for s in reader.read(part, quotes) if s is not None]
         if not spans:
             continue
@@ -562,7 +568,7 @@ def short_answer_confidence(margin: float, agree: int, compound: bool, settings:
     return 1.0 / (1.0 + math.exp(-score))
 
 
-def _apart(other: _Candidate, chosen: list[_Candidate], repeat_overlap: float = 1.01) -> bool:
+def _apart(other: _Candidate, chosen: list[_Candidate], repeat_overlap: float) -> bool:
     """Whether `other` overlaps none of the quotes already chosen and repeats none of their texts.
 
     A sentence another article printed too (a reprint, a search result quoting the same page) repeats
@@ -672,12 +678,8 @@ def _short_per_part(
     the chosen quotes, so two figures in one sentence both count; without parts, each quote's own answer.
     """
     found: dict[str, str] = {}
-    asks = question_parts(asked.text)
-    weights = [question_terms(index, part) for part in asks]
-    shared = set.intersection(*(set(w) for w in weights)) if weights else set()
     quotes = [c.article.text[c.start : c.end] for c in chosen]
-    for part, part_terms, terms in zip(asks, weights, _part_terms(index, asks, settings), strict=True):
-        own = [w for w in part_terms if w not in shared]
+    for part, (terms, own) in zip(asked.parts, _part_terms(index, asked.parts, settings), strict=True):
         naming = [q for q in quotes if any(w in q.lower() for w in own)] or quotes
         typed = [typed_answer(asked.kind, q, part, terms, cache, aliases=asked.aliases) for q in naming]
         best = max((t for t in typed if t is not None), default=None)
