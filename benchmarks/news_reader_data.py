@@ -41,9 +41,11 @@ from pathlib import Path
 
 from _common import CACHE_DIR, RGB_CORPUS, RGB_INDEX, RGB_QUESTIONS, log, open_service, product_embedder
 
+from qa.answer.compose import next_sentence_end
 from qa.answer.extraction import coverage, question_parts
 from qa.answer.rerank import question_terms
 from qa.answer.settings import AnswerSettings
+from qa.index.store import LoadedIndex
 from qa.text import normalise, sentence_spans
 
 _RGB_HALF = (
@@ -155,12 +157,8 @@ def squad_examples(question: dict, passages: dict[str, str], retrieved: list[str
 
 def reading_units(text: str, context: int) -> list[tuple[int, int]]:
     """The spans the answer step reads in `text`: each sentence, with the next one when both fit in
-    `context` characters (`AnswerSettings.reader_context`)."""
-    spans = sentence_spans(text)
-    return [
-        (start, spans[i + 1][1] if i + 1 < len(spans) and spans[i + 1][1] - start <= context else end)
-        for i, (start, end) in enumerate(spans)
-    ]
+    `context` characters (`AnswerSettings.reader_context`; the answer step's own `next_sentence_end`)."""
+    return [(start, next_sentence_end(text, start, end, context)) for start, end in sentence_spans(text)]
 
 
 def sentence_examples(
@@ -200,7 +198,7 @@ def sentence_examples(
     return paragraphs
 
 
-def reading_examples(question: dict, texts: list[str], index: object, context: int) -> list[dict]:
+def reading_examples(question: dict, texts: list[str], index: LoadedIndex, context: int) -> list[dict]:
     """Sentence examples read as the answer step reads them now: with the next sentence, and, for a
     two-part question whose answer has a group per part, each part asked alone with its own group."""
     paragraphs = sentence_examples(
@@ -241,14 +239,13 @@ def main() -> None:
         paragraphs = squad_examples(question, passages, list(dict.fromkeys(retrieved)))
         if paragraphs:
             data.append({"title": question["id"], "paragraphs": paragraphs})
+        texts = [p.text for p in answer.passages[:SENTENCE_PASSAGES]]
         if args.sentences:
             terms = question_terms(service.index, question["question"])
-            texts = [p.text for p in answer.passages[:SENTENCE_PASSAGES]]
             paragraphs = sentence_examples(question, texts, terms)
             if paragraphs:
                 sentences.append({"title": question["id"], "paragraphs": paragraphs})
         if args.reading:
-            texts = [p.text for p in answer.passages[:SENTENCE_PASSAGES]]
             paragraphs = reading_examples(question, texts, service.index, context)
             if paragraphs:
                 reading.append({"title": question["id"], "paragraphs": paragraphs})

@@ -217,16 +217,16 @@ def test_an_answer_in_the_sentence_after_is_read_with_it_and_both_are_quoted(ser
 
 
 def test_the_next_sentence_is_read_only_when_both_fit_the_context():
-    from qa.answer.compose import _next_sentence_end
+    from qa.answer.compose import next_sentence_end
 
     text = "游泳比赛昨日举行。选手李明夺得冠军。\n  本报记者 王芳\n"
     end = text.index("。") + 1
-    assert _next_sentence_end(text, 0, end, 80) == text.index("冠军。") + 3
-    assert _next_sentence_end(text, 0, end, 12) == end  # the next one ends past 12 characters
-    assert _next_sentence_end(text, 0, end, 0) == end  # off
+    assert next_sentence_end(text, 0, end, 80) == text.index("冠军。") + 3
+    assert next_sentence_end(text, 0, end, 12) == end  # the next one ends past 12 characters
+    assert next_sentence_end(text, 0, end, 0) == end  # off
     after = text.index("冠军。") + 3
-    assert text[after : _next_sentence_end(text, end, after, 80)].strip() == "本报记者 王芳"  # a line
-    assert _next_sentence_end(text, 0, len(text), 80) == len(text)  # nothing after
+    assert text[after : next_sentence_end(text, end, after, 80)].strip() == "本报记者 王芳"  # a line
+    assert next_sentence_end(text, 0, len(text), 80) == len(text)  # nothing after
 
 
 def test_a_span_read_again_as_context_does_not_agree_with_itself():

@@ -390,7 +390,7 @@ def _read_pool(
     None), its margin, and its score raised or lowered by the reader's verdict."""
     quotes = [c.article.text[c.start : c.end] for c in pool]
     typed_at = [_typed_offsets(c, q) for c, q in zip(pool, quotes, strict=True)]
-    reach = [_next_sentence_end(c.article.text, c.start, c.end, settings.reader_context) for c in pool]
+    reach = [next_sentence_end(c.article.text, c.start, c.end, settings.reader_context) for c in pool]
     passages = [c.article.text[c.start : r] for c, r in zip(pool, reach, strict=True)]
     spans = reader.read(asked.text, passages, typed_at)
     read: list[_Candidate] = []
@@ -422,9 +422,10 @@ def _read_pool(
 _SENTENCE_END = re.compile(f"[{SENTENCE_END}]+[{SENTENCE_CLOSERS}]*|\\n")
 
 
-def _next_sentence_end(text: str, start: int, end: int, limit: int) -> int:
+def next_sentence_end(text: str, start: int, end: int, limit: int) -> int:
     """Where the sentence after `text[start:end]` ends, when both together stay within `limit`
-    characters (else `end`: the reader reads the sentence alone)."""
+    characters (else `end`: the reader reads the sentence alone). Public: the reader's news practice
+    (benchmarks/news_reader_data.py --reading) cuts its examples with it."""
     after = end
     while after < len(text) and text[after].isspace():
         after += 1
