@@ -292,3 +292,31 @@ def test_each_part_of_a_two_part_question_gets_the_sentence_the_reader_answers_i
     assert compose._read_for_parts(asked, evidence, service.index, service.reader, off) == []
     alone = compose._quotes_for_parts(asked, netease, evidence.candidates, off)
     assert [c.article.id for c in alone] == ["a0"]  # the rules alone: too weak a sentence to quote
+
+
+def test_a_part_is_read_only_in_sentences_that_name_it_and_of_the_asked_year(service):
+    """The men's sentence matches every shared word of "…女子世界锦标赛在哪举行" and the reader, asked
+    about the women's race there, reads the men's venue; a 2024 report names 女子 and more shared
+    words but writes only 2024. The women's part is read in the sentence that names it, of 2023."""
+    from qa.answer import compose
+    from qa.records import Article
+
+    men = "IRONMAN官网宣布2023年IRONMAN世界锦标赛男子赛事将于2023年9月10日在法国尼斯举行；"
+    women = "女子赛事将于2023年10月14日仍在夏威夷的KONA举办。"
+    later = "2024年IRONMAN世界锦标赛女子赛事在尼斯举行，男子赛事在KONA举行。"
+    first = Article(id="a0", title="IRONMAN世锦赛分男女两地举行", text=men + women, date="2023-01-06")
+    second = Article(id="a1", title="IRONMAN世锦赛", text=later, date="2024-01-10")
+    candidates = [
+        compose._Candidate(0, first, 0, len(men), score=1.0, short=None),
+        compose._Candidate(0, first, len(men), len(men) + len(women), score=0.7, short=None),
+        compose._Candidate(1, second, 0, len(later), score=0.2, short=None),
+    ]
+    asked = compose._Asked.of("2023年IRONMAN男子和女子世界锦标赛分别在哪举行", service.index)
+    evidence = compose._Evidence(candidates, best_chunk_coverage=1.0, top_dense=0.0)
+    settings = dataclasses.replace(service.settings.answer, part_reader_candidates=1, reader_context=0)
+    for_parts = compose._read_for_parts(asked, evidence, service.index, service.reader, settings)
+    women_read = for_parts[-1]
+    assert (women_read.article.id, women_read.start) == ("a0", len(men))
+    assert "夏威夷" in first.text[women_read.span[0] : women_read.span[1]]
+    quoted = compose._quotes_for_parts(asked, candidates[0], evidence.candidates, settings, for_parts)
+    assert [c.start for c in quoted][:2] == [0, len(men)]

@@ -496,18 +496,27 @@ def _read_for_parts(
     """A question asking several things: for each part, the reader reads the `part_reader_candidates`
     sentences that best match the part's own words, asked the part alone ("网易2022年全年营收是多少"),
     and the surest reading, when its margin reaches `part_reader_sure`, is a quote for that part
-    (`_quotes_for_parts` skips it when it is the best quote already)."""
+    (`_quotes_for_parts` skips it when it is the best quote already).
+
+    Only sentences that name the part's own words (女子 of "男子和女子…", 比亚迪 of "特斯拉和比亚迪…")
+    are read for it when any does: a sentence about the other part matches every shared word and the
+    reader, asked about 女子, reads the 男子 answer there. A sentence's year counts as in the sentence
+    score (`year_fit`), so a later season's sentence naming the part does not win on a shared word."""
     if not asked.parts or settings.part_reader_candidates == 0:
         return []
     picked: list[_Candidate] = []
-    for part, (terms, _) in zip(asked.parts, _part_terms(index, asked.parts, settings), strict=True):
+    for part, (terms, own) in zip(asked.parts, _part_terms(index, asked.parts, settings), strict=True):
         weighed = weigh_terms(terms, asked.aliases)
-        fits = [  # the part's words in the sentence, earlier hits first among equals
+        texts = [c.article.text[c.start : c.end].lower() for c in evidence.candidates]
+        naming = [c for c, t in zip(evidence.candidates, texts, strict=True) if any(w in t for w in own)]
+        pool_of = naming or evidence.candidates
+        fits = [  # the part's words in the sentence, its year, earlier hits first among equals
             covered_share(c.article.text[c.start : c.end].lower(), weighed)
+            + year_fit(asked.years, c.article.date, c.article.text[c.start : c.end], settings)
             + settings.rank_weight / (1 + c.hit_rank)
-            for c in evidence.candidates
+            for c in pool_of
         ]
-        ranked = [c for _, c in sorted(zip(fits, evidence.candidates, strict=True), key=lambda p: -p[0])]
+        ranked = [c for _, c in sorted(zip(fits, pool_of, strict=True), key=lambda p: -p[0])]
         pool, _ = _take_distinct(ranked, settings.part_reader_candidates, set())
         read = _read_pool(replace(asked, text=part), pool, reader, settings) if pool else []
         sure = [c for c in read if c.span and c.margin is not None and c.margin >= settings.part_reader_sure]

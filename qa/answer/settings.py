@@ -130,7 +130,10 @@ class AnswerSettings:
     # by the questions answered on the calibrate topics plus the training topics' 46 two-part questions
     # (the reader practised on those topics' passages, but this chooses which sentence it is asked
     # about): 119 -> 122 of 156 at 1, 2 or 3 sentences and margins -2 to 0; the cheapest kept.
-    part_reader_candidates: int = 1  # the reader reads this many sentences per part, asked the part alone
+    # Rechecked 2026-12-02 (afternoon) once only sentences naming the part's own words are read for it,
+    # with their year (`_read_for_parts`): 122 -> 124 at 2 sentences (two-part 24 -> 26 of 46,
+    # calibrate topics unchanged), 124 at 3 (26 -> 27, calibrate -1), 122 at 1.
+    part_reader_candidates: int = 2  # the reader reads this many sentences per part, asked the part alone
     part_reader_sure: float = 0.0  # ... and quotes the surest for the part when its margin reaches this
     # The trained reader (models/reader/, `qa reader train`), for Chinese questions when one is loaded.
     # Its margin is the best span's start+end logit minus the passage's no-answer logit. Set on the even
