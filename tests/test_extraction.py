@@ -106,6 +106,26 @@ def test_a_question_asking_one_thing_is_not_compound(question):
 
 
 @pytest.mark.parametrize(
+    "question",
+    [
+        "超级印度香米是将印度香米与哪一品种杂交而成？",
+        "若是误食了金杯罂粟可能会导致水肿以及哪一种症状?",
+        "从1953年到1973年，人民币和哪个币别的汇率正式挂勾?",
+        "蚯蚓体内的什么构造其作用和心脏类似?",
+    ],
+)
+def test_a_given_thing_joined_to_the_one_asked_or_compared_asks_one_thing(question):
+    """ "水肿以及哪一种症状" names one symptom and asks the other; "和心脏类似" compares: one answer each."""
+    assert not is_compound(question)
+    assert question_parts(question) == []
+
+
+def test_a_conjunction_asking_one_thing_leaves_a_true_list_compound():
+    assert is_compound("2022年和2023年分别与哪些国家签署了协议？")
+    assert is_compound("网易和腾讯2022年全年营收分别是多少？")
+
+
+@pytest.mark.parametrize(
     ("question", "parts"),
     [
         ("魏都区委书记和区长分别是谁？", ["魏都区委书记是谁？", "魏都区长是谁？"]),  # each asks one: no 分别

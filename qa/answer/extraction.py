@@ -169,12 +169,18 @@ _NOUN_KINDS = (
 _QUOTED = re.compile(r"“[^”]*”|《[^》]*》|「[^」]*」|\"[^\"]*\"")
 _CONJOINED = re.compile(rf"分别|男女|[{CJK_CHARS}\w](?:和|与|及|以及|跟)[{CJK_CHARS}\w]|\band\b|\bboth\b")
 _ASKING = re.compile(r"谁|哪|什么|多少|几|何|\b(?:who|what|when|where|which|how)\b")
+# A conjunction that joins a given thing to the one asked ("将印度香米与哪一品种杂交", "水肿以及哪一种
+# 症状") or compares ("其作用和心脏类似") asks one thing: it is no list of things asked.
+_ASKS_ONE = re.compile(
+    r"(?:和|与|及|以及|跟)\s*(?:哪|什么|谁|多少|几|何)"
+    r"|(?:和|与|跟|同)[^，,？?；;和与跟]{1,12}?(?:类似|相似|相同|一样|相比|有关|无关|相关|不同|相近|接近)"
+)
 
 
 def is_compound(question: str) -> bool:
     """Whether the question asks for two or more things at once, so the answer needs a quote for each."""
     q = _QUOTED.sub("", question.lower())
-    return bool(_CONJOINED.search(q)) or len(_ASKING.findall(q)) >= 2
+    return bool(_CONJOINED.search(_ASKS_ONE.sub("", q))) or len(_ASKING.findall(q)) >= 2
 
 
 _CONJUNCTIONS = ("和", "与", "及", "以及", "跟")
