@@ -115,7 +115,8 @@ def test_a_question_asking_one_thing_is_not_compound(question):
     ],
 )
 def test_a_given_thing_joined_to_the_one_asked_or_compared_asks_one_thing(question):
-    """ "水肿以及哪一种症状" names one symptom and asks the other; "和心脏类似" compares: one answer each."""
+    """Naming one symptom and asking the other (水肿以及哪一种症状), or comparing (和心脏类似), asks one
+    thing, with one answer."""
     assert not is_compound(question)
     assert question_parts(question) == []
 

@@ -320,3 +320,17 @@ def test_a_part_is_read_only_in_sentences_that_name_it_and_of_the_asked_year(ser
     assert "夏威夷" in first.text[women_read.span[0] : women_read.span[1]]
     quoted = compose._quotes_for_parts(asked, candidates[0], evidence.candidates, settings, for_parts)
     assert [c.start for c in quoted][:2] == [0, len(men)]
+
+
+def test_a_part_read_around_the_other_parts_answer_gives_both_parts_their_typed_answers(service):
+    """Asked the 酒驾 part, the reader reads "279869起，其中醉驾525起" from a list that holds both
+    figures: a span around the 醉驾 part's answer that names 醉驾 and not 酒驾. Asked the 一等奖 part
+    of the other question, it reads "3名、二等奖5名", and the 二等奖 part "3名". The reader mixed the
+    parts up in that quote, so each part takes the typed rules' answer there: its own figure."""
+    answer = service.ask("今年以来查处的醉驾和酒驾分别有多少起？")
+    assert "醉驾525起、酒驾621起" in answer.citations[0].quote
+    assert answer.short_answer is not None
+    assert answer.short_answer.split("；") == ["525起", "621起"]
+    prizes = service.ask("“我与政协”征文活动的一等奖和二等奖各设几名？")
+    assert prizes.short_answer is not None
+    assert prizes.short_answer.split("；") == ["3名", "5名"]

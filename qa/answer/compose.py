@@ -526,12 +526,22 @@ def _read_for_parts(
 
 
 def _read_parts(
-    asked: _Asked, chosen: list[_Candidate], reader: Reader, settings: AnswerSettings
+    asked: _Asked,
+    chosen: list[_Candidate],
+    reader: Reader,
+    settings: AnswerSettings,
+    index: LoadedIndex,
+    cache: TextCache | None,
 ) -> str | None:
-    """A question asking several things: the reader reads the chosen quotes once per part."""
-    found: dict[str, str] = {}
+    """A question asking several things: the reader reads the chosen quotes once per part.
+
+    A part's span that takes in another part's and names that part, not its own ("279869起，其中醉驾
+    525起" read for 酒驾, around 醉驾's "525起"), shows the reader mixed the two up in that quote: both
+    parts then take the typed rules' answers of the quote ("525起", "621起") when those are two
+    different answers, else the readings stay."""
+    read: dict[int, tuple[_Candidate, int, int]] = {}  # part -> (quote, span start, span end)
     quotes = [c.article.text[c.start : c.end] for c in chosen]
-    for part in asked.parts:
+    for n, part in enumerate(asked.parts):
         spans = [s for s in reader.read(part, quotes) if s is not None]
         if not spans:
             continue
@@ -541,8 +551,35 @@ def _read_parts(
         cand = chosen[span.passage]
         start, end = _span_in_article(cand, span)
         if end > start:
-            text = cand.article.text[start:end]
-            found.setdefault(normalise(text), text)
+            read[n] = (cand, start, end)
+    texts = {n: cand.article.text[start:end] for n, (cand, start, end) in read.items()}
+    part_terms = _part_terms(index, asked.parts, settings) if read else []
+    for n, (cand, start, end) in read.items():
+        named = texts[n].lower()
+        mixed = [
+            m
+            for m, (c, s, e) in read.items()
+            if m != n
+            and c.article.id == cand.article.id
+            and start <= s
+            and e <= end
+            and (s, e) != (start, end)
+            and any(w in named for w in part_terms[m][1])
+            and not any(w in named for w in part_terms[n][1])
+        ]
+        if not mixed:
+            continue
+        quote = cand.article.text[cand.start : cand.end]
+        typed = {
+            k: typed_answer(asked.kind, quote, asked.parts[k], part_terms[k][0], cache, aliases=asked.aliases)
+            for k in (n, *mixed)
+        }
+        answers = [t[1] for t in typed.values() if t is not None]
+        if len(answers) == len(typed) and len({normalise(a) for a in answers}) == len(answers):
+            texts.update({k: t[1] for k, t in typed.items() if t is not None})
+    found: dict[str, str] = {}
+    for n in sorted(texts):
+        found.setdefault(normalise(texts[n]), texts[n])
     return "；".join(found.values()) or None
 
 
@@ -799,7 +836,7 @@ def answer_question(
     chosen = _choose_quotes(asked, best, evidence.candidates, settings, for_parts)
     if reading and asked.compound:
         assert reader is not None
-        short = _read_parts(asked, chosen, reader, settings) or best.short
+        short = _read_parts(asked, chosen, reader, settings, index, cache) or best.short
     elif reading:
         short = best.short
     else:
