@@ -18,7 +18,16 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
-from _common import CACHE_DIR, DEV_SET, PROJECT_ROOT, RGB_INDEX, log, product_embedder, write_result
+from _common import (
+    CACHE_DIR,
+    DEV_SET,
+    PROJECT_ROOT,
+    RGB_INDEX,
+    log,
+    product_embedder,
+    wilson_interval,
+    write_result,
+)
 from calibrate_reader import split_file
 
 from qa.evaluation import run_eval
@@ -62,6 +71,10 @@ def main() -> None:
             service = QAService.load(Settings(index_dir=index_dir, reader_dir=None), embedder=embedder)
             report = run_eval(replace(service, reader=reader), questions)
             figures[name] = {k: report.get(k) for k in FIGURES}
+            if report.get("answer_accuracy") is not None:  # how far a set this size can tell two figures
+                figures[name]["answer_accuracy_95"] = wilson_interval(
+                    report["answer_accuracy"], report["answerable"]
+                )
             log(f"{name}: {json.dumps(figures[name])}")
     write_result("reader_sets", {"reader": str(args.reader), "sets": figures})
 
