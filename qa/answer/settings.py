@@ -130,7 +130,7 @@ class AnswerSettings:
     # by the questions answered on the calibrate topics plus the training topics' 46 two-part questions
     # (the reader practised on those topics' passages, but this chooses which sentence it is asked
     # about): 119 -> 122 of 156 at 1, 2 or 3 sentences and margins -2 to 0; the cheapest kept.
-    # Rechecked 2026-12-02 (afternoon) once only sentences naming the part's own words are read for it,
+    # Rechecked 2026-12-02 (06:30 UTC) once only sentences naming the part's own words are read for it,
     # with their year (`_read_for_parts`): 122 -> 124 at 2 sentences (two-part 24 -> 26 of 46,
     # calibrate topics unchanged), 124 at 3 (26 -> 27, calibrate -1), 122 at 1.
     part_reader_candidates: int = 2  # the reader reads this many sentences per part, asked the part alone
@@ -179,11 +179,11 @@ class AnswerSettings:
     # at which, on neither set, the 90% upper Wilson bound of the share of short answers wrong exceeds
     # 25% (RGB 0.303 -> 0.153, bound 0.215; held-out 0.330 -> 0.205, bound 0.243); the margin cap is
     # the one of 10/12/15/20 whose threshold shows the most short answers there (277 of 451; caps 10
-    # and 12: 276). The point estimate
-    # alone (0.6, before the second look) met 25% on both sets but left 0.28 wrong on RGB's report
-    # topics, a set of ~60 shown answers that measures it to +-0.06. The agreement feature replaced a
-    # count of other retrieved articles repeating the answer: with three sentences read, the reader's
-    # own agreement carries that count's weight (which fell to -0.04 beside it).
+    # and 12: 276). The point estimate alone (0.6, before the second look) met 25% on both sets but
+    # left 0.28 wrong on RGB's report topics, a set of ~60 shown answers that measures it to +-0.06.
+    # The agreement feature replaced a count of other retrieved articles repeating the answer: with
+    # three sentences read, the reader's own agreement carries that count's weight (which fell to
+    # -0.04 beside it).
     sure_bias: float = -0.786  # the score's intercept ...
     sure_margin: float = 0.147  # ... plus this times the margin (clipped to +-sure_margin_cap) ...
     sure_margin_cap: float = 15.0
