@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import platform
 import statistics
@@ -205,17 +206,20 @@ def parse_settings(text: str) -> dict[str, int | float]:
     }
 
 
+def wilson_bounds(share: float, n: int, z: float) -> tuple[float, float]:
+    """The Wilson score bounds of a share measured on `n` items (n > 0), `z` standard errors wide."""
+    centre = share + z * z / (2 * n)
+    spread = z * math.sqrt(share * (1 - share) / n + z * z / (4 * n * n))
+    return (centre - spread) / (1 + z * z / n), (centre + spread) / (1 + z * z / n)
+
+
 def wilson_interval(share: float, n: int, confidence: float = 0.95) -> list[float]:
     """The two-sided Wilson interval of a share measured on `n` questions: on RGB's 98 report topics
     one question is 0.01 of accuracy, and the interval says how much of a difference is noise."""
-    from statistics import NormalDist
-
     if n == 0:
         return [0.0, 1.0]
-    z = NormalDist().inv_cdf(0.5 + confidence / 2)
-    centre = share + z * z / (2 * n)
-    spread = z * (share * (1 - share) / n + z * z / (4 * n * n)) ** 0.5
-    return [round((centre - spread) / (1 + z * z / n), 3), round((centre + spread) / (1 + z * z / n), 3)]
+    low, high = wilson_bounds(share, n, statistics.NormalDist().inv_cdf(0.5 + confidence / 2))
+    return [round(low, 3), round(high, 3)]
 
 
 def log(message: str) -> None:

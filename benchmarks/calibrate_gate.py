@@ -31,7 +31,7 @@ from pathlib import Path
 from statistics import NormalDist
 
 import numpy as np
-from _common import log, product_embedder, write_result
+from _common import log, product_embedder, wilson_bounds, write_result
 
 from qa.evaluation import holds_any_answer, read_questions
 from qa.service import QAService
@@ -63,10 +63,7 @@ def wilson_upper(wrong: float, shown: int, confidence: float) -> float:
     """The one-sided upper Wilson bound at `confidence` of a share `wrong` measured on `shown` answers."""
     if shown == 0:
         return 0.0
-    z = NormalDist().inv_cdf(confidence)
-    centre = wrong + z * z / (2 * shown)
-    spread = z * math.sqrt(wrong * (1 - wrong) / shown + z * z / (4 * shown * shown))
-    return (centre + spread) / (1 + z * z / shown)
+    return wilson_bounds(wrong, shown, NormalDist().inv_cdf(confidence))[1]
 
 
 def design(rows: list[dict], cap: float) -> np.ndarray:
