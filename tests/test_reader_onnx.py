@@ -283,13 +283,20 @@ def test_each_part_of_a_two_part_question_gets_the_sentence_the_reader_answers_i
     asked = compose._Asked.of("网易和腾讯2022年全年营收分别是多少？", service.index)
     evidence = compose._Evidence([netease, tencent], best_chunk_coverage=1.0, top_dense=0.0)
     settings = dataclasses.replace(service.settings.answer, part_reader_candidates=1)
-    for_parts = compose._read_for_parts(asked, evidence, service.index, service.reader, settings)
+    for_parts = compose._read_for_parts(
+        asked, evidence, compose._part_terms(service.index, asked.parts, settings), service.reader, settings
+    )
     quoted = compose._quotes_for_parts(asked, netease, evidence.candidates, settings, for_parts)
     assert [c.article.id for c in quoted] == ["a0", "a1"]
     tencent_read = next(c for c in for_parts if c.article.id == "a1")
     assert texts[1][tencent_read.span[0] : tencent_read.span[1]] == "5545.5亿元"
     off = dataclasses.replace(settings, part_reader_candidates=0)
-    assert compose._read_for_parts(asked, evidence, service.index, service.reader, off) == []
+    assert (
+        compose._read_for_parts(
+            asked, evidence, compose._part_terms(service.index, asked.parts, off), service.reader, off
+        )
+        == []
+    )
     alone = compose._quotes_for_parts(asked, netease, evidence.candidates, off)
     assert [c.article.id for c in alone] == ["a0"]  # the rules alone: too weak a sentence to quote
 
@@ -314,7 +321,9 @@ def test_a_part_is_read_only_in_sentences_that_name_it_and_of_the_asked_year(ser
     asked = compose._Asked.of("2023年IRONMAN男子和女子世界锦标赛分别在哪举行", service.index)
     evidence = compose._Evidence(candidates, best_chunk_coverage=1.0, top_dense=0.0)
     settings = dataclasses.replace(service.settings.answer, part_reader_candidates=1, reader_context=0)
-    for_parts = compose._read_for_parts(asked, evidence, service.index, service.reader, settings)
+    for_parts = compose._read_for_parts(
+        asked, evidence, compose._part_terms(service.index, asked.parts, settings), service.reader, settings
+    )
     women_read = for_parts[-1]
     assert (women_read.article.id, women_read.start) == ("a0", len(men))
     assert "夏威夷" in first.text[women_read.span[0] : women_read.span[1]]

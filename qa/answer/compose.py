@@ -491,7 +491,11 @@ def _part_terms(
 
 
 def _read_for_parts(
-    asked: _Asked, evidence: _Evidence, index: LoadedIndex, reader: Reader, settings: AnswerSettings
+    asked: _Asked,
+    evidence: _Evidence,
+    part_terms: list[tuple[dict[str, float], list[str]]],
+    reader: Reader,
+    settings: AnswerSettings,
 ) -> list[_Candidate]:
     """A question asking several things: for each part, the reader reads the `part_reader_candidates`
     sentences that best match the part's own words, asked the part alone ("网易2022年全年营收是多少"),
@@ -501,22 +505,25 @@ def _read_for_parts(
     Only sentences that name the part's own words (女子 of "男子和女子…", 比亚迪 of "特斯拉和比亚迪…")
     are read for it when any does: a sentence about the other part matches every shared word and the
     reader, asked about 女子, reads the 男子 answer there. A sentence's year counts as in the sentence
-    score (`year_fit`), so a later season's sentence naming the part does not win on a shared word."""
+    score (`year_fit`), so a later season's sentence naming the part does not win on a shared word.
+    `part_terms` is `_part_terms` of the question's parts."""
     if not asked.parts or settings.part_reader_candidates == 0:
         return []
+    candidates = evidence.candidates
+    sentences = [c.article.text[c.start : c.end] for c in candidates]
+    lowered = [sentence.lower() for sentence in sentences]
     picked: list[_Candidate] = []
-    for part, (terms, own) in zip(asked.parts, _part_terms(index, asked.parts, settings), strict=True):
+    for part, (terms, own) in zip(asked.parts, part_terms, strict=True):
         weighed = weigh_terms(terms, asked.aliases)
-        texts = [c.article.text[c.start : c.end].lower() for c in evidence.candidates]
-        naming = [c for c, t in zip(evidence.candidates, texts, strict=True) if any(w in t for w in own)]
-        pool_of = naming or evidence.candidates
+        naming = [i for i, text in enumerate(lowered) if any(w in text for w in own)]
+        pool_of = naming or range(len(candidates))
         fits = [  # the part's words in the sentence, its year, earlier hits first among equals
-            covered_share(c.article.text[c.start : c.end].lower(), weighed)
-            + year_fit(asked.years, c.article.date, c.article.text[c.start : c.end], settings)
-            + settings.rank_weight / (1 + c.hit_rank)
-            for c in pool_of
+            covered_share(lowered[i], weighed)
+            + year_fit(asked.years, candidates[i].article.date, sentences[i], settings)
+            + settings.rank_weight / (1 + candidates[i].hit_rank)
+            for i in pool_of
         ]
-        ranked = [c for _, c in sorted(zip(fits, pool_of, strict=True), key=lambda p: -p[0])]
+        ranked = [candidates[i] for _, i in sorted(zip(fits, pool_of, strict=True), key=lambda p: -p[0])]
         pool, _ = _take_distinct(ranked, settings.part_reader_candidates, set())
         read = _read_pool(replace(asked, text=part), pool, reader, settings) if pool else []
         sure = [c for c in read if c.span and c.margin is not None and c.margin >= settings.part_reader_sure]
@@ -530,7 +537,7 @@ def _read_parts(
     chosen: list[_Candidate],
     reader: Reader,
     settings: AnswerSettings,
-    index: LoadedIndex,
+    part_terms: list[tuple[dict[str, float], list[str]]],
     cache: TextCache | None,
 ) -> str | None:
     """A question asking several things: the reader reads the chosen quotes once per part.
@@ -553,7 +560,6 @@ def _read_parts(
         if end > start:
             read[n] = (cand, start, end)
     texts = {n: cand.article.text[start:end] for n, (cand, start, end) in read.items()}
-    part_terms = _part_terms(index, asked.parts, settings) if read else []
     for n, (cand, start, end) in read.items():
         named = texts[n].lower()
         mixed = [
@@ -715,8 +721,7 @@ def _choose_quotes(
 def _short_per_part(
     asked: _Asked,
     chosen: list[_Candidate],
-    index: LoadedIndex,
-    settings: AnswerSettings,
+    part_terms: list[tuple[dict[str, float], list[str]]],
     cache: TextCache | None,
 ) -> str | None:
     """The short answers of a question asking several things, one per part, joined by "；".
@@ -726,7 +731,7 @@ def _short_per_part(
     """
     found: dict[str, str] = {}
     quotes = [c.article.text[c.start : c.end] for c in chosen]
-    for part, (terms, own) in zip(asked.parts, _part_terms(index, asked.parts, settings), strict=True):
+    for part, (terms, own) in zip(asked.parts, part_terms, strict=True):
         naming = [q for q in quotes if any(w in q.lower() for w in own)] or quotes
         typed = [typed_answer(asked.kind, q, part, terms, cache, aliases=asked.aliases) for q in naming]
         best = max((t for t in typed if t is not None), default=None)
@@ -743,13 +748,12 @@ def _short_answer(
     asked: _Asked,
     best: _Candidate,
     chosen: list[_Candidate],
-    index: LoadedIndex,
-    settings: AnswerSettings,
+    part_terms: list[tuple[dict[str, float], list[str]]],
     cache: TextCache | None,
 ) -> str | None:
     """The short answer: the best sentence's typed answer, or one per part of a two-part question."""
     if asked.compound:
-        return _short_per_part(asked, chosen, index, settings, cache) or best.short
+        return _short_per_part(asked, chosen, part_terms, cache) or best.short
     return best.short
 
 
@@ -829,18 +833,19 @@ def answer_question(
         return Answer(
             question=question, answer=ABSTAIN_TEXT, short_answer=None, abstained=True, passages=passages
         )
+    part_terms = _part_terms(index, asked.parts, settings)  # each part's words, once per question
     for_parts: list[_Candidate] = []
     if reading and asked.compound:
         assert reader is not None
-        for_parts = _read_for_parts(asked, evidence, index, reader, settings)
+        for_parts = _read_for_parts(asked, evidence, part_terms, reader, settings)
     chosen = _choose_quotes(asked, best, evidence.candidates, settings, for_parts)
     if reading and asked.compound:
         assert reader is not None
-        short = _read_parts(asked, chosen, reader, settings, index, cache) or best.short
+        short = _read_parts(asked, chosen, reader, settings, part_terms, cache) or best.short
     elif reading:
         short = best.short
     else:
-        short = _short_answer(asked, best, chosen, index, settings, cache)
+        short = _short_answer(asked, best, chosen, part_terms, cache)
     if reading and short and best.margin is not None:
         agree = short_answer_agreement(best.short, _read_elsewhere(best, evidence.candidates))
         if explain is not None:  # what the sure-enough score reads (benchmarks/calibrate_gate.py)
