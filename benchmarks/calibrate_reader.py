@@ -57,6 +57,11 @@ PARTS = {  # --grid parts: the reader asked each part of a two-part question alo
     "part_reader_candidates": [0, 1, 2, 3],
     "part_reader_sure": [-2.0, 0.0, 2.0],
 }
+FARTHER = {  # --grid farther: when the reader, unsure of everything it read, reads farther articles
+    "reader_far_articles": [0, 3, 5, 7],
+    "reader_far_below": [-2.0, 0.0, 2.0],
+    "reader_far_sure": [2.0, 4.0, 6.0],
+}
 REPEAT = {"repeat_overlap": [1.01, 0.9, 0.8, 0.7, 0.6]}  # --grid repeat: when a further quote is a reprint
 
 GRIDS = {
@@ -68,6 +73,7 @@ GRIDS = {
     "dense": DENSE,
     "repeat": REPEAT,
     "parts": PARTS,
+    "farther": FARTHER,
 }
 
 
@@ -150,7 +156,7 @@ def main() -> None:
         choices=["full", *GRIDS],
         default="full",
         help="slack: the slack alone; choose: reader_candidates x reader_weight; quotes, more, context, "
-        "dense, repeat, parts: QUOTES, MORE, CONTEXT, DENSE, REPEAT, PARTS.",
+        "dense, repeat, parts, farther: QUOTES, MORE, CONTEXT, DENSE, REPEAT, PARTS, FARTHER.",
     )
     args = parser.parse_args()
     base = Settings(index_dir=args.index_dir)

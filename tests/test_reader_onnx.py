@@ -194,6 +194,44 @@ def test_an_unsure_first_reading_takes_a_second_look_and_quotes_a_sure_sentence(
     assert kept.start in starts[:2]
 
 
+def test_a_reader_unsure_of_everything_it_read_reads_farther_articles_and_quotes_the_sure_one(service):
+    """The first hits are seeds articles about other things: every sentence the reader reads there, on
+    the first and the second look, is far below a margin of 0. It then reads the best sentence of each
+    farther hit's article, and the one holding the answer is quoted first. Without the farther look,
+    or when the reader was sure enough already, the rules' sentence stays and nothing more is read."""
+    from qa.answer import compose
+    from qa.records import Hit
+
+    chunks = [service.index.chunks[i] for i in range(len(service.index.chunks))]
+    answer = next(c for c in chunks if "荣膺全国文明城市称号" in c.text)
+    away: dict[str, object] = {}
+    for c in chunks:
+        if "文明" not in c.text and c.article_id != answer.article_id:
+            away.setdefault(c.article_id, c)
+    hits = [Hit(c, 1.0 - 0.1 * i) for i, c in enumerate([*list(away.values())[:4], answer])]
+    asked = compose._Asked.of("许昌哪一年荣膺全国文明城市称号？", service.index)
+    settings = service.settings.answer
+    evidence = compose._score_candidates(asked, hits, service.index, settings, None, None)
+    first = max(evidence.candidates, key=lambda c: c.score)
+    evidence, best = compose._read_candidates(asked, evidence, first, service.reader, settings)
+    assert max(c.margin for c in evidence.candidates if c.margin is not None) < settings.reader_far_below
+    farther, far = compose._read_farther(
+        asked, evidence, best, hits, service.index, service.reader, settings, None
+    )
+    assert far.article.id == answer.article_id and far.short == "2015年"
+    assert far.margin is not None and far.margin >= settings.reader_far_sure
+    assert far.article.text[far.start : far.end] in answer.text  # a verbatim sentence of that chunk
+    assert len(farther.candidates) > len(evidence.candidates)
+    for off in (
+        dataclasses.replace(settings, reader_far_articles=0),
+        dataclasses.replace(settings, reader_far_below=-30.0),
+    ):
+        same, kept = compose._read_farther(
+            asked, evidence, best, hits, service.index, service.reader, off, None
+        )
+        assert kept is best and same is evidence
+
+
 def test_an_answer_in_the_sentence_after_is_read_with_it_and_both_are_quoted(service):
     """The sentence with the question's words does not hold the answer; the one after it does, without
     those words. Read together (reader_context), the reader finds the name and the quote takes in both

@@ -280,23 +280,39 @@ def _score_candidates(
     candidates: list[_Candidate] = []
     best_chunk_coverage = 0.0
     for rank, hit in enumerate(used):
-        article = index.articles.get(hit.chunk.article_id)
-        if article is None:
-            continue
-        chunk_cov = coverage(article.title + "\n" + hit.chunk.text, asked.terms, asked.aliases)
+        found, chunk_cov = _hit_candidates(asked, rank, hit, index, settings, dense, cache)
         best_chunk_coverage = max(best_chunk_coverage, chunk_cov)
-        spans = sentence_spans(hit.chunk.text)
-        for j, (s, e) in enumerate(spans):
-            previous = hit.chunk.text[spans[j - 1][0] : spans[j - 1][1]] if j else ""
-            sentence = hit.chunk.text[s:e]
-            score = _sentence_score(
-                asked, settings, rank, sentence, previous, chunk_cov, dense.get((rank, s), 0.0)
-            )
-            candidates.append(_candidate(asked, settings, rank, article, hit, (s, e), score, cache))
+        candidates += found
     top_dense = (
         max(dense.values(), default=0.0) if dense else max((h.dense_score or 0.0 for h in top), default=0.0)
     )
     return _Evidence(candidates, best_chunk_coverage, top_dense)
+
+
+def _hit_candidates(
+    asked: _Asked,
+    rank: int,
+    hit: Hit,
+    index: LoadedIndex,
+    settings: AnswerSettings,
+    dense: dict[tuple[int, int], float],
+    cache: TextCache | None,
+) -> tuple[list[_Candidate], float]:
+    """Every sentence of the hit at `rank` as a scored candidate, and the chunk's coverage (with the
+    article's headline); none when the article is gone from the index."""
+    article = index.articles.get(hit.chunk.article_id)
+    if article is None:
+        return [], 0.0
+    chunk_cov = coverage(article.title + "\n" + hit.chunk.text, asked.terms, asked.aliases)
+    spans = sentence_spans(hit.chunk.text)
+    found: list[_Candidate] = []
+    for j, (s, e) in enumerate(spans):
+        previous = hit.chunk.text[spans[j - 1][0] : spans[j - 1][1]] if j else ""
+        sentence = hit.chunk.text[s:e]
+        cosine = dense.get((rank, s), 0.0)
+        score = _sentence_score(asked, settings, rank, sentence, previous, chunk_cov, cosine)
+        found.append(_candidate(asked, settings, rank, article, hit, (s, e), score, cache))
+    return found, chunk_cov
 
 
 def _best_candidate(
@@ -361,6 +377,43 @@ def _read_candidates(
             best = max(sure, key=lambda c: c.margin or 0.0)
         read += again
     return replace(evidence, candidates=read + unread), best
+
+
+def _read_farther(
+    asked: _Asked,
+    evidence: _Evidence,
+    best: _Candidate,
+    hits: list[Hit],
+    index: LoadedIndex,
+    reader: Reader,
+    settings: AnswerSettings,
+    cache: TextCache | None,
+) -> tuple[_Evidence, _Candidate]:
+    """A farther look: when no sentence read so far reaches a margin of `reader_far_below`, the reader
+    reads the best sentence of each of the next hits' articles not yet read (up to `reader_far_articles`
+    of the hits before rank `reader_far_to`), in one batch, and the surest of them, with at least
+    `reader_far_sure` and more than anything read before, is quoted first.
+
+    The answer is sometimes in the fourth to eighth passage ("小米MIX4采用的是骁龙888Plus…") while the
+    first three only talk around it; reading farther every time moved right quotes away on paragraphs
+    the reader was already sure of, so it reads farther only when it is unsure of everything."""
+    unsure = max((c.margin for c in evidence.candidates if c.margin is not None), default=-math.inf)
+    first = settings.compound_from if asked.compound else settings.sentences_from
+    if settings.reader_far_articles == 0 or unsure >= settings.reader_far_below or len(hits) <= first:
+        return evidence, best
+    seen = {c.article.id for c in evidence.candidates}  # the articles of the hits read from already
+    pool: list[_Candidate] = []
+    for rank in range(first, min(len(hits), settings.reader_far_to)):
+        found, _ = _hit_candidates(asked, rank, hits[rank], index, settings, {}, cache)
+        if found and found[0].article.id not in seen and len(pool) < settings.reader_far_articles:
+            seen.add(found[0].article.id)
+            pool.append(max(found, key=lambda c: c.score))
+    read = _read_pool(asked, pool, reader, settings) if pool else []
+    floor = max(settings.reader_far_sure, unsure)
+    sure = [c for c in read if c.margin is not None and c.margin >= floor and c.margin > unsure]
+    if sure:
+        best = max(sure, key=lambda c: c.margin or 0.0)
+    return replace(evidence, candidates=evidence.candidates + read), best
 
 
 def _place(cand: _Candidate) -> tuple[str, int, int]:
@@ -827,6 +880,7 @@ def answer_question(
     if reading and best is not None:
         assert reader is not None
         evidence, best = _read_candidates(asked, evidence, best, reader, settings)
+        evidence, best = _read_farther(asked, evidence, best, hits, index, reader, settings, cache)
         if _reader_abstains(evidence, settings):
             best = None
     if best is None:
