@@ -215,8 +215,12 @@ def test_a_reader_unsure_of_everything_it_read_reads_farther_articles_and_quotes
     first = max(evidence.candidates, key=lambda c: c.score)
     evidence, best = compose._read_candidates(asked, evidence, first, service.reader, settings)
     assert max(c.margin for c in evidence.candidates if c.margin is not None) < settings.reader_far_below
+
+    def sentences_farther(settings):
+        return lambda: compose._farther_candidates(asked, hits, service.index, settings, None)
+
     farther, far = compose._read_farther(
-        asked, evidence, best, hits, service.index, service.reader, settings, None
+        asked, evidence, best, sentences_farther(settings), service.reader, settings
     )
     assert far.article.id == answer.article_id and far.short == "2015年"
     assert far.margin is not None and far.margin >= settings.reader_far_sure
@@ -226,9 +230,7 @@ def test_a_reader_unsure_of_everything_it_read_reads_farther_articles_and_quotes
         dataclasses.replace(settings, reader_far_articles=0),
         dataclasses.replace(settings, reader_far_below=-30.0),
     ):
-        same, kept = compose._read_farther(
-            asked, evidence, best, hits, service.index, service.reader, off, None
-        )
+        same, kept = compose._read_farther(asked, evidence, best, sentences_farther(off), service.reader, off)
         assert kept is best and same is evidence
 
 
@@ -367,6 +369,37 @@ def test_a_part_is_read_only_in_sentences_that_name_it_and_of_the_asked_year(ser
     assert "夏威夷" in first.text[women_read.span[0] : women_read.span[1]]
     quoted = compose._quotes_for_parts(asked, candidates[0], evidence.candidates, settings, for_parts)
     assert [c.start for c in quoted][:2] == [0, len(men)]
+
+
+def test_a_part_unsure_in_the_first_hits_is_read_in_farther_sentences_naming_it(service):
+    """The first hits report the men's final and, for 女子, only last year's World Cup: the reader finds
+    no sure answer for the women's part there. A farther hit's sentence naming 女子 holds it; read
+    there, 全红婵 becomes that part's quote. Without the farther sentences the part gets no quote."""
+    from qa.answer import compose
+    from qa.records import Article
+
+    men = "3月19日晚，在2023年全国跳水冠军赛男子双人10米台比赛中，练俊杰搭档杨昊夺得冠军。"
+    vague = "去年10月的柏林跳水世界杯上，她包揽女子10米台单、双人冠军。"
+    women = "全红婵与陈芋汐搭档夺得2023年全国跳水冠军赛女子双人10米跳台冠军。"
+    first = Article(id="a0", title="全国跳水冠军赛男双10米台", text=men + vague, date="2023-03-20")
+    later = Article(id="a1", title="全国跳水冠军赛开赛", text=women, date="2023-03-19")
+    candidates = [
+        compose._Candidate(0, first, 0, len(men), score=1.0, short=None),
+        compose._Candidate(0, first, len(men), len(men) + len(vague), score=0.8, short=None),
+    ]
+    farther = [compose._Candidate(6, later, 0, len(women), score=0.5, short=None)]
+    asked = compose._Asked.of(
+        "2023年全国跳水冠军赛女子双人10米跳台和男子双人10米跳台冠军分别是谁？", service.index
+    )
+    evidence = compose._Evidence(candidates, best_chunk_coverage=1.0, top_dense=0.0)
+    settings = dataclasses.replace(service.settings.answer, reader_context=0)
+    terms = compose._part_terms(service.index, asked.parts, settings)
+    near = compose._read_for_parts(asked, evidence, terms, service.reader, settings, None)
+    assert [c.article.id for c in near] == ["a0"]  # the men's part only
+    for_parts = compose._read_for_parts(asked, evidence, terms, service.reader, settings, lambda: farther)
+    assert [(c.article.id, c.short) for c in for_parts] == [("a1", "全红婵"), ("a0", "练俊杰")]
+    quoted = compose._quotes_for_parts(asked, candidates[0], evidence.candidates, settings, for_parts)
+    assert [c.article.id for c in quoted][:2] == ["a0", "a1"]
 
 
 def test_a_part_read_around_the_other_parts_answer_gives_both_parts_their_typed_answers(service):

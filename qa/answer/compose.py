@@ -23,8 +23,10 @@ Every number of this step is a field of `AnswerSettings`; the steps of `answer_q
 
 from __future__ import annotations
 
+import functools
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -379,15 +381,24 @@ def _read_candidates(
     return replace(evidence, candidates=read + unread), best
 
 
+def _farther_candidates(
+    asked: _Asked, hits: list[Hit], index: LoadedIndex, settings: AnswerSettings, cache: TextCache | None
+) -> list[_Candidate]:
+    """The sentences of the hits after those the candidates come from, up to rank `reader_far_to`."""
+    first = settings.compound_from if asked.compound else settings.sentences_from
+    found: list[_Candidate] = []
+    for rank in range(first, min(len(hits), settings.reader_far_to)):
+        found += _hit_candidates(asked, rank, hits[rank], index, settings, {}, cache)[0]
+    return found
+
+
 def _read_farther(
     asked: _Asked,
     evidence: _Evidence,
     best: _Candidate,
-    hits: list[Hit],
-    index: LoadedIndex,
+    farther: Callable[[], list[_Candidate]],
     reader: Reader,
     settings: AnswerSettings,
-    cache: TextCache | None,
 ) -> tuple[_Evidence, _Candidate]:
     """A farther look: when no sentence read so far reaches a margin of `reader_far_below`, the reader
     reads the best sentence of each of the next hits' articles not yet read (up to `reader_far_articles`
@@ -396,18 +407,18 @@ def _read_farther(
 
     The answer is sometimes in the fourth to eighth passage ("小米MIX4采用的是骁龙888Plus…") while the
     first three only talk around it; reading farther every time moved right quotes away on paragraphs
-    the reader was already sure of, so it reads farther only when it is unsure of everything."""
+    the reader was already sure of, so it reads farther only when it is unsure of everything.
+    `farther()` gives the farther hits' sentences (`_farther_candidates`), scored only when asked for."""
     unsure = max((c.margin for c in evidence.candidates if c.margin is not None), default=-math.inf)
-    first = settings.compound_from if asked.compound else settings.sentences_from
-    if settings.reader_far_articles == 0 or unsure >= settings.reader_far_below or len(hits) <= first:
+    if settings.reader_far_articles == 0 or unsure >= settings.reader_far_below:
         return evidence, best
     seen = {c.article.id for c in evidence.candidates}  # the articles of the hits read from already
-    pool: list[_Candidate] = []
-    for rank in range(first, min(len(hits), settings.reader_far_to)):
-        found, _ = _hit_candidates(asked, rank, hits[rank], index, settings, {}, cache)
-        if found and found[0].article.id not in seen and len(pool) < settings.reader_far_articles:
-            seen.add(found[0].article.id)
-            pool.append(max(found, key=lambda c: c.score))
+    best_of: dict[str, _Candidate] = {}  # each farther article's best sentence, in rank order
+    for cand in farther():
+        known = best_of.get(cand.article.id)
+        if cand.article.id not in seen and (known is None or cand.score > known.score):
+            best_of[cand.article.id] = cand
+    pool = list(best_of.values())[: settings.reader_far_articles]
     read = _read_pool(asked, pool, reader, settings) if pool else []
     floor = max(settings.reader_far_sure, unsure)
     sure = [c for c in read if c.margin is not None and c.margin >= floor and c.margin > unsure]
@@ -543,12 +554,38 @@ def _part_terms(
     ]
 
 
+def _ranked_for_part(
+    asked: _Asked,
+    candidates: list[_Candidate],
+    terms: dict[str, float],
+    own: list[str],
+    settings: AnswerSettings,
+    naming_only: bool = False,
+) -> list[_Candidate]:
+    """`candidates` best first for one part: those naming the part's own words when any does (all of
+    them otherwise, none with `naming_only`), by the part's words in the sentence, its year, and
+    earlier hits first among equals."""
+    sentences = [c.article.text[c.start : c.end] for c in candidates]
+    lowered = [sentence.lower() for sentence in sentences]
+    naming = [i for i, text in enumerate(lowered) if any(w in text for w in own)]
+    pool_of = naming if naming or naming_only else range(len(candidates))
+    weighed = weigh_terms(terms, asked.aliases)
+    fits = [
+        covered_share(lowered[i], weighed)
+        + year_fit(asked.years, candidates[i].article.date, sentences[i], settings)
+        + settings.rank_weight / (1 + candidates[i].hit_rank)
+        for i in pool_of
+    ]
+    return [candidates[i] for _, i in sorted(zip(fits, pool_of, strict=True), key=lambda p: -p[0])]
+
+
 def _read_for_parts(
     asked: _Asked,
     evidence: _Evidence,
     part_terms: list[tuple[dict[str, float], list[str]]],
     reader: Reader,
     settings: AnswerSettings,
+    farther: Callable[[], list[_Candidate]] | None = None,
 ) -> list[_Candidate]:
     """A question asking several things: for each part, the reader reads the `part_reader_candidates`
     sentences that best match the part's own words, asked the part alone ("网易2022年全年营收是多少"),
@@ -559,26 +596,31 @@ def _read_for_parts(
     are read for it when any does: a sentence about the other part matches every shared word and the
     reader, asked about 女子, reads the 男子 answer there. A sentence's year counts as in the sentence
     score (`year_fit`), so a later season's sentence naming the part does not win on a shared word.
-    `part_terms` is `_part_terms` of the question's parts."""
+    `part_terms` is `_part_terms` of the question's parts.
+
+    When no reading of a part reaches `part_far_below`, the part is also read in the
+    `part_reader_candidates` sentences of `farther()` (the farther hits' sentences) that best match it
+    among those naming its own words, and one read there with at least `reader_far_sure`, and more
+    than the part's readings before, may be its quote: the women's final of "女子双人和男子双人10米跳台
+    冠军" is often reported apart, farther down."""
     if not asked.parts or settings.part_reader_candidates == 0:
         return []
-    candidates = evidence.candidates
-    sentences = [c.article.text[c.start : c.end] for c in candidates]
-    lowered = [sentence.lower() for sentence in sentences]
     picked: list[_Candidate] = []
     for part, (terms, own) in zip(asked.parts, part_terms, strict=True):
-        weighed = weigh_terms(terms, asked.aliases)
-        naming = [i for i, text in enumerate(lowered) if any(w in text for w in own)]
-        pool_of = naming or range(len(candidates))
-        fits = [  # the part's words in the sentence, its year, earlier hits first among equals
-            covered_share(lowered[i], weighed)
-            + year_fit(asked.years, candidates[i].article.date, sentences[i], settings)
-            + settings.rank_weight / (1 + candidates[i].hit_rank)
-            for i in pool_of
-        ]
-        ranked = [candidates[i] for _, i in sorted(zip(fits, pool_of, strict=True), key=lambda p: -p[0])]
+        ranked = _ranked_for_part(asked, evidence.candidates, terms, own, settings)
         pool, _ = _take_distinct(ranked, settings.part_reader_candidates, set())
-        read = _read_pool(replace(asked, text=part), pool, reader, settings) if pool else []
+        alone = replace(asked, text=part)
+        read = _read_pool(alone, pool, reader, settings) if pool else []
+        unsure = max((c.margin for c in read if c.span and c.margin is not None), default=-math.inf)
+        if farther is not None and own and unsure < settings.part_far_below:
+            ranked = _ranked_for_part(asked, farther(), terms, own, settings, naming_only=True)
+            more, _ = _take_distinct(ranked, settings.part_reader_candidates, {_place(c) for c in pool})
+            floor = max(settings.reader_far_sure, unsure)
+            read += [
+                c
+                for c in (_read_pool(alone, more, reader, settings) if more else [])
+                if c.margin is not None and c.margin >= floor
+            ]
         sure = [c for c in read if c.span and c.margin is not None and c.margin >= settings.part_reader_sure]
         if sure:
             picked.append(max(sure, key=lambda c: c.margin or 0.0))
@@ -877,10 +919,12 @@ def answer_question(
     evidence = _score_candidates(asked, hits, index, settings, embedder, cache, queries)
     reading = reader is not None and asked.chinese and bool(evidence.candidates)
     best = _best_candidate(asked, evidence, settings, reading)
+    # the sentences of the hits after the candidates', scored once and only if a farther look asks
+    farther = functools.cache(lambda: _farther_candidates(asked, hits, index, settings, cache))
     if reading and best is not None:
         assert reader is not None
         evidence, best = _read_candidates(asked, evidence, best, reader, settings)
-        evidence, best = _read_farther(asked, evidence, best, hits, index, reader, settings, cache)
+        evidence, best = _read_farther(asked, evidence, best, farther, reader, settings)
         if _reader_abstains(evidence, settings):
             best = None
     if best is None:
@@ -891,7 +935,7 @@ def answer_question(
     for_parts: list[_Candidate] = []
     if reading and asked.compound:
         assert reader is not None
-        for_parts = _read_for_parts(asked, evidence, part_terms, reader, settings)
+        for_parts = _read_for_parts(asked, evidence, part_terms, reader, settings, farther)
     chosen = _choose_quotes(asked, best, evidence.candidates, settings, for_parts)
     if reading and asked.compound:
         assert reader is not None

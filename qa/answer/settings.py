@@ -167,6 +167,12 @@ class AnswerSettings:
     reader_far_articles: int = 5  # ... the best sentence of this many more articles (0: never) ...
     reader_far_to: int = 8  # ... among the hits ranked before this one,
     reader_far_sure: float = 4.0  # ... and the surest, with at least this margin, is quoted first
+    # The same for a part of a two-part question (`_read_for_parts`: its sentences naming the part, of
+    # the hits from compound_from to reader_far_to), chosen the same day on the calibrate topics and
+    # the training topics' two-part questions (calibrate_reader.py --grid parts-farther): below 2, 3 or
+    # 4, calibrate 0.900 -> 0.909 and the two-part questions unchanged; below 0 or 1 nothing moves; at
+    # 6 calibrate shows one wrong short answer more. The held-out even rows and dev read the same.
+    part_far_below: float = 3.0  # a part read below this margin is also read in farther sentences naming it
     # Context, chosen 2026-12-02 on the same two sets (calibrate_reader.py --grid context, 6 settings):
     # the answer is often in the sentence after the one holding the question's words ("…500米决赛在国家
     # 速滑馆举行。中国选手高亭宇夺得冠军。"); mean answer accuracy 0.872 -> 0.886 at 80 (100 ties; 50: 0.876,
@@ -208,7 +214,7 @@ class AnswerSettings:
         whole += ("reader_far_articles", "reader_far_to")
         ratios += ("sure_min",)
         signed = ("reader_margin", "reader_abstain_margin", "reader_more_below", "reader_more_sure")  # logits
-        signed += ("part_reader_sure", "reader_far_below", "reader_far_sure")
+        signed += ("part_reader_sure", "reader_far_below", "reader_far_sure", "part_far_below")
         signed += ("sure_bias", "sure_margin", "sure_agree", "sure_compound")  # a logistic's weights
         for f in fields(self):
             value = getattr(self, f.name)
