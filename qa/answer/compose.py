@@ -1,23 +1,24 @@
 """Extractive answers: a short answer, then verbatim quotes with [n] citations, or an honest abstention.
 
-No LLM: the best sentence among the retrieved chunks is the one that covers most of the question's
-IDF weight (plus small bonuses for holding an answer of the asked type and for a year match). The
-trained reader (when one is loaded, the default) reads that sentence and the next best few, and the
-sentence its verdict favours is quoted first; its best span there is the short answer, unless the
-typed rules' answer there scores nearly as well with the reader (`_read_candidates`).
-Without a reader the short answer is pulled from the sentence by type: 多少/几 -> a number with its
-unit, 谁 -> a person (jieba `nr` or the name after a role word), 哪里/哪个县 -> a place, 什么时候/哪一年 ->
-a date, 哪些 -> the listed items. A question asking several things at once ("A和B分别…", "男女…",
-two question clauses) gets up to three quotes: with a reader, the sentence it reads each part from,
-asked the part alone (`_read_for_parts`); then ones chosen for the question words the earlier ones
-miss; and one short answer per part (RGB answer accuracy 0.69 -> 0.75; its two-part questions 0.28
--> 0.52). A further quote never reprints a chosen one (`repeat_overlap`). Every citation is checked
-against the article text before the answer is returned. When the best evidence covers too little of
-the question, the answer says so and shows the closest passages.
+No LLM: the best sentence among the retrieved chunks is the one that covers most of the question's IDF
+weight (plus small bonuses for holding an answer of the asked type and for a year match). The trained
+reader (when one is loaded, the default) reads that sentence and the next best few, and the sentence its
+verdict favours is quoted first; its best span there is the short answer, unless the typed rules' answer
+there scores nearly as well with the reader (`_read_candidates`). When it is sure of none of them, it
+reads the best sentence of a few farther articles too (`_read_farther`). Without a reader the short
+answer is pulled from the sentence by type: 多少/几 -> a number with its unit, 谁 -> a person (jieba
+`nr` or the name after a role word), 哪里/哪个县 -> a place, 什么时候/哪一年 -> a date, 哪些 -> the
+listed items. A question asking several things at once ("A和B分别…", "男女…", two question clauses) gets
+up to three quotes: with a reader, the sentence it reads each part from, asked the part alone
+(`_read_for_parts`, farther down when unsure of a part); then ones chosen for the question words the
+earlier ones miss; and one short answer per part (RGB answer accuracy 0.69 -> 0.75; its two-part
+questions 0.28 -> 0.52). A further quote never reprints a chosen one (`repeat_overlap`). Every citation
+is checked against the article text before the answer is returned. When the best evidence covers too
+little of the question, the answer says so and shows the closest passages.
 
 Every number of this step is a field of `AnswerSettings`; the steps of `answer_question` are
-`_score_candidates` -> `_best_candidate` (or abstain) -> [`_read_candidates` -> `_reader_abstains`]
--> [`_read_for_parts`] -> `_choose_quotes` -> `_short_answer` (or `_read_parts`) ->
+`_score_candidates` -> `_best_candidate` (or abstain) -> [`_read_candidates` -> `_read_farther` ->
+`_reader_abstains`] -> [`_read_for_parts`] -> `_choose_quotes` -> `_short_answer` (or `_read_parts`) ->
 [`short_answer_confidence`: a read short answer is shown only when sure enough] -> `_assemble`.
 """
 
