@@ -14,6 +14,7 @@ from qa.index.lexical import (
     PARAMS_FILE,
     LexicalIndex,
     NpyReader,
+    query_tokens,
     tokenize,
 )
 
@@ -50,6 +51,23 @@ def test_tokenize_search_mode_also_yields_the_shorter_words() -> None:
 def test_search_finds_the_document_with_the_word(index: LexicalIndex) -> None:
     rows = [row for row, _score in index.search("中秋赏灯", 3)]
     assert rows[0] == 2
+
+
+def test_a_question_word_of_letters_and_digits_finds_a_passage_that_writes_it_apart() -> None:
+    """jieba keeps "GPT4" and "CVPR2022" whole in a question, while passages writing "GPT-4" or
+    "CVPR 2022" are indexed as two words: the question's word brings its pieces and finds them,
+    and still finds a passage that writes it as one word."""
+    texts = [
+        "OpenAI于3月14日发布GPT-4。",
+        "CVPR 2022 将于6月在美国的新奥尔良举行。",
+        "近期举行的计算机视觉顶级会议CVPR2022大家关注了没有？",
+        "全市高考报名人数再创新高。",
+    ]
+    lexical = LexicalIndex.build(texts)
+    assert query_tokens("GPT4发布时间") == ("gpt4", "发布", "时间", "gpt", "4")
+    assert lexical.search("GPT4发布时间", 1)[0][0] == 0
+    assert {row for row, _ in lexical.search("CVPR2022在哪举办", 4)} == {1, 2}
+    assert query_tokens("许昌市公安局") == tuple(tokenize("许昌市公安局"))  # other words: unchanged
 
 
 def test_search_is_case_insensitive(index: LexicalIndex) -> None:

@@ -212,6 +212,25 @@ def test_incremental_rebuild_rewrites_changed_articles_and_deletes_removed_ones(
         index.close()
 
 
+def test_milvus_bm25_searches_the_pieces_of_a_letters_and_digits_word_as_the_local_store_does(
+    tmp_path, embedder
+):
+    """ "GPT4" in a question, "GPT-4" in the article: Milvus' analyzer keeps the question's word whole
+    and the article's as two, so the lexical search also sends the pieces (`word_pieces`)."""
+    articles = [
+        {"id": "gpt", "title": "新模型发布", "date": "2023-03-15", "text": "OpenAI于3月14日发布GPT-4。"},
+        {"id": "exam", "title": "高考报名", "date": "2023-03-15", "text": "全市高考报名人数再创新高。"},
+    ]
+    uri = str(tmp_path / "qa.db")
+    build_milvus_index(_write(tmp_path / "corpus", articles), uri, "pieces", embedder, progress=False)
+    index = MilvusIndex.open(uri, "pieces")
+    try:
+        rows = index.lexical_search("GPT4是什么？", 2)  # "gpt4" alone matches no indexed word
+        assert [index.chunks[row].article_id for row, _ in rows] == ["gpt"]
+    finally:
+        index.close()
+
+
 def test_a_build_stopped_before_the_alias_switch_leaves_the_old_index_serving(tmp_path, embedder):
     uri = str(tmp_path / "qa.db")
     corpus = _write(tmp_path / "corpus", ARTICLES)

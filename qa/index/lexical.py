@@ -19,6 +19,7 @@ import json
 import logging
 import math
 import os
+import re
 import threading
 import unicodedata
 from dataclasses import dataclass
@@ -63,10 +64,29 @@ def tokenize(text: str) -> list[str]:
 QUERY_TOKENS_CACHED = 4096  # a question and its parts are tokenised by BM25 and by each stage-2 step
 
 
+_LETTERS_OR_DIGITS = re.compile(r"[a-z]+|[0-9]+")
+
+
 @lru_cache(maxsize=QUERY_TOKENS_CACHED)
 def query_tokens(text: str) -> tuple[str, ...]:
-    """`tokenize` of a question, remembered: the search and the re-scoring steps all need its words."""
-    return tuple(tokenize(text))
+    """`tokenize` of a question, remembered: the search and the re-scoring steps all need its words.
+
+    A word of letters and digits ("cvpr2022", "gpt4") also brings its pieces ("cvpr", "2022"): jieba
+    keeps it whole in the question, but a passage that writes "CVPR 2022" or "GPT-4" is indexed as
+    the two pieces. The whole word stays, for passages that write it as one."""
+    words = tokenize(text)
+    return tuple(words + word_pieces(words))
+
+
+def word_pieces(words: list[str]) -> list[str]:
+    """The letter and digit pieces of the words that mix them ("gpt4" -> "gpt", "4"), each once,
+    leaving out those already among `words`."""
+    pieces: list[str] = []
+    for word in words:
+        found = _LETTERS_OR_DIGITS.findall(word)
+        if len(found) > 1 and "".join(found) == word:
+            pieces += [p for p in found if p not in words and p not in pieces]
+    return pieces
 
 
 class NpyReader:

@@ -56,7 +56,7 @@ from qa.index.build import (
 from qa.index.dense import AUTO_FLAT_MAX
 from qa.index.embedding import PassageEmbedder
 from qa.index.errors import MilvusConfigError
-from qa.index.lexical import STOPWORDS, TOKENIZER, Vocabulary, tokenize
+from qa.index.lexical import STOPWORDS, TOKENIZER, Vocabulary, tokenize, word_pieces
 from qa.index.record_store import LRUCache
 from qa.index.store import FORMAT_VERSION, FilterSpec, IndexCorruptError, IndexMissingError
 from qa.ingest.segment import SegmentSettings
@@ -813,11 +813,15 @@ class MilvusIndex:
     def lexical_search(
         self, question: str, k: int, filters: FilterSpec | None = None
     ) -> list[tuple[int, float]]:
-        """The `k` best chunks by Milvus' BM25 over the question's jieba words, as (row, score)."""
+        """The `k` best chunks by Milvus' BM25 over the question's jieba words, as (row, score); the
+        pieces of a word mixing letters and digits ("gpt4" -> "gpt", "4") are searched too, as the
+        local BM25 does (`query_tokens`)."""
         if not question.strip():
             return []
+        pieces = word_pieces(tokenize(question))
+        query = " ".join([question, *pieces])
         # milvus-lite reports BM25 as a negated distance, the server as a positive score
-        hits = self._search("sparse", question, "BM25", k, filters)
+        hits = self._search("sparse", query, "BM25", k, filters)
         return [(row, abs(distance)) for row, distance in hits if abs(distance) > 0]
 
     def _search(
