@@ -21,6 +21,19 @@ SHIPPED = PROJECT_ROOT / "models" / "reader"
 DEV = PROJECT_ROOT / "tests" / "data" / "dev.jsonl"
 
 
+def _consecutive_candidates(article, sentences: list[str], scores: list[float], rank: int = 0) -> list:
+    """Candidate quotes for `sentences`, which follow one another from the start of `article.text`,
+    scored `scores` by the rules and with no typed answer: what the answer step hands the reader."""
+    from qa.answer import compose
+
+    found, start = [], 0
+    for sentence, score in zip(sentences, scores, strict=True):
+        assert article.text.startswith(sentence, start)
+        found.append(compose._Candidate(rank, article, start, start + len(sentence), score=score, short=None))
+        start += len(sentence)
+    return found
+
+
 @pytest.fixture(scope="module")
 def onnx_reader(model_cache_dir: Path) -> OnnxReader:
     return OnnxReader.load(SHIPPED, ensure_e5_model(model_cache_dir), model_cache_dir, threads=2)
@@ -168,13 +181,9 @@ def test_an_unsure_first_reading_takes_a_second_look_and_quotes_a_sure_sentence(
         "会议要求各单位压实责任，确保道路交通安全形势稳定。",
         "市公安局党委副书记、常务副局长王磊出席会议并讲话。",
     ]
-    text = "".join(sentences)
-    article = Article(id="a1", title="全市交通安全工作会议召开", text=text, date="2023-05-01")
-    starts = [text.index(s) for s in sentences]
-    candidates = [
-        compose._Candidate(0, article, a, a + len(s), score=1.0 - 0.1 * i, short=None)
-        for i, (a, s) in enumerate(zip(starts, sentences, strict=True))
-    ]
+    article = Article(id="a1", title="全市交通安全工作会议召开", text="".join(sentences), date="2023-05-01")
+    candidates = _consecutive_candidates(article, sentences, [1.0, 0.9, 0.8, 0.7])
+    starts = [c.start for c in candidates]
     asked = compose._Asked.of("市公安局党委副书记、常务副局长是谁？", service.index)
     evidence = compose._Evidence(candidates, best_chunk_coverage=1.0, top_dense=0.0)
     look = dataclasses.replace(
@@ -354,9 +363,8 @@ def test_a_part_is_read_only_in_sentences_that_name_it_and_of_the_asked_year(ser
     first = Article(id="a0", title="IRONMAN世锦赛分男女两地举行", text=men + women, date="2023-01-06")
     second = Article(id="a1", title="IRONMAN世锦赛", text=later, date="2024-01-10")
     candidates = [
-        compose._Candidate(0, first, 0, len(men), score=1.0, short=None),
-        compose._Candidate(0, first, len(men), len(men) + len(women), score=0.7, short=None),
-        compose._Candidate(1, second, 0, len(later), score=0.2, short=None),
+        *_consecutive_candidates(first, [men, women], [1.0, 0.7]),
+        *_consecutive_candidates(second, [later], [0.2], rank=1),
     ]
     asked = compose._Asked.of("2023年IRONMAN男子和女子世界锦标赛分别在哪举行", service.index)
     evidence = compose._Evidence(candidates, best_chunk_coverage=1.0, top_dense=0.0)
@@ -383,11 +391,8 @@ def test_a_part_unsure_in_the_first_hits_is_read_in_farther_sentences_naming_it(
     women = "全红婵与陈芋汐搭档夺得2023年全国跳水冠军赛女子双人10米跳台冠军。"
     first = Article(id="a0", title="全国跳水冠军赛男双10米台", text=men + vague, date="2023-03-20")
     later = Article(id="a1", title="全国跳水冠军赛开赛", text=women, date="2023-03-19")
-    candidates = [
-        compose._Candidate(0, first, 0, len(men), score=1.0, short=None),
-        compose._Candidate(0, first, len(men), len(men) + len(vague), score=0.8, short=None),
-    ]
-    farther = [compose._Candidate(6, later, 0, len(women), score=0.5, short=None)]
+    candidates = _consecutive_candidates(first, [men, vague], [1.0, 0.8])
+    farther = _consecutive_candidates(later, [women], [0.5], rank=6)
     asked = compose._Asked.of(
         "2023年全国跳水冠军赛女子双人10米跳台和男子双人10米跳台冠军分别是谁？", service.index
     )

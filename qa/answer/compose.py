@@ -371,7 +371,7 @@ def _read_candidates(
     # With a weight, the reader's verdict moves the quote: the read sentence scoring best with its
     # bonus is quoted first (the issue's "the quote is the sentence that holds the span").
     best = max(read, key=lambda c: c.score) if settings.reader_weight > 0 else read[0]
-    unsure = max((c.margin for c in read if c.margin is not None), default=-math.inf)
+    unsure = _surest_margin(read)
     if settings.reader_more and unsure < settings.reader_more_below:
         more, unread = _take_distinct(unread, settings.reader_more, {_place(c) for c in read})
         again = _read_pool(asked, more, reader, settings) if more else []
@@ -380,6 +380,11 @@ def _read_candidates(
             best = max(sure, key=lambda c: c.margin or 0.0)
         read += again
     return replace(evidence, candidates=read + unread), best
+
+
+def _surest_margin(candidates: list[_Candidate]) -> float:
+    """The highest margin the reader gave any of `candidates` (-inf when it read none of them)."""
+    return max((c.margin for c in candidates if c.margin is not None), default=-math.inf)
 
 
 def _farther_candidates(
@@ -410,7 +415,7 @@ def _read_farther(
     first three only talk around it; reading farther every time moved right quotes away on paragraphs
     the reader was already sure of, so it reads farther only when it is unsure of everything.
     `farther()` gives the farther hits' sentences (`_farther_candidates`), scored only when asked for."""
-    unsure = max((c.margin for c in evidence.candidates if c.margin is not None), default=-math.inf)
+    unsure = _surest_margin(evidence.candidates)
     if settings.reader_far_articles == 0 or unsure >= settings.reader_far_below:
         return evidence, best
     seen = {c.article.id for c in evidence.candidates}  # the articles of the hits read from already
@@ -421,8 +426,9 @@ def _read_farther(
             best_of[cand.article.id] = cand
     pool = list(best_of.values())[: settings.reader_far_articles]
     read = _read_pool(asked, pool, reader, settings) if pool else []
-    floor = max(settings.reader_far_sure, unsure)
-    sure = [c for c in read if c.margin is not None and c.margin >= floor and c.margin > unsure]
+    sure = [
+        c for c in read if c.margin is not None and c.margin >= settings.reader_far_sure and c.margin > unsure
+    ]
     if sure:
         best = max(sure, key=lambda c: c.margin or 0.0)
     return replace(evidence, candidates=evidence.candidates + read), best
