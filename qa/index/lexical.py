@@ -74,8 +74,15 @@ def query_tokens(text: str) -> tuple[str, ...]:
     A word of letters and digits ("cvpr2022", "gpt4") also brings its pieces ("cvpr", "2022"): jieba
     keeps it whole in the question, but a passage that writes "CVPR 2022" or "GPT-4" is indexed as
     the two pieces. The whole word stays, for passages that write it as one."""
-    words = tokenize(text)
+    words = list(question_words(text))
     return tuple(words + word_pieces(words))
+
+
+@lru_cache(maxsize=QUERY_TOKENS_CACHED)
+def question_words(text: str) -> tuple[str, ...]:
+    """`tokenize` of a question, remembered: `query_tokens` and the Milvus store's lexical search (which
+    sends its own analyzer the question plus `word_pieces`) cut it once between them."""
+    return tuple(tokenize(text))
 
 
 def word_pieces(words: list[str]) -> list[str]:

@@ -56,7 +56,7 @@ from qa.index.build import (
 from qa.index.dense import AUTO_FLAT_MAX
 from qa.index.embedding import PassageEmbedder
 from qa.index.errors import MilvusConfigError
-from qa.index.lexical import STOPWORDS, TOKENIZER, Vocabulary, tokenize, word_pieces
+from qa.index.lexical import STOPWORDS, TOKENIZER, Vocabulary, question_words, tokenize, word_pieces
 from qa.index.record_store import LRUCache
 from qa.index.store import FORMAT_VERSION, FilterSpec, IndexCorruptError, IndexMissingError
 from qa.ingest.segment import SegmentSettings
@@ -818,7 +818,7 @@ class MilvusIndex:
         local BM25 does (`query_tokens`)."""
         if not question.strip():
             return []
-        pieces = word_pieces(tokenize(question))
+        pieces = word_pieces(list(question_words(question)))
         query = " ".join([question, *pieces])
         # milvus-lite reports BM25 as a negated distance, the server as a positive score
         hits = self._search("sparse", query, "BM25", k, filters)
