@@ -7,6 +7,7 @@ import pytest
 from qa.answer.extraction import (
     TextCache,
     coverage,
+    fits_kind,
     is_compound,
     question_parts,
     question_type,
@@ -81,6 +82,29 @@ def test_fact_questions_have_no_typed_answer():
 )
 def test_a_question_typed_as_a_bare_noun_phrase_asks_for_what_its_last_word_names(question, kind):
     assert question_type(question) == kind
+
+
+@pytest.mark.parametrize(
+    ("question", "span", "fits"),
+    [
+        ("2022年G20峰会的时间？", "2022年11月15日", True),
+        ("2022年G20峰会的时间？", "75週年", False),
+        ("朴景利的《土地》是什么时候的作品？", "1960-70年代", True),
+        ("冈底斯山脉自什么时候开始隆起?", "白垩纪中期", True),
+        ("戈尔巴乔夫的葬礼将在哪里举行？", "莫斯科圆柱大厅", True),
+        ("戈尔巴乔夫的葬礼将在哪里举行？", "9月3日", False),
+        ("谁当选台北市长？", "蒋万安", True),
+        ("谁当选台北市长？", "2022年", False),
+        ("2008年时全球最常见的死因中有百分之三十是由于哪一种疾病?", "心血管疾病", True),
+        ("在什么时候出现的论文被刊登在哪一期刊上？", "国家科学院学报", True),
+        ("成都大运会吉祥物是什么", "蓉宝", True),
+    ],
+)
+def test_a_span_fits_the_kind_of_answer_its_question_asks_for(question, span, fits):
+    """A date question's answer writes a date, a person or place question's is more than digits; a
+    number question (百分之 types "哪一种疾病" as one), a fact, or a question asking with two words
+    accepts anything."""
+    assert fits_kind(question, span) is fits
 
 
 @pytest.mark.parametrize(

@@ -243,6 +243,48 @@ def test_a_reader_unsure_of_everything_it_read_reads_farther_articles_and_quotes
         assert kept is best and same is evidence
 
 
+@pytest.mark.parametrize(
+    ("question", "sentences", "wanted"),
+    [
+        (
+            "戈尔巴乔夫的葬礼将在哪里举行？",
+            [
+                "此前，俄总统新闻秘书佩斯科夫表示，戈尔巴乔夫的葬礼将于9月3日举行，但普京因有其他行程安排无法参加葬礼。",
+                "前苏联最后一位领导人戈尔巴乔夫的葬礼星期六（9月3日）在莫斯科圆柱大厅举行。",
+            ],
+            "圆柱大厅",
+        ),
+        (
+            "2022年G20峰会的时间？",
+            [
+                "原先是意大利取得該屆峰會主辦國家，但印度总理纳伦德拉·莫迪則提出延至2022年印度獨立75週年之时舉行，"
+                "因此於2018年峰會上向意大利总理朱塞佩·孔特進行協調，最終達成共識改為印度承辦。",
+                "2022年二十国集团峇里岛峰会是20国集团第十七次高峰会，于2022年11月15日至16日在印度尼西亚巴厘省努沙杜瓦举行。",
+            ],
+            "11月15日",
+        ),
+    ],
+)
+def test_a_reading_not_of_the_asked_kind_gives_way_to_one_that_is(service, question, sentences, wanted):
+    """The reader reads "9月3日" for "在哪里举行" (or "75週年" for a date) in the rules' first sentence.
+    That span is not of the kind asked (`fits_kind`), so it loses `reader_off_kind` of its margin and
+    the sentence with the place (the date) is quoted first; without the penalty the first one is."""
+    from qa.answer import compose
+    from qa.records import Article
+
+    article = Article(id="a1", title="", text="".join(sentences), date="2022-09-03")
+    candidates = _consecutive_candidates(article, sentences, [1.0, 0.9])
+    asked = compose._Asked.of(question, service.index)
+    evidence = compose._Evidence(candidates, best_chunk_coverage=1.0, top_dense=0.0)
+    look = dataclasses.replace(service.settings.answer, reader_more=0, reader_far_articles=0)
+    assert look.reader_off_kind > 0
+    _, best = compose._read_candidates(asked, evidence, candidates[0], service.reader, look)
+    assert best.start == candidates[1].start and wanted in (best.short or "")
+    blind = dataclasses.replace(look, reader_off_kind=0.0)
+    _, first = compose._read_candidates(asked, evidence, candidates[0], service.reader, blind)
+    assert first.start == candidates[0].start and wanted not in (first.short or "")
+
+
 def test_an_answer_in_the_sentence_after_is_read_with_it_and_both_are_quoted(service):
     """The sentence with the question's words does not hold the answer; the one after it does, without
     those words. Read together (reader_context), the reader finds the name and the quote takes in both

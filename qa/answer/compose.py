@@ -38,6 +38,7 @@ from qa.answer.extraction import (
     TextCache,
     coverage,
     covered_share,
+    fits_kind,
     is_compound,
     question_parts,
     question_type,
@@ -475,8 +476,11 @@ def _read_pool(
         if typed is not None and close:
             span = replace(span, start=typed[0], end=typed[1])
         start, end = _span_in_article(cand, span)
-        shown = span.margin >= settings.reader_margin and end > start
-        bonus = settings.reader_weight * math.tanh(span.margin / settings.reader_scale)
+        margin = span.margin
+        if settings.reader_off_kind and not fits_kind(asked.text, cand.article.text[start:end]):
+            margin -= settings.reader_off_kind
+        shown = margin >= settings.reader_margin and end > start
+        bonus = settings.reader_weight * math.tanh(margin / settings.reader_scale)
         read.append(
             replace(
                 cand,
@@ -484,7 +488,7 @@ def _read_pool(
                 short=cand.article.text[start:end] if shown else None,
                 typed=0.0,
                 span=(start, end) if shown else None,
-                margin=span.margin,
+                margin=margin,
             )
         )
     return read

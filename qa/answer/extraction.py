@@ -272,6 +272,36 @@ def question_type(question: str) -> str:
     return "fact"
 
 
+# What a short answer of each asked kind writes: a date writes a day, a month, a year or an era
+# (not "75週年"); a person or a place is more than digits and units (not "9月3日").
+_DATE_WORDS = re.compile(
+    r"\d+\s*[年日号]|世纪|年代|时期|[〇零一二三四五六七八九十百]+\s*[年月日号岁]|[今明昨前后]天|[上下本]周|星期"
+    r"|周[一二三四五六日末]|[上下]午|凌晨|晚|[今明去前]年|月[初底中]|[早中晚末初]期|时代|纪(?!念|录|律|委|检|实|要)"
+)
+_DIGITS_AND_UNITS = re.compile(
+    rf"[\s\d.,:：%％‰．~～\-—至到第约近余多年月日号时分秒周]*(?:{UNITS})?[\s\d.,%％‰]*"
+)
+
+
+def fits_kind(question: str, span: str) -> bool:
+    """Whether `span` is the kind of answer `question` asks for: a date question's answer writes a
+    date, a person or place question's more than digits and units. The reader, trained on encyclopedia
+    paragraphs, sometimes reads "75週年" for "2022年G20峰会的时间" or "9月3日" for "在哪里举行".
+
+    Anything fits a question that asks with two words ("在什么时候出现的论文被刊登在哪一期刊上": its kind
+    is the first's, its answer the second's) or whose kind is a number, a list or a fact: "百分之三十是
+    由于哪一种疾病" is typed a number question by its 百分之."""
+    if len(_ASKING.findall(question.lower())) >= 2:
+        return True
+    kind = question_type(question)
+    text = span.strip()
+    if kind == "date":
+        return bool(_DATE.search(text) or _DATE_WORDS.search(text))
+    if kind in ("person", "place"):
+        return not _DIGITS_AND_UNITS.fullmatch(text)
+    return True
+
+
 def _unit_hint(question: str) -> str:
     """The measure word the question expects after the number (多少起 -> 起), or ""."""
     match = re.search(rf"(?:多少|几)\s*({UNITS}|钱)", question)
