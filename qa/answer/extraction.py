@@ -184,6 +184,10 @@ def is_compound(question: str) -> bool:
 
 
 _CONJUNCTIONS = ("和", "与", "及", "以及", "跟")
+# Two attributes of one thing ("艾尔登法环的发售日期和标准版国区价格"): each item is all its own words.
+_ATTRIBUTE = re.compile(
+    r"(?:时间|日期|地点|价格|售价|票房|人数|数量|成绩|排名|比分|面积|人口|销量|营收|收入|产量)$"
+)
 _CLAUSE = re.compile(r"[，,？?；;]")
 
 
@@ -191,8 +195,10 @@ def question_parts(question: str) -> list[str]:
     """One question per thing asked: "网易和腾讯的营收" -> ["网易的营收", "腾讯的营收"]; [] for a single ask.
 
     Handles "A和B…" (the items on both sides of the last conjunction, a year with its 年 and a repeated
-    lead word such as 最佳 kept together), "男女…" and two clauses each with a question word
-    ("主演有谁，导演是谁" -> the second clause gets the first's 《title》 or first word).
+    lead word such as 最佳 kept together; after a lead word, or when A is an attribute such as 时间 of
+    the thing before 的 and B is not one, B runs to its last noun: "发布时间和处理器", "最佳电视剧和最佳
+    电视动画"), "男女…" and two clauses each with a question word ("主演有谁，导演是谁" -> the second
+    clause gets the first's 《title》 or first word).
     """
     if not is_compound(question):
         return []
@@ -230,11 +236,21 @@ def question_parts(question: str) -> list[str]:
         lo -= 1
     while len("".join(tokens[lo:i])) < 2 and lo > 0:
         lo -= 1
+    whole = False  # the right item runs to the words that ask (最佳电视动画分别是什么)
     if tokens[i + 1] in tokens[:lo] and hi < len(tokens):  # 最佳影片奖和最佳导演奖
         lo = max(0, lo - 1) if tokens[lo - 1] == tokens[i + 1] else lo
         hi += 1
+        whole = True
+    owner = max((k for k in range(max(0, i - 3), i) if tokens[k] == "的"), default=-1)
+    attributes = owner >= 0 and _ATTRIBUTE.search("".join(tokens[owner + 1 : i]))
+    if attributes and not _ATTRIBUTE.search(tokens[i + 1]):  # 手机的发布时间和处理器 (not 国葬时间和地点)
+        lo, whole = owner + 1, True
+    tags = pos_tags(question) if whole else ()
+    nouns = {word for word, flag in tags if flag[:1] in ("n", "m", "e") and flag != "vn"}
     while hi < len(tokens) and (
-        len("".join(tokens[i + 1 : hi])) < 2 or (tokens[hi] == "年" and tokens[hi - 1].isdigit())
+        len("".join(tokens[i + 1 : hi])) < 2
+        or (tokens[hi] == "年" and tokens[hi - 1].isdigit())
+        or (whole and tokens[hi] in nouns)  # 最佳电视动画, 标准版国区价格: the item's nouns
     ):
         hi += 1
     left = "".join(tokens[:i] + tokens[hi:])
