@@ -622,7 +622,7 @@ def _read_for_parts(
         pool, _ = _take_distinct(ranked, settings.part_reader_candidates, set())
         alone = replace(asked, text=part)
         read = _read_pool(alone, pool, reader, settings) if pool else []
-        unsure = max((c.margin for c in read if c.span and c.margin is not None), default=-math.inf)
+        unsure = _surest_margin([c for c in read if c.span])  # of its shown readings
         if farther is not None and own and unsure < settings.part_far_below:
             ranked = _ranked_for_part(asked, farther(), terms, own, settings, naming_only=True)
             more, _ = _take_distinct(ranked, settings.part_reader_candidates, {_place(c) for c in pool})
