@@ -253,6 +253,8 @@ def question_parts(question: str) -> list[str]:
         or (whole and tokens[hi] in nouns)  # 最佳电视动画, 标准版国区价格: the item's nouns
     ):
         hi += 1
+    while hi < len(tokens) and _name_fragment(tokens[hi]):  # 吴易|昺: jieba cut a name at a rare character
+        hi += 1
     left = "".join(tokens[:i] + tokens[hi:])
     right = "".join(tokens[:lo] + tokens[i + 1 :])
     named = re.fullmatch(r"(.*[^\d])(\d{2,})", tokens[i - 1])
@@ -271,6 +273,16 @@ def _parallel_items(before: list[str], after: list[str], head: int = 2) -> int:
             if shared and len("".join(before[-k:])) >= 2 and after[:j] != before[-k - j : -k]:
                 return j + k
     return 0
+
+
+# A single character jieba's dictionary has seen fewer times than this is no word of its own: cut off
+# a name it does not know ("吴易昺" -> 吴易|昺; 昺 24 times, 组 4,621, 赛 2,783).
+RARE_CHARACTER = 100
+
+
+def _name_fragment(token: str) -> bool:
+    """A lone rare character: the end of a name jieba cut, not a word after it."""
+    return len(token) == 1 and bool(CJK.match(token)) and jieba.dt.FREQ.get(token, 0) < RARE_CHARACTER
 
 
 def _one_ask(part: str) -> str:
@@ -294,6 +306,12 @@ _DATE_WORDS = re.compile(
     r"\d+\s*[年日号]|世纪|年代|时期|[〇零一二三四五六七八九十百]+\s*[年月日号岁]|[今明昨前后]天|[上下本]周|星期"
     r"|周[一二三四五六日末]|[上下]午|凌晨|晚|[今明去前]年|月[初底中]|[早中晚末初]期|时代|纪(?!念|录|律|委|检|实|要)"
 )
+# A question asking how long ("当了多久首相", "被判多少年"; not "公元前多少年", "几月几号") wants a length of
+# time: "45天", not the "78" of "第78任首相".
+_HOW_LONG = re.compile(
+    r"多久|多长时间|(?<!元)(?<!元前)多少(?:年|天|个月|周|个星期|小时|分钟|秒)|几(?:个月|天|周|个星期|小时|分钟)"
+)
+_DURATION = re.compile(r"[年天月周日秒]|小时|分钟|星期|世纪")
 _DIGITS_AND_UNITS = re.compile(
     rf"[\s\d.,:：%％‰．~～\-—至到第约近余多年月日号时分秒周]*(?:{UNITS})?[\s\d.,%％‰]*"
 )
@@ -301,7 +319,8 @@ _DIGITS_AND_UNITS = re.compile(
 
 def fits_kind(question: str, span: str) -> bool:
     """Whether `span` is the kind of answer `question` asks for: a date question's answer writes a
-    date, a person or place question's more than digits and units. The reader, trained on encyclopedia
+    date, a how-long question's a length of time, a person or place question's more than digits and
+    units. The reader, trained on encyclopedia
     paragraphs, sometimes reads "75週年" for "2022年G20峰会的时间" or "9月3日" for "在哪里举行".
 
     Anything fits a question that asks with two words ("在什么时候出现的论文被刊登在哪一期刊上": its kind
@@ -309,8 +328,10 @@ def fits_kind(question: str, span: str) -> bool:
     由于哪一种疾病" is typed a number question by its 百分之."""
     if len(_ASKING.findall(question.lower())) >= 2:
         return True
-    kind = question_type(question)
     text = span.strip()
+    if _HOW_LONG.search(question):
+        return bool(_DURATION.search(text))
+    kind = question_type(question)
     if kind == "date":
         return bool(_DATE.search(text) or _DATE_WORDS.search(text))
     if kind in ("person", "place"):
