@@ -207,7 +207,8 @@ def test_a_reader_unsure_of_everything_it_read_reads_farther_articles_and_quotes
     """The first hits are seeds articles about other things: every sentence the reader reads there, on
     the first and the second look, is far below a margin of 0. It then reads the best sentence of each
     farther hit's article, and the one holding the answer is quoted first. Without the farther look,
-    or when the reader was sure enough already, the rules' sentence stays and nothing more is read."""
+    or when the reader was sure enough already, the rules' sentence stays and nothing more is read.
+    A farther reading short of `reader_far_sure` but reaching `reader_far_quote` is quoted second."""
     from qa.answer import compose
     from qa.records import Hit
 
@@ -228,9 +229,10 @@ def test_a_reader_unsure_of_everything_it_read_reads_farther_articles_and_quotes
     def sentences_farther(settings):
         return lambda: compose._farther_candidates(asked, hits, service.index, settings, None)
 
-    farther, far = compose._read_farther(
+    farther, far, second = compose._read_farther(
         asked, evidence, best, sentences_farther(settings), service.reader, settings
     )
+    assert second is None  # quoted first, not second
     assert far.article.id == answer.article_id and far.short == "2015年"
     assert far.margin is not None and far.margin >= settings.reader_far_sure
     assert far.article.text[far.start : far.end] in answer.text  # a verbatim sentence of that chunk
@@ -239,8 +241,22 @@ def test_a_reader_unsure_of_everything_it_read_reads_farther_articles_and_quotes
         dataclasses.replace(settings, reader_far_articles=0),
         dataclasses.replace(settings, reader_far_below=-30.0),
     ):
-        same, kept = compose._read_farther(asked, evidence, best, sentences_farther(off), service.reader, off)
-        assert kept is best and same is evidence
+        same, kept, none = compose._read_farther(
+            asked, evidence, best, sentences_farther(off), service.reader, off
+        )
+        assert kept is best and same is evidence and none is None
+
+    # Less sure than reader_far_sure, the farther reading is quoted second, after the rules' sentence.
+    wary = dataclasses.replace(settings, reader_far_sure=99.0)
+    farther, kept, second = compose._read_farther(
+        asked, evidence, best, sentences_farther(wary), service.reader, wary
+    )
+    assert kept is best and second is not None and second.article.id == answer.article_id
+    assert second.short == "2015年"
+    assert compose._further_quotes(kept, farther.candidates, wary, second)[:2] == [kept, second]
+    off = dataclasses.replace(wary, reader_far_quote=99.0)
+    unread = compose._read_farther(asked, evidence, best, sentences_farther(off), service.reader, off)
+    assert unread[2] is None
 
 
 @pytest.mark.parametrize(

@@ -406,11 +406,13 @@ def _read_farther(
     farther: Callable[[], list[_Candidate]],
     reader: Reader,
     settings: AnswerSettings,
-) -> tuple[_Evidence, _Candidate]:
+) -> tuple[_Evidence, _Candidate, _Candidate | None]:
     """A farther look: when no sentence read so far reaches a margin of `reader_far_below`, the reader
     reads the best sentence of each of the next hits' articles not yet read (up to `reader_far_articles`
     of the hits before rank `reader_far_to`), in one batch, and the surest of them, with at least
-    `reader_far_sure` and more than anything read before, is quoted first.
+    `reader_far_sure` and more than anything read before, is quoted first. Returns the evidence, the
+    sentence to quote first and one to quote second: the surest farther reading that, short of that,
+    still reaches `reader_far_quote` and beats everything read before (None when there is none).
 
     The answer is sometimes in the fourth to eighth passage ("小米MIX4采用的是骁龙888Plus…") while the
     first three only talk around it; reading farther every time moved right quotes away on paragraphs
@@ -418,7 +420,7 @@ def _read_farther(
     `farther()` gives the farther hits' sentences (`_farther_candidates`), scored only when asked for."""
     unsure = _surest_margin(evidence.candidates)
     if settings.reader_far_articles == 0 or unsure >= settings.reader_far_below:
-        return evidence, best
+        return evidence, best, None
     seen = {c.article.id for c in evidence.candidates}  # the articles of the hits read from already
     best_of: dict[str, _Candidate] = {}  # each farther article's best sentence, in rank order
     for cand in farther():
@@ -430,9 +432,15 @@ def _read_farther(
     sure = [
         c for c in read if c.margin is not None and c.margin >= settings.reader_far_sure and c.margin > unsure
     ]
+    near = [
+        c
+        for c in read
+        if c.span and c.margin is not None and c.margin >= settings.reader_far_quote and c.margin > unsure
+    ]
     if sure:
         best = max(sure, key=lambda c: c.margin or 0.0)
-    return replace(evidence, candidates=evidence.candidates + read), best
+    second = max(near, key=lambda c: c.margin or 0.0) if near and not sure else None
+    return replace(evidence, candidates=evidence.candidates + read), best, second
 
 
 def _place(cand: _Candidate) -> tuple[str, int, int]:
@@ -754,10 +762,13 @@ def _char_pairs(text: str) -> set[str]:
 
 
 def _further_quotes(
-    best: _Candidate, candidates: list[_Candidate], settings: AnswerSettings
+    best: _Candidate, candidates: list[_Candidate], settings: AnswerSettings, second: _Candidate | None = None
 ) -> list[_Candidate]:
-    """The best sentence, then nearly as good ones that add another article or another answer."""
+    """The best sentence, then `second` (a farther reading, `_read_farther`) when given and not a
+    repeat, then nearly as good ones that add another article or another answer."""
     chosen = [best]
+    if second is not None and _apart(second, chosen, settings.repeat_overlap):
+        chosen.append(second)
     for other in sorted(candidates, key=lambda c: -c.score):
         if len(chosen) >= settings.max_quotes:
             break
@@ -817,11 +828,13 @@ def _choose_quotes(
     candidates: list[_Candidate],
     settings: AnswerSettings,
     for_parts: list[_Candidate] | None = None,
+    second: _Candidate | None = None,
 ) -> list[_Candidate]:
-    """The answer's quotes, the best first: one per part of a two-part question, else up to max_quotes."""
+    """The answer's quotes, the best first: one per part of a two-part question, else up to max_quotes
+    (`second`, a farther reading, next)."""
     if asked.compound:
         return _quotes_for_parts(asked, best, candidates, settings, for_parts)
-    return _further_quotes(best, candidates, settings)
+    return _further_quotes(best, candidates, settings, second)
 
 
 def _short_per_part(
@@ -932,10 +945,11 @@ def answer_question(
     best = _best_candidate(asked, evidence, settings, reading)
     # the sentences of the hits after the candidates', scored once and only if a farther look asks
     farther = functools.cache(lambda: _farther_candidates(asked, hits, index, settings, cache))
+    second: _Candidate | None = None  # a farther reading to quote second
     if reading and best is not None:
         assert reader is not None
         evidence, best = _read_candidates(asked, evidence, best, reader, settings)
-        evidence, best = _read_farther(asked, evidence, best, farther, reader, settings)
+        evidence, best, second = _read_farther(asked, evidence, best, farther, reader, settings)
         if _reader_abstains(evidence, settings):
             best = None
     if best is None:
@@ -947,7 +961,7 @@ def answer_question(
     if reading and asked.compound:
         assert reader is not None
         for_parts = _read_for_parts(asked, evidence, part_terms, reader, settings, farther)
-    chosen = _choose_quotes(asked, best, evidence.candidates, settings, for_parts)
+    chosen = _choose_quotes(asked, best, evidence.candidates, settings, for_parts, second)
     if reading and asked.compound:
         assert reader is not None
         short = _read_parts(asked, chosen, reader, settings, part_terms, cache) or best.short

@@ -167,6 +167,13 @@ class AnswerSettings:
     reader_far_articles: int = 5  # ... the best sentence of this many more articles (0: never) ...
     reader_far_to: int = 8  # ... among the hits ranked before this one,
     reader_far_sure: float = 4.0  # ... and the surest, with at least this margin, is quoted first
+    # A farther reading less sure than that, chosen 2026-12-02 (14:10 UTC) on the same three sets
+    # (calibrate_reader.py --grid far-quote): "零壹空间是谁创立的" reads "舒畅" at margin 1.6 in the
+    # seventh passage while the first ones only talk around it. As the second quote (the first stays):
+    # at 0 or -2 calibrate 0.918 -> 0.927, held-out even rows 0.899 -> 0.902, training topics unchanged;
+    # at 2 nothing moves; as a third quote instead of the second, the same figures. At reader_far_sure
+    # or above it is off (every reading reaching it is quoted first).
+    reader_far_quote: float = 0.0  # ... else the surest reaching this is the second quote
     # The same for a part of a two-part question (`_read_for_parts`: its sentences naming the part, of
     # the hits from compound_from to reader_far_to), chosen the same day on the calibrate topics and
     # the training topics' two-part questions (calibrate_reader.py --grid parts-farther): below 2, 3 or
@@ -222,6 +229,7 @@ class AnswerSettings:
         ratios += ("sure_min",)
         signed = ("reader_margin", "reader_abstain_margin", "reader_more_below", "reader_more_sure")  # logits
         signed += ("part_reader_sure", "reader_far_below", "reader_far_sure", "part_far_below")
+        signed += ("reader_far_quote",)
         signed += ("sure_bias", "sure_margin", "sure_agree", "sure_compound")  # a logistic's weights
         for f in fields(self):
             value = getattr(self, f.name)
