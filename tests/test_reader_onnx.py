@@ -374,6 +374,27 @@ def test_an_unsure_short_answer_is_not_shown_but_the_quotes_still_answer(service
     assert service.ask("市公安局党委副书记、常务副局长是谁？").short_answer == "王磊"
 
 
+def test_an_answer_without_a_short_answer_quotes_one_sentence_more(service):
+    """Not sure enough to show a short answer, the reply's quotes are the whole answer: up to
+    `unsure_quotes` (3) at `unsure_quote_ratio` of the best's score, where a shown one gets two."""
+    question = "市公安局党委副书记、常务副局长是谁？"
+    shown = service.ask(question)
+    assert shown.short_answer == "王磊" and len(shown.citations) == 2
+
+    def asked_with(**values):
+        answer = dataclasses.replace(service.settings.answer, sure_min=1.0, **values)
+        unsure = dataclasses.replace(service, settings=service.settings.model_copy(update={"answer": answer}))
+        return unsure.ask(question)
+
+    unsure = asked_with()
+    assert unsure.short_answer is None and len(unsure.citations) == 3
+    assert [c.quote for c in unsure.citations[:2]] == [c.quote for c in shown.citations]
+    third = unsure.citations[2]
+    article = service.index.articles[third.article_id]
+    assert article.text[third.start : third.end] == third.quote  # verbatim, as every quote
+    assert len(asked_with(unsure_quotes=2).citations) == 2
+
+
 def test_each_part_of_a_two_part_question_gets_the_sentence_the_reader_answers_it_from(service):
     """The rules score the sentence with the second part's answer too low to quote; asked that part
     alone, the reader reads the sentence naming it and is sure, so it is quoted for that part."""

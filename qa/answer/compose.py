@@ -762,18 +762,26 @@ def _char_pairs(text: str) -> set[str]:
 
 
 def _further_quotes(
-    best: _Candidate, candidates: list[_Candidate], settings: AnswerSettings, second: _Candidate | None = None
+    best: _Candidate,
+    candidates: list[_Candidate],
+    settings: AnswerSettings,
+    second: _Candidate | None = None,
+    unsure: bool = False,
 ) -> list[_Candidate]:
     """The best sentence, then `second` (a farther reading, `_read_farther`) when given and not a
-    repeat, then nearly as good ones that add another article or another answer."""
+    repeat, then nearly as good ones that add another article or another answer: up to `max_quotes`
+    at `second_quote_ratio` of the best's score, or, when no short answer is shown (`unsure`), up to
+    `unsure_quotes` at `unsure_quote_ratio`."""
+    limit = settings.unsure_quotes if unsure else settings.max_quotes
+    ratio = settings.unsure_quote_ratio if unsure else settings.second_quote_ratio
     chosen = [best]
     if second is not None and _apart(second, chosen, settings.repeat_overlap):
         chosen.append(second)
     for other in sorted(candidates, key=lambda c: -c.score):
-        if len(chosen) >= settings.max_quotes:
+        if len(chosen) >= limit:
             break
         adds = other.article.id != best.article.id or other.short != best.short
-        good = other.score >= settings.second_quote_ratio * best.score
+        good = other.score >= ratio * best.score
         if good and adds and _apart(other, chosen, settings.repeat_overlap):
             chosen.append(other)
     return chosen
@@ -976,4 +984,6 @@ def answer_question(
         confidence = short_answer_confidence(best.margin, agree, asked.compound, settings)
         if confidence < settings.sure_min:
             short = None  # not sure enough to show in large red type: the quotes still answer
+    if reading and not short and not asked.compound:  # the quotes are the whole answer: one more
+        chosen = _further_quotes(best, evidence.candidates, settings, second, unsure=True)
     return _assemble(asked, best, chosen, short, passages)

@@ -111,6 +111,13 @@ class AnswerSettings:
     # 0.872 but make replies longer; two stay. The clash changed one short answer (right) of 110.
     max_quotes: int = 2  # quotes of a single question
     second_quote_ratio: float = 0.6  # a further quote scores this share of the best (another article/answer)
+    # When the short answer is not shown (the reader is not sure enough), the quotes are the whole
+    # answer, and a third one is worth its length. Chosen 2026-12-02 (14:30 UTC) on the calibrate
+    # topics, the training topics and the held-out even rows (calibrate_reader.py --grid unsure):
+    # 3 at 0.4: 0.927 / 0.844 / 0.902 -> 0.927 / 0.854 / 0.910; 3 at 0.6: training +2 only; 2 at 0.4:
+    # held-out +3 only; 4 at 0.4: held-out +5, but four quotes is a page, not an answer.
+    unsure_quotes: int = 3  # quotes of a single question whose short answer is not shown ...
+    unsure_quote_ratio: float = 0.4  # ... each further one scoring at least this share of the best
     # repeat_overlap, chosen 2026-12-02 on the calibrate topics and the held-out even rows
     # (calibrate_reader.py --grid repeat): a further quote reprinting a chosen one (web pages and papers
     # repeat each other) took the place of one that answers; 0.9 to 0.6 all gave the calibrate topics
@@ -222,8 +229,9 @@ class AnswerSettings:
     def __post_init__(self) -> None:
         """Refuse values that cannot work: negative weights, ratios outside 0..1, counts below 1."""
         ratios = ("min_coverage", "min_typed_coverage", "typed_switch_ratio", "strong_ratio")
-        ratios += ("second_quote_ratio", "compound_ratio")
+        ratios += ("second_quote_ratio", "compound_ratio", "unsure_quote_ratio")
         counts = ("sentences_from", "max_quotes", "compound_from", "compound_quotes", "reader_candidates")
+        counts += ("unsure_quotes",)
         whole = ("reader_more", "reader_context", "part_reader_candidates")  # counts that may be 0 (off)
         whole += ("reader_far_articles", "reader_far_to")
         ratios += ("sure_min",)
