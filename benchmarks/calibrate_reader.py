@@ -65,7 +65,7 @@ FARTHER = {  # --grid farther: when the reader, unsure of everything it read, re
 PARTS_FARTHER = {"part_far_below": [0.0, 1.0, 2.0, 3.0, 4.0, 6.0]}  # --grid parts-farther (with --two-part)
 OFF_KIND = {"reader_off_kind": [0.0, 3.0, 6.0, 12.0, 30.0]}  # --grid off-kind
 FAR_QUOTE = {"reader_far_quote": [-2.0, 0.0, 2.0, 4.0]}  # --grid far-quote (4.0 = reader_far_sure: off)
-UNSURE = {"unsure_quotes": [2, 3, 4], "unsure_quote_ratio": [0.3, 0.4, 0.5, 0.6]}  # --grid unsure
+UNSURE = {"unsure_more_quotes": [0, 1, 2], "unsure_quote_ratio": [0.3, 0.4, 0.5, 0.6]}  # --grid unsure
 REPEAT = {"repeat_overlap": [1.01, 0.9, 0.8, 0.7, 0.6]}  # --grid repeat: when a further quote is a reprint
 
 GRIDS = {

@@ -375,8 +375,8 @@ def test_an_unsure_short_answer_is_not_shown_but_the_quotes_still_answer(service
 
 
 def test_an_answer_without_a_short_answer_quotes_one_sentence_more(service):
-    """Not sure enough to show a short answer, the reply's quotes are the whole answer: up to
-    `unsure_quotes` (3) at `unsure_quote_ratio` of the best's score, where a shown one gets two."""
+    """Not sure enough to show a short answer, the reply's quotes are the whole answer: one more
+    (`unsure_more_quotes`) at `unsure_quote_ratio` of the best's score, where a shown one gets two."""
     question = "市公安局党委副书记、常务副局长是谁？"
     shown = service.ask(question)
     assert shown.short_answer == "王磊" and len(shown.citations) == 2
@@ -392,7 +392,19 @@ def test_an_answer_without_a_short_answer_quotes_one_sentence_more(service):
     third = unsure.citations[2]
     article = service.index.articles[third.article_id]
     assert article.text[third.start : third.end] == third.quote  # verbatim, as every quote
-    assert len(asked_with(unsure_quotes=2).citations) == 2
+    assert len(asked_with(unsure_more_quotes=0).citations) == 2
+
+
+def test_a_two_part_answer_without_a_short_answer_quotes_one_sentence_more(service):
+    """The same for a question asking two things: four quotes where three is its most otherwise."""
+    question = "今年前8个月国有企业和集体企业的工业增加值分别增长多少？"
+    answer = dataclasses.replace(service.settings.answer, sure_min=1.0)
+    unsure = dataclasses.replace(service, settings=service.settings.model_copy(update={"answer": answer}))
+    quoted = unsure.ask(question).citations
+    assert len(quoted) == service.settings.answer.compound_quotes + 1 == 4
+    fewer = dataclasses.replace(answer, unsure_more_quotes=0)
+    three = dataclasses.replace(service, settings=service.settings.model_copy(update={"answer": fewer}))
+    assert [c.quote for c in three.ask(question).citations] == [c.quote for c in quoted[:3]]
 
 
 def test_each_part_of_a_two_part_question_gets_the_sentence_the_reader_answers_it_from(service):

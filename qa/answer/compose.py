@@ -770,9 +770,9 @@ def _further_quotes(
 ) -> list[_Candidate]:
     """The best sentence, then `second` (a farther reading, `_read_farther`) when given and not a
     repeat, then nearly as good ones that add another article or another answer: up to `max_quotes`
-    at `second_quote_ratio` of the best's score, or, when no short answer is shown (`unsure`), up to
-    `unsure_quotes` at `unsure_quote_ratio`."""
-    limit = settings.unsure_quotes if unsure else settings.max_quotes
+    at `second_quote_ratio` of the best's score, or, when no short answer is shown (`unsure`),
+    `unsure_more_quotes` more at `unsure_quote_ratio`."""
+    limit = settings.max_quotes + (settings.unsure_more_quotes if unsure else 0)
     ratio = settings.unsure_quote_ratio if unsure else settings.second_quote_ratio
     chosen = [best]
     if second is not None and _apart(second, chosen, settings.repeat_overlap):
@@ -793,14 +793,17 @@ def _quotes_for_parts(
     candidates: list[_Candidate],
     settings: AnswerSettings,
     for_parts: list[_Candidate] | None = None,
+    unsure: bool = False,
 ) -> list[_Candidate]:
     """For a question asking several things: the best quote, the quotes the reader found for its parts
-    (`for_parts`, `_read_for_parts`), then quotes that cover the question words still uncovered.
+    (`for_parts`, `_read_for_parts`), then quotes that cover the question words still uncovered, up
+    to `compound_quotes` (`unsure_more_quotes` more when no short answer is shown: `unsure`).
 
     A further quote must score at least compound_ratio of the best and either cover question weight
     the chosen quotes miss ("中国" after a quote about "美国") or hold a new answer of the asked type.
     """
     limit = max(settings.max_quotes, settings.compound_quotes)
+    limit += settings.unsure_more_quotes if unsure else 0
     chosen = [best]
     for quote in for_parts or []:
         if len(chosen) < limit and _apart(quote, chosen, settings.repeat_overlap):
@@ -837,12 +840,13 @@ def _choose_quotes(
     settings: AnswerSettings,
     for_parts: list[_Candidate] | None = None,
     second: _Candidate | None = None,
+    unsure: bool = False,
 ) -> list[_Candidate]:
     """The answer's quotes, the best first: one per part of a two-part question, else up to max_quotes
-    (`second`, a farther reading, next)."""
+    (`second`, a farther reading, next); more when no short answer will be shown (`unsure`)."""
     if asked.compound:
-        return _quotes_for_parts(asked, best, candidates, settings, for_parts)
-    return _further_quotes(best, candidates, settings, second)
+        return _quotes_for_parts(asked, best, candidates, settings, for_parts, unsure)
+    return _further_quotes(best, candidates, settings, second, unsure)
 
 
 def _short_per_part(
@@ -984,6 +988,6 @@ def answer_question(
         confidence = short_answer_confidence(best.margin, agree, asked.compound, settings)
         if confidence < settings.sure_min:
             short = None  # not sure enough to show in large red type: the quotes still answer
-    if reading and not short and not asked.compound:  # the quotes are the whole answer: one more
-        chosen = _further_quotes(best, evidence.candidates, settings, second, unsure=True)
+    if reading and not short and settings.unsure_more_quotes:  # the quotes are the whole answer: more
+        chosen = _choose_quotes(asked, best, evidence.candidates, settings, for_parts, second, unsure=True)
     return _assemble(asked, best, chosen, short, passages)
