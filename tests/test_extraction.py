@@ -102,12 +102,14 @@ def test_a_question_typed_as_a_bare_noun_phrase_asks_for_what_its_last_word_name
         ("特拉斯当了多久首相", "78", False),  # ... not the 78 of 第78任首相
         ("唐山烧烤店打人案件主犯被判多少年？", "24年", True),
         ("中欧新石器时代大约是公元前多少年?", "4000", True),  # 公元前多少年 asks a year, not a length
+        ("百度推出的类ChatGPT是什么？", "ChatGPT", False),  # words of the question are no answer to it
+        ("百度推出的类ChatGPT是什么？", "文心一言", True),
     ],
 )
 def test_a_span_fits_the_kind_of_answer_its_question_asks_for(question, span, fits):
-    """A date question's answer writes a date, a how-long question's a length of time, a person or
-    place question's is more than digits; a number question (百分之 types "哪一种疾病" as one), a
-    fact, or a question asking with two words accepts anything."""
+    """An answer is not the question's own words; a date question's answer writes a date, a how-long
+    question's a length of time, a person or place question's is more than digits; a number question
+    (百分之 types "哪一种疾病" as one), a fact, or a question asking with two words accepts anything."""
     assert fits_kind(question, span) is fits
 
 

@@ -16,7 +16,7 @@ from functools import lru_cache
 
 import jieba
 
-from qa.text import CJK, CJK_CHARS, UNITS, Tags, pos_tags
+from qa.text import CJK, CJK_CHARS, UNITS, Tags, normalise, pos_tags
 
 # The tuned numbers of the typed-answer finders, set by hand on the dev questions (tests/data/dev.jsonl)
 # and the seeds pages, answer by answer; `git log -S` on qa/extraction.py tells which change set each.
@@ -318,14 +318,17 @@ _DIGITS_AND_UNITS = re.compile(
 
 
 def fits_kind(question: str, span: str) -> bool:
-    """Whether `span` is the kind of answer `question` asks for: a date question's answer writes a
-    date, a how-long question's a length of time, a person or place question's more than digits and
-    units. The reader, trained on encyclopedia
+    """Whether `span` is the kind of answer `question` asks for: not words of the question itself; a
+    date question's answer writes a date, a how-long question's a length of time, a person or place
+    question's more than digits and units. The reader, trained on encyclopedia
     paragraphs, sometimes reads "75週年" for "2022年G20峰会的时间" or "9月3日" for "在哪里举行".
 
     Anything fits a question that asks with two words ("在什么时候出现的论文被刊登在哪一期刊上": its kind
     is the first's, its answer the second's) or whose kind is a number, a list or a fact: "百分之三十是
     由于哪一种疾病" is typed a number question by its 百分之."""
+    plain = normalise(span)
+    if plain and plain in normalise(question):  # "ChatGPT" for "百度推出的类ChatGPT是什么": an echo
+        return False
     if len(_ASKING.findall(question.lower())) >= 2:
         return True
     text = span.strip()
