@@ -65,6 +65,7 @@ FARTHER = {  # --grid farther: when the reader, unsure of everything it read, re
 PARTS_FARTHER = {"part_far_below": [0.0, 1.0, 2.0, 3.0, 4.0, 6.0]}  # --grid parts-farther (with --two-part)
 OFF_KIND = {"reader_off_kind": [0.0, 3.0, 6.0, 12.0, 30.0]}  # --grid off-kind
 FAR_QUOTE = {"reader_far_quote": [-2.0, 0.0, 2.0, 4.0]}  # --grid far-quote (4.0 = reader_far_sure: off)
+RESCUE = {"reader_rescue_margin": [2.0, 3.0, 4.0, 6.0, 99.0]}  # --grid rescue (99: off)
 UNSURE = {"unsure_more_quotes": [0, 1, 2], "unsure_quote_ratio": [0.3, 0.4, 0.5, 0.6]}  # --grid unsure
 REPEAT = {"repeat_overlap": [1.01, 0.9, 0.8, 0.7, 0.6]}  # --grid repeat: when a further quote is a reprint
 
@@ -82,6 +83,7 @@ GRIDS = {
     "off-kind": OFF_KIND,
     "far-quote": FAR_QUOTE,
     "unsure": UNSURE,
+    "rescue": RESCUE,
 }
 
 
@@ -164,8 +166,8 @@ def main() -> None:
         choices=["full", *GRIDS],
         default="full",
         help="slack: the slack alone; choose: reader_candidates x reader_weight; quotes, more, context, "
-        "dense, repeat, parts, farther, parts-farther, off-kind, far-quote, unsure: the grids of the same "
-        "names in capitals.",
+        "dense, repeat, parts, farther, parts-farther, off-kind, far-quote, unsure, rescue: the grids of the "
+        "same names in capitals.",
     )
     args = parser.parse_args()
     base = Settings(index_dir=args.index_dir)

@@ -374,6 +374,22 @@ def test_an_unsure_short_answer_is_not_shown_but_the_quotes_still_answer(service
     assert service.ask("市公安局党委副书记、常务副局长是谁？").short_answer == "王磊"
 
 
+def test_a_question_in_other_words_than_its_article_is_answered_when_the_reader_is_sure(service):
+    """ "公安抓到多少起喝醉了开车的？" shares few words with "其中醉驾525起": the best passage covers
+    0.36 of the question, below `min_coverage`, where the answer step abstained. The reader, reading
+    the best sentences all the same, is sure of 525起 (margin ~9, `reader_rescue_margin` 4): answered.
+    Out of its reach, the answer abstains as before. Dev's unanswerable questions read at most ~1.1
+    there and still abstain (test_every_unanswerable_dev_question_abstains)."""
+    question = "公安抓到多少起喝醉了开车的？"
+    answer = service.ask(question)
+    assert not answer.abstained and "525起" in answer.citations[0].quote
+    quote = answer.citations[0]
+    assert service.index.articles[quote.article_id].text[quote.start : quote.end] == quote.quote
+    off = dataclasses.replace(service.settings.answer, reader_rescue_margin=99.0)
+    strict = dataclasses.replace(service, settings=service.settings.model_copy(update={"answer": off}))
+    assert strict.ask(question).abstained
+
+
 def test_an_answer_without_a_short_answer_quotes_one_sentence_more(service):
     """Not sure enough to show a short answer, the reply's quotes are the whole answer: one more
     (`unsure_more_quotes`) at `unsure_quote_ratio` of the best's score, where a shown one gets two."""

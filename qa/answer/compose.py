@@ -383,6 +383,21 @@ def _read_candidates(
     return replace(evidence, candidates=read + unread), best
 
 
+def _read_below_coverage(
+    asked: _Asked, evidence: _Evidence, reader: Reader, settings: AnswerSettings
+) -> tuple[_Evidence, _Candidate | None]:
+    """A question whose words the best passage covers below `min_coverage` (the answer step would
+    abstain): the reader reads the best sentences all the same, and when it is sure of one, with a
+    margin of `reader_rescue_margin` or more, the answer is given from what it read; else (None) it
+    abstains. DRCD/CMRC questions often say in other words what their paragraph says ("全世界有三成五的
+    稻米是来自哪边"), which coverage takes for "not in the archive"; the reader does not."""
+    first = max(evidence.candidates, key=lambda c: c.score)
+    read, best = _read_candidates(asked, evidence, first, reader, settings)
+    if _surest_margin(read.candidates) >= settings.reader_rescue_margin:
+        return read, best
+    return evidence, None
+
+
 def _surest_margin(candidates: list[_Candidate]) -> float:
     """The highest margin the reader gave any of `candidates` (-inf when it read none of them)."""
     return max((c.margin for c in candidates if c.margin is not None), default=-math.inf)
@@ -958,12 +973,16 @@ def answer_question(
     # the sentences of the hits after the candidates', scored once and only if a farther look asks
     farther = functools.cache(lambda: _farther_candidates(asked, hits, index, settings, cache))
     second: _Candidate | None = None  # a farther reading to quote second
-    if reading and best is not None:
+    if reading:
         assert reader is not None
-        evidence, best = _read_candidates(asked, evidence, best, reader, settings)
-        evidence, best, second = _read_farther(asked, evidence, best, farther, reader, settings)
-        if _reader_abstains(evidence, settings):
-            best = None
+        if best is None:  # the words match weakly: the reader may still find the answer
+            evidence, best = _read_below_coverage(asked, evidence, reader, settings)
+        else:
+            evidence, best = _read_candidates(asked, evidence, best, reader, settings)
+        if best is not None:
+            evidence, best, second = _read_farther(asked, evidence, best, farther, reader, settings)
+            if _reader_abstains(evidence, settings):
+                best = None
     if best is None:
         return Answer(
             question=question, answer=ABSTAIN_TEXT, short_answer=None, abstained=True, passages=passages
