@@ -447,15 +447,15 @@ def _read_farther(
     sure = [
         c for c in read if c.margin is not None and c.margin >= settings.reader_far_sure and c.margin > unsure
     ]
+    evidence = replace(evidence, candidates=evidence.candidates + read)
+    if sure:
+        return evidence, max(sure, key=lambda c: c.margin or 0.0), None
     near = [
         c
         for c in read
         if c.span and c.margin is not None and c.margin >= settings.reader_far_quote and c.margin > unsure
     ]
-    if sure:
-        best = max(sure, key=lambda c: c.margin or 0.0)
-    second = max(near, key=lambda c: c.margin or 0.0) if near and not sure else None
-    return replace(evidence, candidates=evidence.candidates + read), best, second
+    return evidence, best, max(near, key=lambda c: c.margin or 0.0, default=None)
 
 
 def _place(cand: _Candidate) -> tuple[str, int, int]:
