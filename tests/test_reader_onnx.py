@@ -103,6 +103,12 @@ def test_reader_export_is_made_once_checked_and_reused(onnx_reader, model_cache_
     assert Path(onnx_reader.export.word_embeddings).parent.name.startswith("multilingual-e5-small")
 
 
+def _answering_with(service, **values):
+    """The service with its answer settings changed by `values` (the index and models shared)."""
+    answer = dataclasses.replace(service.settings.answer, **values)
+    return dataclasses.replace(service, settings=service.settings.model_copy(update={"answer": answer}))
+
+
 def test_typed_answer_is_shown_when_the_reader_scores_it_close_to_its_own(service):
     question = "1月至7月全市规模以上工业利润总额同比增长多少？"
     every_read = AnswerSettings(sure_min=0.0)  # this one is not sure enough to show by default
@@ -365,8 +371,7 @@ def test_confidence_grows_with_the_margin_and_with_agreement():
 
 
 def test_an_unsure_short_answer_is_not_shown_but_the_quotes_still_answer(service):
-    strict = dataclasses.replace(service.settings.answer, sure_min=1.0)
-    unsure = dataclasses.replace(service, settings=service.settings.model_copy(update={"answer": strict}))
+    unsure = _answering_with(service, sure_min=1.0)
     answer = unsure.ask("市公安局党委副书记、常务副局长是谁？")
     assert answer.short_answer is None and not answer.abstained
     assert "王磊" in answer.citations[0].quote
@@ -385,9 +390,7 @@ def test_a_question_in_other_words_than_its_article_is_answered_when_the_reader_
     assert not answer.abstained and "525起" in answer.citations[0].quote
     quote = answer.citations[0]
     assert service.index.articles[quote.article_id].text[quote.start : quote.end] == quote.quote
-    off = dataclasses.replace(service.settings.answer, reader_rescue_margin=99.0)
-    strict = dataclasses.replace(service, settings=service.settings.model_copy(update={"answer": off}))
-    assert strict.ask(question).abstained
+    assert _answering_with(service, reader_rescue_margin=99.0).ask(question).abstained
 
 
 def test_an_answer_without_a_short_answer_quotes_one_sentence_more(service):
@@ -398,9 +401,7 @@ def test_an_answer_without_a_short_answer_quotes_one_sentence_more(service):
     assert shown.short_answer == "王磊" and len(shown.citations) == 2
 
     def asked_with(**values):
-        answer = dataclasses.replace(service.settings.answer, sure_min=1.0, **values)
-        unsure = dataclasses.replace(service, settings=service.settings.model_copy(update={"answer": answer}))
-        return unsure.ask(question)
+        return _answering_with(service, sure_min=1.0, **values).ask(question)
 
     unsure = asked_with()
     assert unsure.short_answer is None and len(unsure.citations) == 3
@@ -414,13 +415,10 @@ def test_an_answer_without_a_short_answer_quotes_one_sentence_more(service):
 def test_a_two_part_answer_without_a_short_answer_quotes_one_sentence_more(service):
     """The same for a question asking two things: four quotes where three is its most otherwise."""
     question = "今年前8个月国有企业和集体企业的工业增加值分别增长多少？"
-    answer = dataclasses.replace(service.settings.answer, sure_min=1.0)
-    unsure = dataclasses.replace(service, settings=service.settings.model_copy(update={"answer": answer}))
-    quoted = unsure.ask(question).citations
+    quoted = _answering_with(service, sure_min=1.0).ask(question).citations
     assert len(quoted) == service.settings.answer.compound_quotes + 1 == 4
-    fewer = dataclasses.replace(answer, unsure_more_quotes=0)
-    three = dataclasses.replace(service, settings=service.settings.model_copy(update={"answer": fewer}))
-    assert [c.quote for c in three.ask(question).citations] == [c.quote for c in quoted[:3]]
+    three = _answering_with(service, sure_min=1.0, unsure_more_quotes=0).ask(question).citations
+    assert [c.quote for c in three] == [c.quote for c in quoted[:3]]
 
 
 def test_each_part_of_a_two_part_question_gets_the_sentence_the_reader_answers_it_from(service):
