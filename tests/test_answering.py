@@ -316,6 +316,33 @@ def test_a_sentence_writing_only_another_year_loses_to_one_of_the_asked_year():
     assert year_fit(set(), "", "2023年春节档首日，……", settings) == 0.0
 
 
+def test_a_sentence_that_asks_scores_below_the_sentence_that_answers(service):
+    """An interview's question covers the reader's question best of all and answers nothing: a sentence
+    ending in a question mark, or repeating the question's asking words, loses `asking_penalty`."""
+    from qa.answer import compose
+    from qa.answer.extraction import asking_phrases, asks
+    from qa.records import Article, Chunk, Hit
+
+    question = "许昌月季花节每年在什么时候举办？"
+    text = "记者：许昌月季花节每年在什么时候举办？王明：月季花节一般在五月开幕，为期一个月。"
+    article = Article(id="interview", title="访谈", text=text, date="2023-04-01", source="test")
+    index = dataclasses.replace(service.index, articles={article.id: article})
+    hit = Hit(Chunk("interview-0", article.id, 0, len(text), text), 1.0)
+    asked = compose._Asked.of(question, index)
+
+    def scores(settings: AnswerSettings) -> dict[str, float]:
+        evidence = compose._score_candidates(asked, [hit], index, settings, None, None)
+        return {text[c.start : c.end]: c.score for c in evidence.candidates}
+
+    asking, answering = "记者：许昌月季花节每年在什么时候举办？", "王明：月季花节一般在五月开幕，为期一个月。"
+    assert scores(AnswerSettings())[answering] > scores(AnswerSettings())[asking]
+    assert scores(AnswerSettings(asking_penalty=0.0))[asking] > scores(AnswerSettings())[answering]
+    echo = asking_phrases("艾尔登法环发售日期是什么时候")
+    assert asks("艾尔登法环发售日期是什么时候开始的，发售日期时间。", echo)
+    assert not asks("艾尔登法环于2022年2月25日发售。", echo)
+    assert asks("他也逃税了，1伦是多少钱？”") and not asks("邓伦偷逃个人所得税4765.82万元。")
+
+
 REPRINTED = (
     "冰上舞剧《踏冰逐梦》领衔主演张丹饰陆溪云。",
     "冰上舞剧《踏冰逐梦》领衔主演 张丹 饰：陆溪云。",  # another paper's reprint, its own spacing

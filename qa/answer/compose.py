@@ -36,6 +36,8 @@ import numpy as np
 from qa.answer.extraction import (
     Aliases,
     TextCache,
+    asking_phrases,
+    asks,
     coverage,
     covered_share,
     fits_kind,
@@ -71,6 +73,7 @@ class _Asked:
     compound: bool
     aliases: Aliases
     parts: tuple[str, ...] = ()  # one question per thing asked (`question_parts`), or none
+    asking: tuple[str, ...] = ()  # the question's asking words in their context (`asking_phrases`)
 
     @classmethod
     def of(cls, question: str, index: LoadedIndex) -> _Asked:
@@ -84,6 +87,7 @@ class _Asked:
             compound=is_compound(question),
             aliases=index.aliases,
             parts=tuple(question_parts(question)),
+            asking=asking_phrases(question),
         )
 
 
@@ -315,6 +319,8 @@ def _hit_candidates(
         sentence = hit.chunk.text[s:e]
         cosine = dense.get((rank, s), 0.0)
         score = _sentence_score(asked, settings, rank, sentence, previous, chunk_cov, cosine)
+        if settings.asking_penalty and asks(sentence, asked.asking):
+            score -= settings.asking_penalty
         found.append(_candidate(asked, settings, rank, article, hit, (s, e), score, cache))
     return found, chunk_cov
 

@@ -16,7 +16,7 @@ from functools import lru_cache
 
 import jieba
 
-from qa.text import CJK, CJK_CHARS, UNITS, Tags, normalise, pos_tags
+from qa.text import CJK, CJK_CHARS, SENTENCE_CLOSERS, UNITS, Tags, has_cjk, normalise, pos_tags
 
 # The tuned numbers of the typed-answer finders, set by hand on the dev questions (tests/data/dev.jsonl)
 # and the seeds pages, answer by answer; `git log -S` on qa/extraction.py tells which change set each.
@@ -169,6 +169,7 @@ _NOUN_KINDS = (
 _QUOTED = re.compile(r"“[^”]*”|《[^》]*》|「[^」]*」|\"[^\"]*\"")
 _CONJOINED = re.compile(rf"分别|男女|[{CJK_CHARS}\w](?:和|与|及|以及|跟)[{CJK_CHARS}\w]|\band\b|\bboth\b")
 _ASKING = re.compile(r"谁|哪|什么|多少|几|何|\b(?:who|what|when|where|which|how)\b")
+_ASKING_WORD = re.compile(r"谁|哪|什么|多少|几|何")  # the Chinese ones
 # A conjunction that joins a given thing to the one asked ("将印度香米与哪一品种杂交", "水肿以及哪一种
 # 症状") or compares ("其作用和心脏类似") asks one thing: it is no list of things asked.
 _ASKS_ONE = re.compile(
@@ -288,6 +289,26 @@ def _name_fragment(token: str) -> bool:
 def _one_ask(part: str) -> str:
     """A part asks one thing: 分别 ("respectively") no longer belongs in it."""
     return part.replace("分别", "")
+
+
+_ASKS = re.compile(f"[？?][{SENTENCE_CLOSERS}\\s]*$")
+
+
+def asks(sentence: str, asking: tuple[str, ...] = ()) -> bool:
+    """Whether a sentence asks rather than answers: it ends in a question mark ("1伦是多少钱？") or
+    repeats the question's asking words ("艾尔登法环发售日期是什么时候开始的")."""
+    return _ASKS.search(sentence) is not None or any(phrase in sentence for phrase in asking)
+
+
+def asking_phrases(question: str) -> tuple[str, ...]:
+    """The question's asking words with the character on each side ("是什么时" of "…是什么时候"): a
+    sentence holding one echoes the question instead of answering it."""
+    found = []
+    for m in _ASKING_WORD.finditer(question):
+        before, after = question[m.start() - 1 : m.start()], question[m.end() : m.end() + 1]
+        if has_cjk(before) and has_cjk(after):
+            found.append(before + m.group() + after)
+    return tuple(found)
 
 
 def question_type(question: str) -> str:
