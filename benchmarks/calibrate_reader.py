@@ -67,6 +67,7 @@ OFF_KIND = {"reader_off_kind": [0.0, 3.0, 6.0, 12.0, 30.0]}  # --grid off-kind
 FAR_QUOTE = {"reader_far_quote": [-2.0, 0.0, 2.0, 4.0]}  # --grid far-quote (4.0 = reader_far_sure: off)
 RESCUE = {"reader_rescue_margin": [2.0, 3.0, 4.0, 6.0, 99.0]}  # --grid rescue (99: off)
 UNSURE = {"unsure_more_quotes": [0, 1, 2], "unsure_quote_ratio": [0.3, 0.4, 0.5, 0.6]}  # --grid unsure
+FAR_SENTENCES = {"reader_far_sentences": [1, 2, 3]}  # --grid far-sentences
 ASKING = {"asking_penalty": [0.0, 0.1, 0.2, 0.3, 0.4, 0.6, 1.0]}  # --grid asking: sentences that ask
 REPEAT = {"repeat_overlap": [1.01, 0.9, 0.8, 0.7, 0.6]}  # --grid repeat: when a further quote is a reprint
 
@@ -86,6 +87,7 @@ GRIDS = {
     "unsure": UNSURE,
     "rescue": RESCUE,
     "asking": ASKING,
+    "far-sentences": FAR_SENTENCES,
 }
 
 

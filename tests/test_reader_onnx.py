@@ -484,6 +484,47 @@ def test_a_part_is_read_only_in_sentences_that_name_it_and_of_the_asked_year(ser
     assert [c.start for c in quoted][:2] == [0, len(men)]
 
 
+def test_the_farther_look_reads_more_than_the_best_sentence_of_each_farther_article(service):
+    """A farther article's best sentence by the rules may only talk around the answer ("2023年…复查"
+    for "哪一年荣膺"); the farther look reads its `reader_far_sentences` best sentences, so the one
+    that holds the year is read and quoted first. Reading only the best one quotes the wrong year."""
+    from qa.answer import compose
+    from qa.records import Article, Chunk, Hit
+
+    chunks = [service.index.chunks[i] for i in range(len(service.index.chunks))]
+    away: dict[str, object] = {}
+    for c in chunks:
+        if "文明" not in c.text:
+            away.setdefault(c.article_id, c)
+    first_hits = list(away.values())[:4]
+    text = (
+        "许昌荣膺全国文明城市称号，是全市上下多年来坚持不懈、共同努力创建的结果，2023年许昌又一次顺利通过了复查。"
+        "市民们至今仍记得那个令人振奋的消息。"
+        "2015年2月28日，中央文明委在北京召开表彰大会，许昌名列第四届全国文明城市名单。"
+    )
+    article = Article(id="far", title="一张名片", text=text, date="2020-01-01", source="test")
+    articles = {c.article_id: service.index.articles[c.article_id] for c in first_hits} | {"far": article}
+    index = dataclasses.replace(service.index, articles=articles)
+    far = Chunk("far-0", "far", 0, len(text), text)
+    hits = [Hit(c, 1.0 - 0.1 * i) for i, c in enumerate([*first_hits, far])]
+    asked = compose._Asked.of("许昌哪一年荣膺全国文明城市称号？", index)
+
+    def first_and_second(settings: AnswerSettings):
+        evidence = compose._score_candidates(asked, hits, index, settings, None, None)
+        first = max(evidence.candidates, key=lambda c: c.score)
+        evidence, best = compose._read_candidates(asked, evidence, first, service.reader, settings)
+        farther = lambda: compose._farther_candidates(asked, hits, index, settings, None)  # noqa: E731
+        _, best, second = compose._read_farther(asked, evidence, best, farther, service.reader, settings)
+        return best, second
+
+    settings = service.settings.answer
+    assert settings.reader_far_sentences > 1
+    best, second = first_and_second(settings)
+    assert best.article.id == "far" and best.short == "2015年" and second is None
+    best, second = first_and_second(dataclasses.replace(settings, reader_far_sentences=1))
+    assert best.article.id != "far" and second is not None and second.short == "2023年"
+
+
 def test_a_part_unsure_in_the_first_hits_is_read_in_farther_sentences_naming_it(service):
     """The first hits report the men's final and, for 女子, only last year's World Cup: the reader finds
     no sure answer for the women's part there. A farther hit's sentence naming 女子 holds it; read

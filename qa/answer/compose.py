@@ -429,11 +429,12 @@ def _read_farther(
     settings: AnswerSettings,
 ) -> tuple[_Evidence, _Candidate, _Candidate | None]:
     """A farther look: when no sentence read so far reaches a margin of `reader_far_below`, the reader
-    reads the best sentence of each of the next hits' articles not yet read (up to `reader_far_articles`
-    of the hits before rank `reader_far_to`), in one batch, and the surest of them, with at least
-    `reader_far_sure` and more than anything read before, is quoted first. Returns the evidence, the
-    sentence to quote first and one to quote second: the surest farther reading that, short of that,
-    still reaches `reader_far_quote` and beats everything read before (None when there is none).
+    reads the `reader_far_sentences` best sentences of each of the next hits' articles not yet read (up
+    to `reader_far_articles` of the hits before rank `reader_far_to`), in one batch, and the surest of
+    them, with at least `reader_far_sure` and more than anything read before, is quoted first. Returns
+    the evidence, the sentence to quote first and one to quote second: the surest farther reading
+    that, short of that, still reaches `reader_far_quote` and beats everything read before (None when
+    there is none).
 
     The answer is sometimes in the fourth to eighth passage ("小米MIX4采用的是骁龙888Plus…") while the
     first three only talk around it; reading farther every time moved right quotes away on paragraphs
@@ -443,12 +444,14 @@ def _read_farther(
     if settings.reader_far_articles == 0 or unsure >= settings.reader_far_below:
         return evidence, best, None
     seen = {c.article.id for c in evidence.candidates}  # the articles of the hits read from already
-    best_of: dict[str, _Candidate] = {}  # each farther article's best sentence, in rank order
+    best_of: dict[str, list[_Candidate]] = {}  # each farther article's best sentences, in rank order
     for cand in farther():
-        known = best_of.get(cand.article.id)
-        if cand.article.id not in seen and (known is None or cand.score > known.score):
-            best_of[cand.article.id] = cand
-    pool = list(best_of.values())[: settings.reader_far_articles]
+        if cand.article.id not in seen:
+            best_of.setdefault(cand.article.id, []).append(cand)
+    pool: list[_Candidate] = []
+    for found in list(best_of.values())[: settings.reader_far_articles]:
+        ranked = sorted(found, key=lambda c: -c.score)
+        pool += _take_distinct(ranked, settings.reader_far_sentences, set())[0]
     read = _read_pool(asked, pool, reader, settings) if pool else []
     sure = [
         c for c in read if c.margin is not None and c.margin >= settings.reader_far_sure and c.margin > unsure

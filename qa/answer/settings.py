@@ -179,8 +179,14 @@ class AnswerSettings:
     # the held-out even rows (benchmarks/calibrate_reader.py --grid farther, 28 settings): calibrate
     # 0.891 -> 0.900 at every setting; below 0, the others unchanged (below 2: training topics -1).
     # The articles read and the margin that moves the quote made no difference (3/5/7, 2/4/6).
+    # Three sentences of each farther article instead of its best one, chosen 2026-12-02 (16:50 UTC,
+    # --grid far-sentences 1/2/3): "谁枪击了安倍晋三" finds 山上彻也 in a farther article's second-best
+    # sentence; training topics 0.870 -> 0.875 at 3 (2: unchanged), calibrate EM 0.400 -> 0.409 at 2
+    # and 3, held-out even rows and dev unchanged. The look runs for ~5% of questions (5 of the 110
+    # calibrate topics), so it reads 15 sentences instead of 5 there and the p50 does not see it.
     reader_far_below: float = 0.0  # when no sentence read so far reaches this margin, the reader reads
-    reader_far_articles: int = 5  # ... the best sentence of this many more articles (0: never) ...
+    reader_far_articles: int = 5  # ... the best sentences of this many more articles (0: never) ...
+    reader_far_sentences: int = 3  # ... this many of each,
     reader_far_to: int = 8  # ... among the hits ranked before this one,
     reader_far_sure: float = 4.0  # ... and the surest, with at least this margin, is quoted first
     # A farther reading less sure than that, chosen 2026-12-02 (14:10 UTC) on the same three sets
