@@ -343,6 +343,22 @@ def test_a_sentence_that_asks_scores_below_the_sentence_that_answers(service):
     assert asks("他也逃税了，1伦是多少钱？”") and not asks("邓伦偷逃个人所得税4765.82万元。")
 
 
+def test_a_sentence_opening_with_he_or_she_is_quoted_with_the_sentence_it_points_to():
+    """ "他的喜剧结构严谨" does not say whose comedies: its quote takes in the sentence before, as a
+    sentence opening with 这/该/其 does; a sentence naming its subject stays alone."""
+    from qa.answer.compose import _quote_span
+    from qa.records import Article
+
+    text = "剧作家泰伦提乌斯生于迦太基，本是奴隶。他的喜剧结构严谨、语言文雅。普劳图斯的喜剧滑稽有趣。"
+    article = Article(id="a", title="古罗马文学", text=text)
+    his = text.index("他的")
+    assert _quote_span(article, his, text.index("普劳图斯"), 240) == (0, text.index("普劳图斯"))
+    plautus = text.index("普劳图斯")
+    assert _quote_span(article, plautus, len(text), 240) == (plautus, len(text))
+    she = "乒乓球女单决赛打满七局。她最终以4比3获胜。"
+    assert _quote_span(Article(id="b", title="t", text=she), she.index("她"), len(she), 240) == (0, len(she))
+
+
 REPRINTED = (
     "冰上舞剧《踏冰逐梦》领衔主演张丹饰陆溪云。",
     "冰上舞剧《踏冰逐梦》领衔主演 张丹 饰：陆溪云。",  # another paper's reprint, its own spacing

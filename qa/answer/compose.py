@@ -115,10 +115,14 @@ class _Evidence:
     top_dense: float  # questions with no Chinese: the best sentence's (or chunk's) cosine
 
 
+_POINTS_BACK = re.compile(r"\s*(这|该|其|此|上述|他|她|它)")
+
+
 def _quote_span(article: Article, start: int, end: int, look_back: int) -> tuple[int, int]:
-    """Trim whitespace and extend a sentence that opens with 这/该/其 back over the sentence it points to."""
+    """Trim whitespace and extend a sentence that opens with 这/该/其 or 他/她/它 back over the sentence
+    it points to: "他的喜剧不如普劳图斯的滑稽有趣" does not say whose comedies."""
     text = article.text
-    if re.match(r"\s*(这|该|其|此|上述)", text[start:end]):
+    if _POINTS_BACK.match(text, start, end):
         previous = text[max(0, start - look_back) : start].rstrip().rstrip("。")
         cut = max(previous.rfind("\n"), previous.rfind("。"))
         start = max(0, start - look_back) + cut + 1

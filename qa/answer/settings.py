@@ -133,7 +133,7 @@ class AnswerSettings:
     # +1 question (0.873 -> 0.882) and the held-out rows, which have no reprints, none.
     repeat_overlap: float = 0.8  # a further quote with this share of its character pairs in a chosen one
     # adds nothing (above 1: off)
-    look_back: int = 240  # characters searched back for the sentence a 这/该/其 sentence points to
+    look_back: int = 240  # characters searched back for the sentence a 这/该/其/他/她 sentence points to
     # A question asking two things ("A和B分别…") gets a quote per part; set by judgment on RGB.
     compound_from: int = 5  # hits whose sentences compete
     compound_quotes: int = 3  # at most this many quotes (or max_quotes if larger)
