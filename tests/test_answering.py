@@ -215,6 +215,8 @@ def test_answer_settings_defaults_are_the_calibrated_ones():
         ({"second_quote_ratio": -0.1}, "second_quote_ratio is a share"),
         ({"typed_weight": -1.0}, "typed_weight must not be negative"),
         ({"max_quotes": 0}, "max_quotes must be a whole number of at least 1"),
+        ({"reader_far_sentences": 0}, "reader_far_sentences must be a whole number of at least 1"),
+        ({"asking_penalty": -0.3}, "asking_penalty must not be negative"),
         ({"sentences_from": 2.5}, "sentences_from must be a whole number"),
         ({"min_dense": 1.2}, "min_dense is a cosine"),
         ({"look_back": float("nan")}, "look_back must be a number"),
