@@ -209,6 +209,17 @@ def test_an_unsure_first_reading_takes_a_second_look_and_quotes_a_sure_sentence(
     assert kept.start in starts[:2]
 
 
+def _first_chunks_without(service, word: str, n: int, besides: str = "") -> list:
+    """The first chunk of each of the first `n` seeds articles whose chunk does not mention `word`
+    (nor is of the article `besides`): first hits about other things, for the farther looks."""
+    first: dict[str, object] = {}
+    for i in range(len(service.index.chunks)):
+        chunk = service.index.chunks[i]
+        if word not in chunk.text and chunk.article_id != besides:
+            first.setdefault(chunk.article_id, chunk)
+    return list(first.values())[:n]
+
+
 def test_a_reader_unsure_of_everything_it_read_reads_farther_articles_and_quotes_the_sure_one(service):
     """The first hits are seeds articles about other things: every sentence the reader reads there, on
     the first and the second look, is far below a margin of 0. It then reads the best sentence of each
@@ -220,11 +231,8 @@ def test_a_reader_unsure_of_everything_it_read_reads_farther_articles_and_quotes
 
     chunks = [service.index.chunks[i] for i in range(len(service.index.chunks))]
     answer = next(c for c in chunks if "荣膺全国文明城市称号" in c.text)
-    away: dict[str, object] = {}
-    for c in chunks:
-        if "文明" not in c.text and c.article_id != answer.article_id:
-            away.setdefault(c.article_id, c)
-    hits = [Hit(c, 1.0 - 0.1 * i) for i, c in enumerate([*list(away.values())[:4], answer])]
+    away = _first_chunks_without(service, "文明", 4, besides=answer.article_id)
+    hits = [Hit(c, 1.0 - 0.1 * i) for i, c in enumerate([*away, answer])]
     asked = compose._Asked.of("许昌哪一年荣膺全国文明城市称号？", service.index)
     settings = service.settings.answer
     evidence = compose._score_candidates(asked, hits, service.index, settings, None, None)
@@ -491,12 +499,7 @@ def test_the_farther_look_reads_more_than_the_best_sentence_of_each_farther_arti
     from qa.answer import compose
     from qa.records import Article, Chunk, Hit
 
-    chunks = [service.index.chunks[i] for i in range(len(service.index.chunks))]
-    away: dict[str, object] = {}
-    for c in chunks:
-        if "文明" not in c.text:
-            away.setdefault(c.article_id, c)
-    first_hits = list(away.values())[:4]
+    first_hits = _first_chunks_without(service, "文明", 4)
     text = (
         "许昌荣膺全国文明城市称号，是全市上下多年来坚持不懈、共同努力创建的结果，2023年许昌又一次顺利通过了复查。"
         "市民们至今仍记得那个令人振奋的消息。"

@@ -168,8 +168,9 @@ _NOUN_KINDS = (
 # Two things asked at once: "A和B分别…", "男女单打冠军", "主演有谁，导演是谁？" (quoted titles set aside).
 _QUOTED = re.compile(r"“[^”]*”|《[^》]*》|「[^」]*」|\"[^\"]*\"")
 _CONJOINED = re.compile(rf"分别|男女|[{CJK_CHARS}\w](?:和|与|及|以及|跟)[{CJK_CHARS}\w]|\band\b|\bboth\b")
-_ASKING = re.compile(r"谁|哪|什么|多少|几|何|\b(?:who|what|when|where|which|how)\b")
-_ASKING_WORD = re.compile(r"谁|哪|什么|多少|几|何")  # the Chinese ones
+_ASKING_WORDS = r"谁|哪|什么|多少|几|何"  # the Chinese asking words
+_ASKING = re.compile(rf"{_ASKING_WORDS}|\b(?:who|what|when|where|which|how)\b")
+_ASKING_WORD = re.compile(_ASKING_WORDS)
 # A conjunction that joins a given thing to the one asked ("将印度香米与哪一品种杂交", "水肿以及哪一种
 # 症状") or compares ("其作用和心脏类似") asks one thing: it is no list of things asked.
 _ASKS_ONE = re.compile(
